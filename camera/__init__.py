@@ -1,0 +1,34 @@
+"""camstream's capture side: cameras, frame fan-out, JPEG and MJPEG framing.
+
+One capture thread per camera reads a source, encodes each frame once and
+publishes it; every viewer holds a subscription that always yields the
+newest frame. Nothing here knows about Flask or HTTP servers.
+"""
+
+from .base import FAILED, IDLE, STARTING, STREAMING, BaseCamera
+from .broadcast import Broadcaster, Subscription
+from .errors import SourceError
+from .frame import Frame
+from .opencv import OpenCVCamera, VideoFileCamera
+from .pattern import PatternCamera
+from .redact import redact_url
+from .relay import HttpCamera
+from .sources import create_camera
+
+__all__ = [
+    "FAILED",
+    "IDLE",
+    "STARTING",
+    "STREAMING",
+    "BaseCamera",
+    "Broadcaster",
+    "Frame",
+    "HttpCamera",
+    "OpenCVCamera",
+    "PatternCamera",
+    "SourceError",
+    "Subscription",
+    "VideoFileCamera",
+    "create_camera",
+    "redact_url",
+]

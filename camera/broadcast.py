@@ -1,0 +1,120 @@
+"""Fan-out of frames from one capture thread to any number of viewers.
+
+Each viewer holds its own :class:`Subscription` with its own event (the
+"BaseCamera event pattern"), rather than an entry keyed by thread id, so two
+streams read from one thread, or a worker thread reused by the server,
+cannot collide. A subscription keeps only the newest frame: a viewer that
+was busy while several frames went by gets the latest one next, never a
+backlog of stale frames and never the same frame twice.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Self
+
+from .frame import Frame
+
+
+class Subscription:
+    """One viewer's slot: the newest frame published since it last took one."""
+
+    def __init__(self, broadcaster: Broadcaster, latest: Frame | None) -> None:
+        self._broadcaster = broadcaster
+        self._event = threading.Event()
+        self._pending = latest
+        self._last_seq = -1
+        self._closed = False
+        if latest is not None:
+            self._event.set()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def offer(self, frame: Frame) -> None:
+        """Called by the broadcaster: replace the pending frame and wake the viewer."""
+        self._pending = frame
+        self._event.set()
+
+    def next_frame(self, timeout: float) -> Frame | None:
+        """Wait up to ``timeout`` seconds for a frame newer than the last one taken.
+
+        Returns None on timeout or once the subscription is closed.
+        """
+        deadline = time.monotonic() + timeout
+        while not self._closed:
+            # Read the slot after clearing the event: a frame offered in
+            # between is then either seen here or wakes the next wait.
+            frame = self._pending
+            if frame is not None and frame.seq > self._last_seq:
+                self._last_seq = frame.seq
+                return frame
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            self._event.wait(remaining)
+            self._event.clear()
+        return None
+
+    def close(self) -> None:
+        """Unsubscribe now and wake a viewer blocked in :meth:`next_frame`."""
+        self._closed = True
+        self._broadcaster.unsubscribe(self)
+        self._event.set()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class Broadcaster:
+    """Hands every published frame to every current subscription."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._subscriptions: set[Subscription] = set()
+        self._latest: Frame | None = None
+
+    @property
+    def latest(self) -> Frame | None:
+        """The newest frame published since the last :meth:`reset`."""
+        return self._latest
+
+    @property
+    def subscriber_count(self) -> int:
+        with self._lock:
+            return len(self._subscriptions)
+
+    def subscribe(self) -> Subscription:
+        """Add a viewer; it receives the newest frame at once, if there is one."""
+        with self._lock:
+            subscription = Subscription(self, self._latest)
+            self._subscriptions.add(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        with self._lock:
+            self._subscriptions.discard(subscription)
+
+    def publish(self, frame: Frame) -> None:
+        with self._lock:
+            self._latest = frame
+            subscriptions = list(self._subscriptions)
+        for subscription in subscriptions:
+            subscription.offer(frame)
+
+    def reset(self) -> None:
+        """Forget the newest frame, so no viewer is handed one from a stopped camera."""
+        with self._lock:
+            self._latest = None
+
+    def close_all(self) -> None:
+        """End every subscription; their viewers see :meth:`Subscription.next_frame` return None."""
+        with self._lock:
+            subscriptions = list(self._subscriptions)
+        for subscription in subscriptions:
+            subscription.close()

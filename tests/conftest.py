@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+
+import pytest
+from flask import Flask
+
+from webapp.config import cameras_of
+from webapp.server import make_server
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[Flask], str]]:
+    """Serve an app with a real waitress on 127.0.0.1; returns its base URL."""
+    running = []
+
+    def start(app: Flask, threads: int = 32) -> str:
+        server = make_server(app, "127.0.0.1", 0, threads=threads)
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        running.append((app, server))
+        return f"http://127.0.0.1:{server.effective_port}"
+
+    yield start
+    for app, server in running:
+        for camera in cameras_of(app).values():
+            camera.stop()
+        server.close()
+        server.task_dispatcher.shutdown(timeout=2)

@@ -1,0 +1,169 @@
+"""Test helpers: waiting with timeouts, reading MJPEG over real sockets, an upstream server."""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+import cv2
+import numpy as np
+
+from camera import mjpeg
+
+
+def wait_until(predicate: Callable[[], object], timeout: float, interval: float = 0.02) -> bool:
+    """Check ``predicate`` until it is true or ``timeout`` seconds pass; return its last verdict."""
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()
+    while True:
+        if predicate():
+            return True
+        if time.monotonic() >= deadline:
+            return bool(predicate())
+        pause.wait(interval)
+
+
+def make_jpeg(index: int, size: tuple[int, int] = (160, 120), quality: int = 80) -> bytes:
+    """A small JPEG whose brightness encodes ``index`` (0-11 map to distinct levels)."""
+    width, height = size
+    image = np.full((height, width, 3), (index % 12) * 20 + 10, np.uint8)
+    cv2.putText(image, str(index), (10, height // 2), cv2.FONT_HERSHEY_SIMPLEX, 1, (255, 255, 255), 2)
+    ok, buffer = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    assert ok
+    return buffer.tobytes()
+
+
+def decode(data: bytes) -> np.ndarray:
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    assert image is not None, "not a decodable JPEG"
+    return image
+
+
+class MjpegReader:
+    """A viewer on a real socket: GET an MJPEG URL and iterate its JPEGs."""
+
+    def __init__(self, url: str, timeout: float = 10.0) -> None:
+        parts = urlsplit(url)
+        self.connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+        self.connection.request("GET", parts.path or "/")
+        self.response = self.connection.getresponse()
+        self.status = self.response.status
+        self.headers = self.response.headers
+        self._parts: Iterator[bytes] | None = None
+
+    def frames(self) -> Iterator[bytes]:
+        if self._parts is None:
+            boundary = mjpeg.boundary_from_content_type(self.headers["Content-Type"])
+            self._parts = mjpeg.read_parts(self.response, boundary)
+        return self._parts
+
+    def read(self, count: int) -> list[bytes]:
+        frames = self.frames()
+        return [next(frames) for _ in range(count)]
+
+    def close(self) -> None:
+        self.connection.close()
+
+    def __enter__(self) -> MjpegReader:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class UpstreamServer:
+    """An MJPEG camera stand-in on 127.0.0.1, paced at ``fps``, cycling through ``jpegs``.
+
+    It writes its own framing, independent of camstream's: an mjpg-streamer
+    style boundary, optionally without Content-Length. With ``body`` it
+    serves those bytes once with ``content_type`` instead of a stream.
+    """
+
+    def __init__(
+        self,
+        jpegs: Sequence[bytes] = (),
+        fps: float = 30.0,
+        *,
+        boundary: str = "boundarydonotcross",
+        content_length: bool = True,
+        credentials: tuple[str, str] | None = None,
+        body: bytes | None = None,
+        content_type: str = "application/octet-stream",
+    ) -> None:
+        self.jpegs = list(jpegs)
+        self.fps = fps
+        self.boundary = boundary
+        self.content_length = content_length
+        self.body = body
+        self.content_type = content_type
+        self.expected_auth = (
+            "Basic " + base64.b64encode(":".join(credentials).encode()).decode() if credentials else None
+        )
+        self.requests = 0
+        self.stopping = threading.Event()
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}/stream"
+        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> UpstreamServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stopping.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        upstream = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                upstream.requests += 1
+                if upstream.expected_auth and self.headers.get("Authorization") != upstream.expected_auth:
+                    self.send_response(401)
+                    self.send_header("WWW-Authenticate", 'Basic realm="cam"')
+                    self.end_headers()
+                    return
+                if upstream.body is not None:
+                    self.send_response(200)
+                    self.send_header("Content-Type", upstream.content_type)
+                    self.send_header("Content-Length", str(len(upstream.body)))
+                    self.end_headers()
+                    self.wfile.write(upstream.body)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", f"multipart/x-mixed-replace;boundary={upstream.boundary}")
+                self.end_headers()
+                try:
+                    self._stream()
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            def _stream(self) -> None:
+                index = 0
+                interval = 1.0 / upstream.fps
+                next_at = time.monotonic()
+                while not upstream.stopping.is_set():
+                    jpeg = upstream.jpegs[index % len(upstream.jpegs)]
+                    head = f"--{upstream.boundary}\r\nContent-Type: image/jpeg\r\n"
+                    if upstream.content_length:
+                        head += f"Content-Length: {len(jpeg)}\r\n"
+                    head += f"X-Timestamp: {time.time():.6f}\r\n\r\n"
+                    self.wfile.write(head.encode() + jpeg + b"\r\n")
+                    self.wfile.flush()
+                    index += 1
+                    next_at += interval
+                    upstream.stopping.wait(max(0.0, next_at - time.monotonic()))
+
+        return Handler

@@ -1,0 +1,46 @@
+"""The Flask application factory."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from . import errors, routes
+from .config import DEFAULTS, EXTENSION, build_cameras
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the camstream app.
+
+    ``config`` overrides the ``CAMSTREAM_*`` environment variables, which
+    override :data:`~webapp.config.DEFAULTS`; keys are the variable names
+    without the prefix (``SOURCE``, ``CAMERAS``, ``FPS``, ...). Cameras are
+    created here but capture nothing until someone watches.
+    """
+    app = Flask(
+        __name__,
+        template_folder=_resource_dir("templates"),
+        static_folder=_resource_dir("static"),
+    )
+    app.config.from_mapping(DEFAULTS)
+    app.config.from_prefixed_env("CAMSTREAM")
+    if config:
+        app.config.from_mapping(config)
+    app.extensions[EXTENSION] = build_cameras(app.config)
+    app.register_blueprint(routes.bp)
+    errors.register(app)
+    return app
+
+
+def _resource_dir(name: str) -> str:
+    """Where ``templates/`` or ``static/`` is.
+
+    An installed package carries them inside ``webapp/``; a source checkout
+    has them at the project's top level.
+    """
+    here = Path(__file__).resolve().parent
+    installed = here / name
+    return str(installed if installed.is_dir() else here.parent / name)

@@ -1,0 +1,107 @@
+"""``python -m webapp`` / ``camstream``: serve cameras with waitress."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from camera import SourceError
+
+from .app import create_app
+from .config import cameras_of
+from .server import DEFAULT_THREADS, make_server
+
+log = logging.getLogger("camstream")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="camstream",
+        description="Serve cameras as MJPEG streams any browser can show.",
+    )
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on; 0.0.0.0 for the whole LAN (default: %(default)s)")
+    parser.add_argument("--port", type=int, default=8000, help="port to listen on (default: %(default)s)")
+    parser.add_argument("--source", help="source of the camera named 'default': auto, pattern, 0, "
+                        "/dev/video0, a video file, rtsp://..., http://... (default: auto)")
+    parser.add_argument("--camera", action="append", default=[], metavar="NAME=SOURCE",
+                        help="add a camera; repeat for several")
+    parser.add_argument("--fps", type=float, help="frame rate cap for every camera")
+    parser.add_argument("--quality", type=int, help="JPEG quality 1-100 (default: 80)")
+    parser.add_argument("--width", type=int, help="resize frames to this width")
+    parser.add_argument("--height", type=int, help="resize frames to this height")
+    parser.add_argument("--idle-timeout", type=float,
+                        help="seconds without viewers before a camera is released (default: 10)")
+    parser.add_argument("--threads", type=int, default=DEFAULT_THREADS,
+                        help="worker threads; each viewer holds one (default: %(default)s)")
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
+                        help="(default: %(default)s)")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The app config the command line asks for; unset options leave the environment's."""
+    config: dict[str, Any] = {}
+    cameras = list(args.camera)
+    if args.source is not None:
+        if cameras:
+            cameras.insert(0, f"default={args.source}")
+        else:
+            config["SOURCE"] = args.source
+    if cameras:
+        config["CAMERAS"] = cameras
+    for key in ("fps", "quality", "width", "height", "idle_timeout"):
+        value = getattr(args, key)
+        if value is not None:
+            config[key.upper()] = value
+    return config
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if args.threads < 1:
+        return _fail("--threads must be at least 1")
+    try:
+        app = create_app(config_from_args(args))
+    except (SourceError, ValueError) as exc:
+        return _fail(str(exc))
+    try:
+        server = make_server(app, args.host, args.port, args.threads)
+    except OSError as exc:
+        return _fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
+
+    cameras = cameras_of(app)
+    port = int(server.effective_port)
+    host = "localhost" if args.host in ("127.0.0.1", "::1", "localhost") else args.host
+    if args.host in ("0.0.0.0", "::"):
+        host = "<this machine's address>"
+    log.info("serving %d camera(s) (%s) with %d threads", len(cameras), ", ".join(cameras), args.threads)
+    log.info("open http://%s:%d/ in a browser", host, port)
+
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        log.info("shutting down")
+    finally:
+        for camera in cameras.values():
+            camera.stop()
+        server.close()
+    return 0
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _fail(message: str) -> int:
+    print(f"camstream: error: {message}", file=sys.stderr)
+    return 2

@@ -1,0 +1,108 @@
+"""Reading camstream's settings and building the cameras they describe.
+
+Settings come from Flask's config, filled (lowest first) from the defaults
+below, ``CAMSTREAM_*`` environment variables and the mapping given to
+:func:`~webapp.create_app`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from camera import BaseCamera, create_camera
+
+# The key under app.extensions that holds an app's cameras.
+EXTENSION = "camstream"
+
+DEFAULTS: dict[str, Any] = {
+    "SOURCE": "auto",
+    "CAMERAS": None,
+    "FPS": None,
+    "QUALITY": 80,
+    "WIDTH": None,
+    "HEIGHT": None,
+    "IDLE_TIMEOUT": 10.0,
+    "SNAPSHOT_TIMEOUT": 5.0,
+}
+
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+# Entries are split at commas that start a new "name=", so a comma inside a
+# URL's query string survives.
+_ENTRY_SPLIT = re.compile(r",\s*(?=[A-Za-z0-9][A-Za-z0-9_-]*=)")
+
+
+class ConfigError(ValueError):
+    """A setting that cannot be used; the message names it."""
+
+
+def cameras_of(app: Flask) -> dict[str, BaseCamera]:
+    """The cameras an app serves, by name."""
+    return app.extensions[EXTENSION]
+
+
+def build_cameras(config: Mapping[str, Any]) -> dict[str, BaseCamera]:
+    """The cameras ``config`` describes, by name, in the order given.
+
+    ``CAMERAS`` may be ``"name=source,name=source"``, a list of
+    ``"name=source"`` strings, or a mapping of names to source strings or
+    ready-made :class:`~camera.BaseCamera` objects. Without it, ``SOURCE``
+    becomes one camera named ``default``.
+    """
+    options = camera_options(config)
+    cameras: dict[str, BaseCamera] = {}
+    for name, source in camera_entries(config):
+        if not NAME_PATTERN.fullmatch(name):
+            raise ConfigError(f"camera name {name!r} must be letters, digits, '-' or '_'")
+        if name in cameras:
+            raise ConfigError(f"camera name {name!r} is given twice")
+        if isinstance(source, BaseCamera):
+            cameras[name] = source
+        else:
+            cameras[name] = create_camera(name, str(source), **options)
+    return cameras
+
+
+def camera_entries(config: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    spec = config.get("CAMERAS")
+    if not spec:
+        return [("default", config.get("SOURCE") or "auto")]
+    if isinstance(spec, Mapping):
+        return list(spec.items())
+    items = _ENTRY_SPLIT.split(spec) if isinstance(spec, str) else list(spec)
+    return [parse_camera_entry(item) for item in items if item.strip()]
+
+
+def parse_camera_entry(entry: str) -> tuple[str, str]:
+    """Split ``"name=source"``."""
+    name, sep, source = entry.partition("=")
+    if not sep or not name.strip() or not source.strip():
+        raise ConfigError(f"camera {entry!r} is not NAME=SOURCE")
+    return name.strip(), source.strip()
+
+
+def camera_options(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The per-camera options shared by every camera built from strings."""
+    return {
+        "fps": _number(config, "FPS", float),
+        "quality": _number(config, "QUALITY", int),
+        "width": _number(config, "WIDTH", int),
+        "height": _number(config, "HEIGHT", int),
+        "idle_timeout": _number(config, "IDLE_TIMEOUT", float),
+    }
+
+
+def _number(config: Mapping[str, Any], key: str, kind: type) -> Any:
+    value = config.get(key)
+    if value is None or value == "":
+        return DEFAULTS.get(key)
+    try:
+        number = kind(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key} must be a number, not {value!r}") from None
+    if kind is int and number != float(value):
+        raise ConfigError(f"{key} must be a whole number, not {value!r}")
+    return number

@@ -1,0 +1,25 @@
+"""Every error answers JSON, so scripts and dashboards can read it."""
+
+from __future__ import annotations
+
+from flask import Flask, Response, jsonify
+from werkzeug.exceptions import HTTPException
+
+
+def json_error(status: int, message: str, **extra: object) -> Response:
+    response = jsonify(error=message, status=status, **extra)
+    response.status_code = status
+    return response
+
+
+def _http_error(exc: HTTPException) -> Response:
+    response = json_error(exc.code or 500, exc.description or exc.name)
+    # Keep headers such as Allow (405) that the exception carries.
+    for name, value in exc.get_headers():
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    return response
+
+
+def register(app: Flask) -> None:
+    app.register_error_handler(HTTPException, _http_error)
