@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Self
 from urllib.parse import urlsplit
 
 import cv2
@@ -69,7 +70,7 @@ class MjpegReader:
     def close(self) -> None:
         self.connection.close()
 
-    def __enter__(self) -> MjpegReader:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -112,7 +113,7 @@ class UpstreamServer:
         self.url = f"http://127.0.0.1:{self.port}/stream"
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
-    def __enter__(self) -> UpstreamServer:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 

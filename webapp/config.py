@@ -30,9 +30,6 @@ DEFAULTS: dict[str, Any] = {
 }
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
-# Entries are split at commas that start a new "name=", so a comma inside a
-# URL's query string survives.
-_ENTRY_SPLIT = re.compile(r",\s*(?=[A-Za-z0-9][A-Za-z0-9_-]*=)")
 
 
 class ConfigError(ValueError):
@@ -69,10 +66,13 @@ def build_cameras(config: Mapping[str, Any]) -> dict[str, BaseCamera]:
 def camera_entries(config: Mapping[str, Any]) -> list[tuple[str, Any]]:
     spec = config.get("CAMERAS")
     if not spec:
-        return [("default", config.get("SOURCE") or "auto")]
+        # From the environment, SOURCE=0 arrives as the number 0.
+        source = config.get("SOURCE")
+        return [("default", "auto" if source is None or source == "" else str(source))]
     if isinstance(spec, Mapping):
         return list(spec.items())
-    items = _ENTRY_SPLIT.split(spec) if isinstance(spec, str) else list(spec)
+    # A comma inside a source URL is written %2C.
+    items = spec.split(",") if isinstance(spec, str) else list(spec)
     return [parse_camera_entry(item) for item in items if item.strip()]
 
 

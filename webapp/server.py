@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 from flask import Flask
 from waitress.server import BaseWSGIServer, MultiSocketServer, create_server
 
@@ -33,4 +35,7 @@ def streaming_settings(threads: int = DEFAULT_THREADS) -> dict[str, object]:
 
 def make_server(app: Flask, host: str, port: int, threads: int = DEFAULT_THREADS) -> BaseWSGIServer | MultiSocketServer:
     """A waitress server bound to ``host:port`` (port 0 picks a free one), not yet running."""
-    return create_server(app, host=host, port=port, **streaming_settings(threads))
+    with warnings.catch_warnings():
+        # Deprecated, but waitress 3.0 still holds back smaller writes without it.
+        warnings.filterwarnings("ignore", "send_bytes", DeprecationWarning)
+        return create_server(app, host=host, port=port, **streaming_settings(threads))

@@ -1,0 +1,188 @@
+import json
+import os
+import queue
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import decode, wait_until
+from webapp.cli import build_parser, config_from_args
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def env(**extra: str) -> dict[str, str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("CAMSTREAM_")}
+    environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), environment.get("PYTHONPATH")]))
+    environment.update(extra)
+    return environment
+
+
+def run_cli(*args: str, **extra_env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "webapp", *args], check=False, capture_output=True, text=True,
+                          timeout=60, env=env(**extra_env))
+
+
+class Running:
+    """A server process; collects its stderr lines as they come."""
+
+    def __init__(self, command: list[str], environment: dict[str, str], cwd: Path | None = None) -> None:
+        self.process = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, cwd=cwd,
+                                        text=True, env=environment)
+        self.lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._collect, daemon=True).start()
+
+    def _collect(self) -> None:
+        for line in self.process.stderr:
+            self.lines.put(line)
+
+    def wait_for_line(self, pattern: str, timeout: float = 30) -> re.Match:
+        seen = []
+        try:
+            while True:
+                line = self.lines.get(timeout=timeout)
+                seen.append(line)
+                match = re.search(pattern, line)
+                if match:
+                    return match
+        except queue.Empty:
+            raise AssertionError(f"no line matching {pattern!r} in {seen}") from None
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+        try:
+            return self.process.wait(timeout=10)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+
+
+@pytest.fixture
+def running():
+    started: list[Running] = []
+
+    def start(command: list[str], environment: dict[str, str], cwd: Path | None = None) -> Running:
+        server = Running(command, environment, cwd)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+def fetch_json(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.load(response)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--source", "/no/such/clip.mp4"], "camstream: error: no such file: /no/such/clip.mp4"),
+        (["--source", "ftp://me:pass123@host/cam"], "camstream: error: unknown source scheme 'ftp' in ftp://me:***@host/cam"),
+        (["--camera", "no-equals-sign"], "camstream: error: camera 'no-equals-sign' is not NAME=SOURCE"),
+        (["--camera", "bad name=pattern"], "camstream: error: camera name 'bad name' must be letters, digits, '-' or '_'"),
+        (["--source", "pattern", "--quality", "0"], "camstream: error: JPEG quality must be 1-100, not 0"),
+    ],
+)
+def test_bad_input_exits_non_zero_with_one_readable_line(args, message):
+    result = run_cli(*args, "--port", "0")
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [message]
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_environment_is_one_line_too():
+    result = run_cli("--port", "0", CAMSTREAM_FPS="fast")
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == ["camstream: error: FPS must be a number, not 'fast'"]
+
+
+def test_a_busy_port_is_one_line():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_cli("--source", "pattern", "--port", str(port))
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1].startswith(f"camstream: error: cannot listen on 127.0.0.1:{port}")
+    assert "Traceback" not in result.stderr
+
+
+def test_command_line_options_become_config():
+    args = build_parser().parse_args(
+        ["--source", "pattern", "--camera", "yard=rtsp://x/y", "--fps", "12", "--width", "320", "--idle-timeout", "3"]
+    )
+    assert config_from_args(args) == {
+        "CAMERAS": ["default=pattern", "yard=rtsp://x/y"], "FPS": 12.0, "WIDTH": 320, "IDLE_TIMEOUT": 3.0,
+    }
+
+
+def test_the_cli_serves_and_stops_cleanly_on_sigint(running):
+    server = running(
+        [sys.executable, "-m", "webapp", "--camera", "one=pattern", "--camera", "two=pattern",
+         "--port", "0", "--width", "320"],
+        env(),
+    )
+    port = server.wait_for_line(r"open http://localhost:(\d+)/").group(1)
+    base = f"http://127.0.0.1:{port}"
+    with urllib.request.urlopen(f"{base}/", timeout=10) as response:
+        page = response.read().decode()
+    assert "/video_feed/one" in page and "/video_feed/two" in page and "/static/camstream.css" in page
+    with urllib.request.urlopen(f"{base}/snapshot/two.jpg", timeout=10) as response:
+        assert decode(response.read()).shape == (240, 320, 3)
+    assert [c["name"] for c in fetch_json(f"{base}/api/cameras")["cameras"]] == ["one", "two"]
+    assert server.stop() == 0
+
+
+def test_waitress_serve_with_environment_variables(running):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    running(
+        # The flags README gives for waitress-serve.
+        [sys.executable, "-m", "waitress", "--listen", f"127.0.0.1:{port}", "--threads", "16",
+         "--connection-limit", "116", "--send-bytes", "1", "--channel-request-lookahead", "1",
+         "--asyncore-use-poll", "--call", "webapp:create_app"],
+        env(CAMSTREAM_CAMERAS="a=pattern,b=pattern", CAMSTREAM_WIDTH="160", CAMSTREAM_QUALITY="60"),
+    )
+
+    def answers() -> bool:
+        try:
+            fetch_json(f"http://127.0.0.1:{port}/healthz")
+            return True
+        except OSError:
+            return False
+
+    assert wait_until(answers, 30)
+    cameras = fetch_json(f"http://127.0.0.1:{port}/api/cameras")["cameras"]
+    assert [(c["name"], c["quality"]) for c in cameras] == [("a", 60), ("b", 60)]
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/snapshot/b.jpg", timeout=10) as response:
+        assert decode(response.read()).shape == (120, 160, 3)
+
+
+def test_the_installed_package_serves_its_page(running, tmp_path):
+    """Run from outside the checkout, so templates and static files must come from the install."""
+    clean = {k: v for k, v in os.environ.items() if k != "PYTHONPATH" and not k.startswith("CAMSTREAM_")}
+    where = subprocess.run(
+        [sys.executable, "-c", "import importlib.util as u; s = u.find_spec('webapp'); print(s.origin if s else '')"],
+        check=False, capture_output=True, text=True, cwd=tmp_path, env=clean, timeout=60,
+    ).stdout.strip()
+    if not where:
+        pytest.skip("camstream is not installed in this environment")
+    assert not where.startswith(str(ROOT) + os.sep + "webapp"), "expected an installed copy"
+    server = running([sys.executable, "-m", "webapp", "--source", "pattern", "--port", "0"], clean, tmp_path)
+    port = server.wait_for_line(r"open http://localhost:(\d+)/").group(1)
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as response:
+        assert "/video_feed/default" in response.read().decode()
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/static/camstream.js", timeout=10) as response:
+        assert response.status == 200

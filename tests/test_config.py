@@ -1,0 +1,52 @@
+import pytest
+
+from camera import OpenCVCamera, PatternCamera, SourceError
+from webapp import create_app
+from webapp.config import ConfigError, cameras_of
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch):
+    for key in ("SOURCE", "CAMERAS", "FPS", "QUALITY", "WIDTH", "HEIGHT", "IDLE_TIMEOUT"):
+        monkeypatch.delenv(f"CAMSTREAM_{key}", raising=False)
+
+
+def test_environment_variables_configure_the_cameras(monkeypatch):
+    monkeypatch.setenv("CAMSTREAM_CAMERAS", "door=pattern, yard=rtsp://cam/live?a=1%2C2,garage=0")
+    monkeypatch.setenv("CAMSTREAM_FPS", "12.5")
+    monkeypatch.setenv("CAMSTREAM_QUALITY", "70")
+    monkeypatch.setenv("CAMSTREAM_WIDTH", "320")
+    monkeypatch.setenv("CAMSTREAM_HEIGHT", "240")
+    cameras = cameras_of(create_app())
+    assert list(cameras) == ["door", "yard", "garage"]
+    assert cameras["yard"].source == "rtsp://cam/live?a=1%2C2"
+    assert isinstance(cameras["garage"], OpenCVCamera) and cameras["garage"].target == 0
+    door = cameras["door"]
+    assert (door.fps, door.quality, door.width, door.height) == (12.5, 70, 320, 240)
+
+
+def test_one_source_is_the_default_camera(monkeypatch):
+    monkeypatch.setenv("CAMSTREAM_SOURCE", "0")
+    cameras = cameras_of(create_app())
+    assert list(cameras) == ["default"] and cameras["default"].target == 0
+
+
+def test_the_config_argument_overrides_the_environment(monkeypatch):
+    monkeypatch.setenv("CAMSTREAM_SOURCE", "/does/not/exist.mp4")
+    cameras = cameras_of(create_app({"SOURCE": "pattern", "IDLE_TIMEOUT": 2}))
+    assert isinstance(cameras["default"], PatternCamera) and cameras["default"].idle_timeout == 2
+
+
+@pytest.mark.parametrize(
+    "config, error, message",
+    [
+        ({"SOURCE": "/does/not/exist.mp4"}, SourceError, "no such file"),
+        ({"CAMERAS": "a=pattern,a=pattern"}, ConfigError, "given twice"),
+        ({"CAMERAS": ["a/b=pattern"]}, ConfigError, "must be letters"),
+        ({"SOURCE": "pattern", "QUALITY": 85.5}, ConfigError, "whole number"),
+        ({"SOURCE": "pattern", "WIDTH": "wide"}, ConfigError, "WIDTH must be a number"),
+    ],
+)
+def test_bad_config_is_refused_with_a_clear_message(config, error, message):
+    with pytest.raises(error, match=message):
+        create_app(config)

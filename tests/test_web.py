@@ -1,0 +1,200 @@
+import json
+import socket
+import threading
+import urllib.error
+import urllib.request
+
+import cv2
+import pytest
+
+from camera import FAILED, PatternCamera
+from tests.helpers import MjpegReader, decode, wait_until
+from tests.sources import CountingCamera, SilentCamera
+from webapp import create_app
+
+
+def get(url: str, method: str = "GET"):
+    request = urllib.request.Request(url, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers, error.read()
+
+
+def get_json(url: str, method: str = "GET"):
+    status, headers, body = get(url, method)
+    assert headers["Content-Type"] == "application/json"
+    return status, json.loads(body)
+
+
+@pytest.fixture
+def two_cameras(serve):
+    cameras = {"front": PatternCamera("front", fps=30), "back": PatternCamera("back", fps=30, width=320)}
+    app = create_app({"CAMERAS": cameras})
+    return serve(app), cameras
+
+
+def test_the_page_shows_every_camera(two_cameras):
+    base, _ = two_cameras
+    status, headers, body = get(f"{base}/")
+    assert status == 200 and headers["Content-Type"].startswith("text/html")
+    page = body.decode()
+    assert '<img src="/video_feed/front"' in page and '<img src="/video_feed/back"' in page
+    assert get(f"{base}/static/camstream.css")[0] == 200
+    assert get(f"{base}/static/camstream.js")[0] == 200
+
+
+def test_stream_headers_and_framing(two_cameras):
+    base, _ = two_cameras
+    with MjpegReader(f"{base}/video_feed/front") as viewer:
+        assert viewer.status == 200
+        assert viewer.headers["Content-Type"] == "multipart/x-mixed-replace; boundary=frame"
+        assert "no-store" in viewer.headers["Cache-Control"]
+        assert viewer.response.read(len(b"--frame\r\n")) == b"--frame\r\n", "the stream opens with a boundary"
+        head = b"".join(iter(lambda: viewer.response.readline(), b"\r\n"))
+        assert b"Content-Type: image/jpeg" in head and b"Content-Length: " in head and b"X-Timestamp: " in head
+
+
+def test_video_feed_without_a_name_is_the_first_camera(two_cameras):
+    base, _ = two_cameras
+    with MjpegReader(f"{base}/video_feed") as viewer:
+        assert decode(viewer.read(1)[0]).shape == (480, 640, 3)
+    with MjpegReader(f"{base}/video_feed/back") as viewer:
+        assert decode(viewer.read(1)[0]).shape == (240, 320, 3)
+
+
+def test_ten_viewers_get_the_same_frames_encoded_once(serve):
+    camera = PatternCamera("shared", fps=30)
+    base = serve(create_app({"CAMERAS": {"shared": camera}}))
+    received: list[list[bytes]] = [[] for _ in range(10)]
+    ready = threading.Barrier(10, timeout=10)
+
+    def watch(slot):
+        with MjpegReader(f"{base}/video_feed/shared") as viewer:
+            ready.wait()
+            received[slot] = viewer.read(20)
+
+    threads = [threading.Thread(target=watch, args=(slot,)) for slot in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    camera.stop()
+    assert all(len(frames) == 20 for frames in received)
+    for frames in received:
+        assert len(set(frames)) == 20, "a viewer got the same frame twice"
+    common = set.intersection(*(set(frames) for frames in received))
+    assert len(common) >= 10, "viewers of one camera see the same frames"
+    status = camera.status()
+    assert status["frames_encoded"] == status["frames_captured"]
+
+
+def test_a_viewer_that_disconnects_is_unsubscribed_within_a_second(two_cameras):
+    base, cameras = two_cameras
+    port = int(base.rsplit(":", 1)[1])
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    sock.sendall(b"GET /video_feed/front HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+    assert wait_until(lambda: cameras["front"].status()["viewers"] == 1, 5)
+    sock.close()
+    assert wait_until(lambda: cameras["front"].status()["viewers"] == 0, 1.0)
+
+
+def test_a_viewer_of_a_silent_camera_that_leaves_is_unsubscribed(serve):
+    camera = SilentCamera()
+    base = serve(create_app({"CAMERAS": {"silent": camera}}))
+    port = int(base.rsplit(":", 1)[1])
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    sock.sendall(b"GET /video_feed/silent HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+    assert wait_until(lambda: camera.status()["viewers"] == 1, 5)
+    sock.close()
+    assert wait_until(lambda: camera.status()["viewers"] == 0, 2.0)
+
+
+def test_snapshots_are_real_jpegs(two_cameras):
+    base, _ = two_cameras
+    status, headers, body = get(f"{base}/snapshot.jpg")
+    assert status == 200 and headers["Content-Type"] == "image/jpeg"
+    assert "no-store" in headers["Cache-Control"]
+    assert decode(body).shape == (480, 640, 3)
+    status, _, body = get(f"{base}/snapshot/back.jpg")
+    assert status == 200 and decode(body).shape == (240, 320, 3)
+
+
+def test_a_snapshot_of_a_camera_without_frames_is_503_json(serve):
+    camera = SilentCamera()
+    base = serve(create_app({"CAMERAS": {"silent": camera}, "SNAPSHOT_TIMEOUT": 0.3}))
+    status, headers, body = get(f"{base}/snapshot/silent.jpg")
+    assert status == 503 and headers["Retry-After"]
+    error = json.loads(body)
+    assert "no frame" in error["error"] and error["camera"]["name"] == "silent"
+
+
+def test_status_api(two_cameras):
+    base, _ = two_cameras
+    get(f"{base}/snapshot/front.jpg")
+    status, body = get_json(f"{base}/api/cameras")
+    assert status == 200
+    assert [c["name"] for c in body["cameras"]] == ["front", "back"]
+    status, front = get_json(f"{base}/api/cameras/front")
+    assert status == 200 and front["name"] == "front"
+    assert front["frames_captured"] >= 1 and (front["width"], front["height"]) == (640, 480)
+    status, health = get_json(f"{base}/healthz")
+    assert status == 200 and health["status"] == "ok" and set(health["cameras"]) == {"front", "back"}
+
+
+@pytest.mark.parametrize("path", ["/video_feed/nope", "/snapshot/nope.jpg", "/api/cameras/nope"])
+def test_unknown_cameras_are_404_json(two_cameras, path):
+    base, _ = two_cameras
+    status, body = get_json(base + path)
+    assert status == 404 and body["error"] == "no camera named 'nope'"
+
+
+def test_unknown_paths_and_methods_answer_json(two_cameras):
+    base, _ = two_cameras
+    status, body = get_json(f"{base}/no/such/page")
+    assert status == 404 and body["status"] == 404
+    status, _headers, raw = get(f"{base}/api/cameras", method="DELETE")
+    assert status == 405 and json.loads(raw)["status"] == 405 and "GET" in _headers["Allow"]
+
+
+def test_opencv_reads_the_stream(two_cameras):
+    base, _ = two_cameras
+    capture = cv2.VideoCapture(f"{base}/video_feed/front", cv2.CAP_FFMPEG)
+    try:
+        assert capture.isOpened()
+        shapes = []
+        for _ in range(3):
+            ok, image = capture.read()
+            assert ok
+            shapes.append(image.shape)
+    finally:
+        capture.release()
+    assert shapes == [(480, 640, 3)] * 3
+
+
+def test_two_cameras_stream_independently(two_cameras):
+    base, cameras = two_cameras
+    with MjpegReader(f"{base}/video_feed/front") as front:
+        front.read(2)
+        assert cameras["front"].running and not cameras["back"].running
+        with MjpegReader(f"{base}/video_feed/back") as back:
+            back.read(2)
+            cameras["back"].stop()
+            front.read(3)
+    assert cameras["front"].status()["frames_encoded"] >= 5
+
+
+def test_a_failing_camera_ends_the_stream_shows_why_and_restarts_for_the_next_viewer(serve):
+    camera = CountingCamera("flaky", fail_after=5)
+    base = serve(create_app({"CAMERAS": {"flaky": camera}}))
+    with MjpegReader(f"{base}/video_feed/flaky") as viewer:
+        assert len(list(viewer.frames())) == 5, "the stream ends when the camera fails"
+    assert wait_until(lambda: camera.state == FAILED, 2)
+    status, body = get_json(f"{base}/api/cameras/flaky")
+    assert status == 200 and body["state"] == "failed" and "sensor on fire" in body["last_error"]
+    with MjpegReader(f"{base}/video_feed/flaky") as viewer:
+        assert len(viewer.read(2)) == 2
+    assert camera.opens == 2
