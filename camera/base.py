@@ -277,11 +277,14 @@ class BaseCamera:
         return self._state
 
     def measured_fps(self) -> float:
-        """Frames published per second over the last couple of seconds."""
-        times = list(self._publish_times)
+        """Frames published per second over the last couple of seconds.
+
+        Zero until half a second of frames is in: the first few intervals
+        after a start are uneven and would overstate the rate.
+        """
         now = time.monotonic()
-        recent = [t for t in times if now - t <= 2.0]
-        if len(recent) < 2:
+        recent = [t for t in list(self._publish_times) if now - t <= 2.0]
+        if len(recent) < 2 or recent[-1] - recent[0] < 0.5:
             return 0.0
         return (len(recent) - 1) / (recent[-1] - recent[0])
 

@@ -150,14 +150,14 @@ def test_two_cameras_run_side_by_side_independently():
 def test_status_has_every_field():
     camera = PatternCamera("status", fps=25, source="pattern")
     with camera.subscribe() as viewer:
-        for _ in range(10):
+        for _ in range(20):
             viewer.next_frame(5)
         status = camera.status()
     camera.stop()
     assert status["state"] == STREAMING
     assert status["viewers"] == 1
     assert (status["width"], status["height"]) == (640, 480)
-    assert status["fps"] == 25 and status["measured_fps"] > 5
+    assert status["fps"] == 25 and 15 < status["measured_fps"] < 35
     assert status["uptime"] > 0
     assert set(status) >= {"name", "source", "state", "fps", "measured_fps", "width", "height",
                            "viewers", "frames_captured", "frames_encoded", "last_error", "uptime"}
