@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 
 from . import jpeg, mjpeg
-from .broadcast import Broadcaster, Subscription
+from .broadcast import Broadcaster, Subscriber, Subscription
 from .frame import Frame
 from .redact import Redactor, redact_url
 
@@ -101,10 +101,15 @@ class BaseCamera:
     # -- viewers -------------------------------------------------------
 
     def subscribe(self) -> Subscription:
-        """Register a viewer and make sure the capture thread runs."""
+        """Register a viewer that waits in its own thread; make sure the capture thread runs."""
         subscription = self.broadcaster.subscribe()
         self.start()
         return subscription
+
+    def attach(self, subscriber: Subscriber) -> None:
+        """Register any other kind of viewer, such as a socket viewer; start capturing."""
+        self.broadcaster.add(subscriber)
+        self.start()
 
     def snapshot(self, timeout: float = 5.0) -> Frame | None:
         """The newest frame, starting the camera if needed; None if none came in time."""

@@ -6,28 +6,37 @@ streams read from one thread, or a worker thread reused by the server,
 cannot collide. A subscription keeps only the newest frame: a viewer that
 was busy while several frames went by gets the latest one next, never a
 backlog of stale frames and never the same frame twice.
+
+Anything with ``offer(frame)`` and ``close()`` can subscribe; the socket
+viewers of :mod:`camera.sender` do, without a thread each.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from typing import Self
+from typing import Protocol, Self
 
 from .frame import Frame
+
+
+class Subscriber(Protocol):
+    def offer(self, frame: Frame) -> None:
+        """Take a new frame; called from the capture thread, so it must not block."""
+
+    def close(self) -> None:
+        """End this viewer's stream."""
 
 
 class Subscription:
     """One viewer's slot: the newest frame published since it last took one."""
 
-    def __init__(self, broadcaster: Broadcaster, latest: Frame | None) -> None:
+    def __init__(self, broadcaster: Broadcaster) -> None:
         self._broadcaster = broadcaster
         self._event = threading.Event()
-        self._pending = latest
+        self._pending: Frame | None = None
         self._last_seq = -1
         self._closed = False
-        if latest is not None:
-            self._event.set()
 
     @property
     def closed(self) -> bool:
@@ -76,7 +85,7 @@ class Broadcaster:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._subscriptions: set[Subscription] = set()
+        self._subscriptions: set[Subscriber] = set()
         self._latest: Frame | None = None
 
     @property
@@ -90,13 +99,19 @@ class Broadcaster:
             return len(self._subscriptions)
 
     def subscribe(self) -> Subscription:
-        """Add a viewer; it receives the newest frame at once, if there is one."""
-        with self._lock:
-            subscription = Subscription(self, self._latest)
-            self._subscriptions.add(subscription)
+        """Add a viewer that waits for frames in its own thread."""
+        subscription = Subscription(self)
+        self.add(subscription)
         return subscription
 
-    def unsubscribe(self, subscription: Subscription) -> None:
+    def add(self, subscriber: Subscriber) -> None:
+        """Add a viewer; it is offered the newest frame at once, if there is one."""
+        with self._lock:
+            self._subscriptions.add(subscriber)
+            if self._latest is not None:
+                subscriber.offer(self._latest)
+
+    def unsubscribe(self, subscription: Subscriber) -> None:
         with self._lock:
             self._subscriptions.discard(subscription)
 

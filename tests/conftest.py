@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from flask import Flask
 
-from webapp.config import cameras_of
+from webapp.app import shutdown
 from webapp.server import make_server
 
 
@@ -24,7 +24,6 @@ def serve() -> Iterator[Callable[[Flask], str]]:
 
     yield start
     for app, server in running:
-        for camera in cameras_of(app).values():
-            camera.stop()
+        shutdown(app)
         server.close()
         server.task_dispatcher.shutdown(timeout=2)

@@ -120,11 +120,15 @@ def test_a_busy_port_is_one_line():
 
 def test_command_line_options_become_config():
     args = build_parser().parse_args(
-        ["--source", "pattern", "--camera", "yard=rtsp://x/y", "--fps", "12", "--width", "320", "--idle-timeout", "3"]
+        ["--source", "pattern", "--camera", "yard=rtsp://x/y", "--fps", "12", "--width", "320", "--idle-timeout", "3",
+         "--threads", "100"]
     )
     assert config_from_args(args) == {
         "CAMERAS": ["default=pattern", "yard=rtsp://x/y"], "FPS": 12.0, "WIDTH": 320, "IDLE_TIMEOUT": 3.0,
+        "MAX_VIEWERS": 92,
     }
+    args = build_parser().parse_args(["--max-viewers", "7"])
+    assert config_from_args(args) == {"MAX_VIEWERS": 7}
 
 
 def test_the_cli_serves_and_stops_cleanly_on_sigint(running):

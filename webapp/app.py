@@ -8,8 +8,11 @@ from typing import Any
 
 from flask import Flask
 
+from camera.sender import StreamSender
+
 from . import errors, routes
-from .config import DEFAULTS, EXTENSION, build_cameras
+from .config import DEFAULTS, EXTENSION, SENDER, SLOTS, build_cameras, max_viewers
+from .slots import StreamSlots
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -29,10 +32,19 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.from_prefixed_env("CAMSTREAM")
     if config:
         app.config.from_mapping(config)
+    app.extensions[SLOTS] = StreamSlots(max_viewers(app.config))
     app.extensions[EXTENSION] = build_cameras(app.config)
+    app.extensions[SENDER] = StreamSender()
     app.register_blueprint(routes.bp)
     errors.register(app)
     return app
+
+
+def shutdown(app: Flask) -> None:
+    """End every stream and release every camera of ``app``."""
+    app.extensions[SENDER].stop()
+    for camera in app.extensions[EXTENSION].values():
+        camera.stop()
 
 
 def _resource_dir(name: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -11,9 +12,9 @@ from typing import Any
 
 from camera import SourceError
 
-from .app import create_app
+from .app import create_app, shutdown
 from .config import cameras_of
-from .server import DEFAULT_THREADS, make_server
+from .server import DEFAULT_THREADS, RESERVED_THREADS, make_server
 
 log = logging.getLogger("camstream")
 
@@ -38,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="seconds without viewers before a camera is released (default: 10)")
     parser.add_argument("--threads", type=int, default=DEFAULT_THREADS,
                         help="worker threads; each viewer holds one (default: %(default)s)")
+    parser.add_argument("--max-viewers", type=int,
+                        help=f"streams served at once; more get 503 (default: threads - {RESERVED_THREADS})")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
                         help="(default: %(default)s)")
     return parser
@@ -54,10 +57,13 @@ def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
             config["SOURCE"] = args.source
     if cameras:
         config["CAMERAS"] = cameras
-    for key in ("fps", "quality", "width", "height", "idle_timeout"):
+    for key in ("fps", "quality", "width", "height", "idle_timeout", "max_viewers"):
         value = getattr(args, key)
         if value is not None:
             config[key.upper()] = value
+    if args.max_viewers is None and "CAMSTREAM_MAX_VIEWERS" not in os.environ:
+        # Workers beyond the streams keep the page, snapshots and status answering.
+        config["MAX_VIEWERS"] = max(1, args.threads - RESERVED_THREADS)
     return config
 
 
@@ -92,8 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         log.info("shutting down")
     finally:
-        for camera in cameras.values():
-            camera.stop()
+        shutdown(app)
         server.close()
     return 0
 

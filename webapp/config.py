@@ -15,8 +15,11 @@ from flask import Flask
 
 from camera import BaseCamera, create_camera
 
-# The key under app.extensions that holds an app's cameras.
+# The keys under app.extensions that hold an app's cameras, its stream
+# slots and the thread that writes streams to sockets.
 EXTENSION = "camstream"
+SLOTS = "camstream.slots"
+SENDER = "camstream.sender"
 
 DEFAULTS: dict[str, Any] = {
     "SOURCE": "auto",
@@ -27,6 +30,8 @@ DEFAULTS: dict[str, Any] = {
     "HEIGHT": None,
     "IDLE_TIMEOUT": 10.0,
     "SNAPSHOT_TIMEOUT": 5.0,
+    # Streams beyond this get 503; keep it below the server's worker threads.
+    "MAX_VIEWERS": 56,
 }
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
@@ -93,6 +98,14 @@ def camera_options(config: Mapping[str, Any]) -> dict[str, Any]:
         "height": _number(config, "HEIGHT", int),
         "idle_timeout": _number(config, "IDLE_TIMEOUT", float),
     }
+
+
+def max_viewers(config: Mapping[str, Any]) -> int:
+    """How many streams may run at once (``MAX_VIEWERS``)."""
+    limit = _number(config, "MAX_VIEWERS", int)
+    if limit < 1:
+        raise ConfigError(f"MAX_VIEWERS must be at least 1, not {limit}")
+    return limit
 
 
 def _number(config: Mapping[str, Any], key: str, kind: type) -> Any:

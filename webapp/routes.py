@@ -5,11 +5,14 @@ from __future__ import annotations
 import time
 
 from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request
+from werkzeug.http import http_date
 
 from camera import BaseCamera, mjpeg
+from camera.sender import SocketViewer
 
-from .config import cameras_of
+from .config import SENDER, SLOTS, cameras_of
 from .errors import json_error
+from .handoff import take_socket
 
 bp = Blueprint("camstream", __name__)
 
@@ -41,14 +44,49 @@ def index() -> str:
 @bp.get("/video_feed/<name>")
 def video_feed(name: str | None) -> Response:
     camera = get_camera(name)
+    slots = current_app.extensions[SLOTS]
+    if not slots.acquire():
+        response = json_error(503, f"all {slots.limit} stream slots are taken; try again shortly",
+                              max_viewers=slots.limit)
+        response.headers["Retry-After"] = "5"
+        return response
+    if request.method == "GET":
+        sock = take_socket(request.environ)
+        if sock is not None:
+            viewer = SocketViewer(sock, _stream_head(), camera.broadcaster, current_app.extensions[SENDER],
+                                  on_close=slots.release)
+            current_app.extensions[SENDER].add(viewer)
+            camera.attach(viewer)
+            # Waitress drops this response: the sender now owns the connection.
+            return Response(status=200)
     # Waitress offers this when it reads ahead on the connection; it lets a
     # stream notice a viewer that left while the camera sends nothing.
     is_disconnected = request.environ.get("waitress.client_disconnected")
-    return Response(
+    response = Response(
         camera.mjpeg_stream(is_disconnected),
         content_type=mjpeg.CONTENT_TYPE,
         headers={**NO_STORE, "X-Accel-Buffering": "no"},
     )
+    # Runs when the server closes the response, however the stream ended.
+    response.call_on_close(slots.release)
+    return response
+
+
+def _stream_head() -> bytes:
+    """Status line and headers of a stream the sender writes itself, then its first boundary."""
+    protocol = request.environ.get("SERVER_PROTOCOL", "HTTP/1.1")
+    if protocol not in ("HTTP/1.0", "HTTP/1.1"):
+        protocol = "HTTP/1.1"
+    headers = {
+        "Content-Type": mjpeg.CONTENT_TYPE,
+        **NO_STORE,
+        "X-Accel-Buffering": "no",
+        "Connection": "close",
+        "Server": "camstream",
+        "Date": http_date(),
+    }
+    lines = [f"{protocol} 200 OK", *(f"{name}: {value}" for name, value in headers.items()), "", ""]
+    return "\r\n".join(lines).encode("latin-1") + mjpeg.STREAM_START
 
 
 @bp.get("/snapshot.jpg", defaults={"name": None})
@@ -84,4 +122,6 @@ def camera_status(name: str) -> Response:
 @bp.get("/healthz")
 def healthz() -> Response:
     states = {camera.name: camera.state for camera in all_cameras().values()}
-    return jsonify(status="ok", uptime=round(time.time() - STARTED_AT, 3), cameras=states)
+    slots = current_app.extensions[SLOTS]
+    return jsonify(status="ok", uptime=round(time.time() - STARTED_AT, 3), cameras=states,
+                   streams=slots.used, max_viewers=slots.limit)

@@ -8,6 +8,8 @@ from flask import Flask
 from waitress.server import BaseWSGIServer, MultiSocketServer, create_server
 
 DEFAULT_THREADS = 64
+# Worker threads kept free of streams for the page, snapshots and status.
+RESERVED_THREADS = 8
 
 
 def streaming_settings(threads: int = DEFAULT_THREADS) -> dict[str, object]:

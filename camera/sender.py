@@ -1,0 +1,262 @@
+"""Writing MJPEG to many sockets from one thread, newest frame first.
+
+A :class:`SocketViewer` owns one client socket. When its camera publishes a
+frame, the viewer is marked ready and the :class:`StreamSender` thread writes
+the frame's prebuilt part with a non-blocking ``send``: the same bytes for
+every viewer, no copies, no thread per viewer. A viewer whose socket is
+full keeps sending the part it started and then jumps to the newest frame,
+so a slow link gets fewer frames, never older ones. ``TCP_NOTSENT_LOWAT``
+keeps the kernel from queueing more than a little of a frame ahead either.
+"""
+
+from __future__ import annotations
+
+import logging
+import selectors
+import socket
+import threading
+import time
+from collections.abc import Callable
+
+from .broadcast import Broadcaster
+from .frame import Frame
+
+log = logging.getLogger("camstream.sender")
+
+# Unsent bytes the kernel may hold per socket before it reports "full".
+NOTSENT_LOWAT = 16 * 1024
+# A viewer whose socket takes no bytes at all for this long is gone (a
+# client that vanished without closing the connection).
+STALL_TIMEOUT = 30.0
+
+
+class SocketViewer:
+    """One client socket fed by the sender thread; subscribes like any viewer."""
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        head: bytes,
+        broadcaster: Broadcaster,
+        sender: StreamSender,
+        on_close: Callable[[], None] | None = None,
+    ) -> None:
+        self.sock = sock
+        self._broadcaster = broadcaster
+        self._sender = sender
+        self._on_close = on_close
+        self._out: memoryview | None = memoryview(head)
+        self._pending: Frame | None = None
+        self._last_seq = -1
+        self._writing = False
+        self._closing = False
+        self._finished = False
+        self.last_progress = time.monotonic()
+
+    @property
+    def closed(self) -> bool:
+        return self._closing
+
+    # -- called from any thread ----------------------------------------
+
+    def offer(self, frame: Frame) -> None:
+        self._pending = frame
+        self._sender.notify(self)
+
+    def close(self) -> None:
+        """Stop the stream; the sender thread closes the socket."""
+        if self._closing:
+            return
+        self._closing = True
+        self._broadcaster.unsubscribe(self)
+        self._sender.notify(self)
+
+    # -- called on the sender thread -----------------------------------
+
+    def pump(self) -> None:
+        """Send until the socket is full or there is nothing newer to send."""
+        while not self._closing:
+            if self._out is None:
+                frame = self._pending
+                if frame is None or frame.seq <= self._last_seq:
+                    self._want_writable(False)
+                    return
+                self._last_seq = frame.seq
+                self._out = memoryview(frame.part)
+            try:
+                sent = self.sock.send(self._out)
+            except BlockingIOError:
+                self._want_writable(True)
+                return
+            except OSError:
+                self.close()
+                return
+            self.last_progress = time.monotonic()
+            self._out = self._out[sent:] if sent < len(self._out) else None
+
+    def readable(self) -> None:
+        """The client sent something or hung up; a viewer has nothing to say."""
+        try:
+            data = self.sock.recv(4096)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self.close()
+
+    def finish(self) -> None:
+        """Release the socket; runs once, on the sender thread."""
+        if self._finished:
+            return
+        self._finished = True
+        try:
+            self._sender.selector.unregister(self.sock)
+        except (KeyError, ValueError):
+            pass
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+        if self._on_close is not None:
+            self._on_close()
+
+    def stalled(self, now: float, timeout: float) -> bool:
+        """True if the socket has been full, taking nothing, for ``timeout`` seconds."""
+        return self._writing and now - self.last_progress > timeout
+
+    def _want_writable(self, wanted: bool) -> None:
+        if wanted != self._writing:
+            events = selectors.EVENT_READ | (selectors.EVENT_WRITE if wanted else 0)
+            self._sender.selector.modify(self.sock, events, self)
+            self._writing = wanted
+
+
+class StreamSender:
+    """The thread that writes every socket viewer's frames."""
+
+    def __init__(self, stall_timeout: float = STALL_TIMEOUT) -> None:
+        self.stall_timeout = stall_timeout
+        self.selector = selectors.DefaultSelector()
+        self._wake_recv, self._wake_send = socket.socketpair()
+        self._wake_recv.setblocking(False)
+        self._wake_send.setblocking(False)
+        self.selector.register(self._wake_recv, selectors.EVENT_READ, None)
+        self._lock = threading.Lock()
+        self._ready: set[SocketViewer] = set()
+        self._incoming: list[SocketViewer] = []
+        self._woken = False
+        self._viewers: set[SocketViewer] = set()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+
+    @property
+    def viewer_count(self) -> int:
+        return len(self._viewers) + len(self._incoming)
+
+    def add(self, viewer: SocketViewer) -> None:
+        """Hand a viewer to the sender thread, starting the thread if needed."""
+        viewer.sock.setblocking(False)
+        set_notsent_lowat(viewer.sock, NOTSENT_LOWAT)
+        with self._lock:
+            if self._stopping:
+                raise RuntimeError("the stream sender is stopped")
+            self._incoming.append(viewer)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="stream-sender", daemon=True)
+                self._thread.start()
+        self._wake()
+
+    def notify(self, viewer: SocketViewer) -> None:
+        """Mark a viewer as having something to do (a new frame, or closing)."""
+        with self._lock:
+            self._ready.add(viewer)
+        self._wake()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Close every viewer and end the thread."""
+        with self._lock:
+            self._stopping = True
+            thread = self._thread
+        self._wake()
+        if thread is not None:
+            thread.join(timeout)
+
+    def _wake(self) -> None:
+        with self._lock:
+            if self._woken:
+                return
+            self._woken = True
+        try:
+            self._wake_send.send(b"\0")
+        except BlockingIOError:
+            pass
+
+    def _run(self) -> None:
+        next_sweep = time.monotonic() + 1.0
+        while True:
+            for key, events in self.selector.select(timeout=1.0):
+                viewer = key.data
+                if viewer is None:
+                    self._drain_wakeups()
+                    continue
+                if events & selectors.EVENT_READ:
+                    viewer.readable()
+                if events & selectors.EVENT_WRITE:
+                    viewer.pump()
+            with self._lock:
+                ready, self._ready = self._ready, set()
+                incoming, self._incoming = self._incoming, []
+                stopping = self._stopping
+            for viewer in incoming:
+                self.selector.register(viewer.sock, selectors.EVENT_READ, viewer)
+                self._viewers.add(viewer)
+                ready.add(viewer)
+            for viewer in ready:
+                if viewer in self._viewers:
+                    viewer.pump()
+            if stopping:
+                for viewer in list(self._viewers):
+                    viewer.close()
+            now = time.monotonic()
+            if now >= next_sweep:
+                next_sweep = now + 1.0
+                self._close_stalled(now)
+            self._reap()
+            if stopping:
+                return
+
+    def _drain_wakeups(self) -> None:
+        # Drain before clearing the flag: a notify in between then either
+        # sees the flag still set, and its viewer is in the ready set taken
+        # after this, or sees it clear and sends a fresh wake-up byte.
+        try:
+            while self._wake_recv.recv(4096):
+                pass
+        except BlockingIOError:
+            pass
+        with self._lock:
+            self._woken = False
+
+    def _close_stalled(self, now: float) -> None:
+        for viewer in self._viewers:
+            if viewer.stalled(now, self.stall_timeout):
+                log.info("closing a viewer whose connection took no data for %.0f s", self.stall_timeout)
+                viewer.close()
+
+    def _reap(self) -> None:
+        for viewer in [v for v in self._viewers if v.closed]:
+            self._viewers.discard(viewer)
+            viewer.finish()
+
+
+def set_notsent_lowat(sock: socket.socket, limit: int) -> None:
+    """Bound the unsent bytes the kernel queues for ``sock`` (Linux and macOS)."""
+    option = getattr(socket, "TCP_NOTSENT_LOWAT", None)
+    if option is None:
+        return
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, option, limit)
+    except OSError:
+        pass
