@@ -175,6 +175,10 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
 
 
+def ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 1)
+
+
 def summarize(viewers: list[Viewer], seconds: float, cpu_seconds: float) -> dict:
     def group(members: list[Viewer]) -> dict | None:
         if not members:
@@ -185,7 +189,6 @@ def summarize(viewers: list[Viewer], seconds: float, cpu_seconds: float) -> dict
         ]
         ages = [a for v in members for a in v.ages]
         ttff = [v.first_frame - v.started for v in members if v.first_frame]
-        ms = lambda x: None if x is None else round(x * 1000, 1)  # noqa: E731
         return {
             "viewers": len(members),
             "served": sum(1 for v in members if v.frames > 0),

@@ -159,8 +159,8 @@ def table(results: list[dict], idle: float, command: str, meta: str) -> str:
         "",
         meta,
         "",
-        "| scenario | served | fps median | fps p5 | first frame median / max (ms) | frame age p50 / p99 / max (ms) "
-        "| MB/s | errors | refused | server CPU % | RSS before → peak (MB) | RSS per viewer (MB) | load tool CPU % |",
+        ("| scenario | served | fps median | fps p5 | first frame median / max (ms) | frame age p50 / p99 / max (ms) "
+         "| MB/s | errors | refused | server CPU % | RSS before → peak (MB) | RSS per viewer (MB) | load tool CPU % |"),
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for result in results:
