@@ -109,6 +109,14 @@ class ByteSource:
         return data
 
 
+class DirectSource:
+    """A plain (not chunked, not rate-capped) body: asyncio's own reader does the work."""
+
+    def __init__(self, reader: asyncio.StreamReader) -> None:
+        self.readline = reader.readline
+        self.readexactly = reader.readexactly
+
+
 async def watch(url: str, viewer: Viewer, deadline: float, rate: float | None) -> None:
     parts = urlsplit(url)
     viewer.started = time.monotonic()
@@ -132,7 +140,7 @@ async def watch(url: str, viewer: Viewer, deadline: float, rate: float | None) -
         if viewer.status != 200:
             return
         chunked = "chunked" in headers.get("transfer-encoding", "")
-        source = ByteSource(reader, chunked, rate)
+        source = ByteSource(reader, chunked, rate) if chunked or rate else DirectSource(reader)
         await read_frames(source, viewer, deadline)
     except (OSError, EOFError, ValueError, IndexError, asyncio.IncompleteReadError) as exc:
         viewer.error = f"{type(exc).__name__}: {exc}"
@@ -143,7 +151,7 @@ async def watch(url: str, viewer: Viewer, deadline: float, rate: float | None) -
             sock.close()
 
 
-async def read_frames(source: ByteSource, viewer: Viewer, deadline: float) -> None:
+async def read_frames(source: ByteSource | DirectSource, viewer: Viewer, deadline: float) -> None:
     while time.monotonic() < deadline:
         line = await source.readline()
         if not line.startswith(b"--"):

@@ -10,12 +10,17 @@ from webapp.app import shutdown
 from webapp.server import make_server
 
 
-@pytest.fixture
-def serve() -> Iterator[Callable[[Flask], str]]:
-    """Serve an app with a real waitress on 127.0.0.1; returns its base URL."""
+@pytest.fixture(params=["sender", "wsgi"])
+def serve(request) -> Iterator[Callable[[Flask], str]]:
+    """Serve an app with a real waitress on 127.0.0.1; returns its base URL.
+
+    Every test using it runs twice: with streams handed to the sender
+    thread, and streamed through waitress's own writes.
+    """
     running = []
 
     def start(app: Flask, threads: int = 32) -> str:
+        app.config["SOCKET_HANDOFF"] = request.param == "sender"
         server = make_server(app, "127.0.0.1", 0, threads=threads)
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()

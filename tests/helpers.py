@@ -68,6 +68,8 @@ class MjpegReader:
         return [next(frames) for _ in range(count)]
 
     def close(self) -> None:
+        # With "Connection: close" http.client hands the socket to the response.
+        self.response.close()
         self.connection.close()
 
     def __enter__(self) -> Self:

@@ -125,10 +125,11 @@ def test_command_line_options_become_config():
     )
     assert config_from_args(args) == {
         "CAMERAS": ["default=pattern", "yard=rtsp://x/y"], "FPS": 12.0, "WIDTH": 320, "IDLE_TIMEOUT": 3.0,
-        "MAX_VIEWERS": 92,
     }
     args = build_parser().parse_args(["--max-viewers", "7"])
     assert config_from_args(args) == {"MAX_VIEWERS": 7}
+    args = build_parser().parse_args(["--no-handoff", "--threads", "100"])
+    assert config_from_args(args) == {"SOCKET_HANDOFF": False, "MAX_VIEWERS": 92}
 
 
 def test_the_cli_serves_and_stops_cleanly_on_sigint(running):

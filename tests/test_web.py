@@ -198,3 +198,49 @@ def test_a_failing_camera_ends_the_stream_shows_why_and_restarts_for_the_next_vi
     with MjpegReader(f"{base}/video_feed/flaky") as viewer:
         assert len(viewer.read(2)) == 2
     assert camera.opens == 2
+
+
+def test_past_the_viewer_limit_streams_get_503_and_everything_else_still_answers(serve):
+    camera = PatternCamera("busy", fps=30)
+    base = serve(create_app({"CAMERAS": {"busy": camera}, "MAX_VIEWERS": 3}), threads=6)
+    viewers = [MjpegReader(f"{base}/video_feed/busy") for _ in range(3)]
+    try:
+        for viewer in viewers:
+            assert viewer.status == 200 and len(viewer.read(1)) == 1
+        status, headers, body = get(f"{base}/video_feed/busy")
+        assert status == 503 and int(headers["Retry-After"]) > 0
+        assert json.loads(body)["max_viewers"] == 3
+        for path in ("/", "/snapshot/busy.jpg", "/api/cameras", "/healthz", "/static/camstream.css"):
+            assert get(base + path)[0] == 200, path
+        assert get_json(f"{base}/healthz")[1]["streams"] == 3
+    finally:
+        viewers.pop().close()
+    assert wait_until(lambda: get_json(f"{base}/healthz")[1]["streams"] == 2, 5)
+    with MjpegReader(f"{base}/video_feed/busy") as again:
+        assert again.status == 200 and len(again.read(1)) == 1
+    for viewer in viewers:
+        viewer.close()
+
+
+def test_a_head_request_streams_nothing(two_cameras):
+    base, cameras = two_cameras
+    status, headers, body = get(f"{base}/video_feed/front", method="HEAD")
+    assert status == 200 and headers["Content-Type"].startswith("multipart/x-mixed-replace")
+    assert body == b""
+    assert wait_until(lambda: get_json(f"{base}/healthz")[1]["streams"] == 0, 5)
+
+
+def test_streams_work_under_another_wsgi_server():
+    from werkzeug.serving import make_server as werkzeug_server
+
+    camera = PatternCamera("plain", fps=30)
+    app = create_app({"CAMERAS": {"plain": camera}})
+    server = werkzeug_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with MjpegReader(f"http://127.0.0.1:{server.server_port}/video_feed/plain") as viewer:
+            frames = viewer.read(5)
+        assert len(set(frames)) == 5 and decode(frames[0]).shape == (480, 640, 3)
+    finally:
+        camera.stop()
+        server.shutdown()

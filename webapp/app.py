@@ -11,7 +11,7 @@ from flask import Flask
 from camera.sender import StreamSender
 
 from . import errors, routes
-from .config import DEFAULTS, EXTENSION, SENDER, SLOTS, build_cameras, max_viewers
+from .config import DEFAULTS, EXTENSION, SENDER, SLOTS, build_cameras, max_viewers, socket_handoff
 from .slots import StreamSlots
 
 
@@ -32,6 +32,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.from_prefixed_env("CAMSTREAM")
     if config:
         app.config.from_mapping(config)
+    app.config["SOCKET_HANDOFF"] = socket_handoff(app.config)
     app.extensions[SLOTS] = StreamSlots(max_viewers(app.config))
     app.extensions[EXTENSION] = build_cameras(app.config)
     app.extensions[SENDER] = StreamSender()

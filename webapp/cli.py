@@ -13,8 +13,8 @@ from typing import Any
 from camera import SourceError
 
 from .app import create_app, shutdown
-from .config import cameras_of
-from .server import DEFAULT_THREADS, RESERVED_THREADS, make_server
+from .config import HANDOFF_MAX_VIEWERS, cameras_of, max_viewers
+from .server import DEFAULT_THREADS, RESERVED_THREADS, make_server, raise_open_file_limit
 
 log = logging.getLogger("camstream")
 
@@ -40,7 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=DEFAULT_THREADS,
                         help="worker threads; each viewer holds one (default: %(default)s)")
     parser.add_argument("--max-viewers", type=int,
-                        help=f"streams served at once; more get 503 (default: threads - {RESERVED_THREADS})")
+                        help=f"streams served at once; more get 503 (default: {HANDOFF_MAX_VIEWERS}, "
+                        f"or threads - {RESERVED_THREADS} with --no-handoff)")
+    parser.add_argument("--no-handoff", dest="handoff", action="store_false", default=None,
+                        help="stream through waitress's own writes, one worker thread per viewer")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
                         help="(default: %(default)s)")
     return parser
@@ -61,9 +64,11 @@ def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
         value = getattr(args, key)
         if value is not None:
             config[key.upper()] = value
-    if args.max_viewers is None and "CAMSTREAM_MAX_VIEWERS" not in os.environ:
-        # Workers beyond the streams keep the page, snapshots and status answering.
-        config["MAX_VIEWERS"] = max(1, args.threads - RESERVED_THREADS)
+    if args.handoff is False:
+        config["SOCKET_HANDOFF"] = False
+        if args.max_viewers is None and "CAMSTREAM_MAX_VIEWERS" not in os.environ:
+            # Workers beyond the streams keep the page, snapshots and status answering.
+            config["MAX_VIEWERS"] = max(1, args.threads - RESERVED_THREADS)
     return config
 
 
@@ -79,6 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         app = create_app(config_from_args(args))
     except (SourceError, ValueError) as exc:
         return _fail(str(exc))
+    # Every viewer is a socket: leave room for all of them and the rest.
+    raise_open_file_limit(max_viewers(app.config) + args.threads + 256)
     try:
         server = make_server(app, args.host, args.port, args.threads)
     except OSError as exc:

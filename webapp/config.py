@@ -30,9 +30,17 @@ DEFAULTS: dict[str, Any] = {
     "HEIGHT": None,
     "IDLE_TIMEOUT": 10.0,
     "SNAPSHOT_TIMEOUT": 5.0,
-    # Streams beyond this get 503; keep it below the server's worker threads.
-    "MAX_VIEWERS": 56,
+    # Streams beyond this get 503. None: HANDOFF_MAX_VIEWERS when waitress
+    # hands sockets to the sender, else THREADED_MAX_VIEWERS.
+    "MAX_VIEWERS": None,
+    # Take stream sockets over from waitress (see webapp/handoff.py).
+    "SOCKET_HANDOFF": True,
 }
+
+# With socket handoff a viewer costs a descriptor, not a thread.
+HANDOFF_MAX_VIEWERS = 1000
+# Without it every viewer holds a worker: stay below the default 64 threads.
+THREADED_MAX_VIEWERS = 56
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 
@@ -103,9 +111,22 @@ def camera_options(config: Mapping[str, Any]) -> dict[str, Any]:
 def max_viewers(config: Mapping[str, Any]) -> int:
     """How many streams may run at once (``MAX_VIEWERS``)."""
     limit = _number(config, "MAX_VIEWERS", int)
+    if limit is None:
+        return HANDOFF_MAX_VIEWERS if socket_handoff(config) else THREADED_MAX_VIEWERS
     if limit < 1:
         raise ConfigError(f"MAX_VIEWERS must be at least 1, not {limit}")
     return limit
+
+
+def socket_handoff(config: Mapping[str, Any]) -> bool:
+    """``SOCKET_HANDOFF`` as a bool; the environment gives 0/1 or true/false."""
+    value = config.get("SOCKET_HANDOFF", True)
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered not in ("0", "1", "true", "false", "yes", "no", "on", "off"):
+            raise ConfigError(f"SOCKET_HANDOFF must be true or false, not {value!r}")
+        return lowered in ("1", "true", "yes", "on")
+    return bool(value)
 
 
 def _number(config: Mapping[str, Any], key: str, kind: type) -> Any:

@@ -50,7 +50,7 @@ def video_feed(name: str | None) -> Response:
                               max_viewers=slots.limit)
         response.headers["Retry-After"] = "5"
         return response
-    if request.method == "GET":
+    if request.method == "GET" and current_app.config["SOCKET_HANDOFF"]:
         sock = take_socket(request.environ)
         if sock is not None:
             viewer = SocketViewer(sock, _stream_head(), camera.broadcaster, current_app.extensions[SENDER],

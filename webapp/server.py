@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import resource
 import warnings
 
 from flask import Flask
@@ -41,3 +43,14 @@ def make_server(app: Flask, host: str, port: int, threads: int = DEFAULT_THREADS
         # Deprecated, but waitress 3.0 still holds back smaller writes without it.
         warnings.filterwarnings("ignore", "send_bytes", DeprecationWarning)
         return create_server(app, host=host, port=port, **streaming_settings(threads))
+
+
+def raise_open_file_limit(wanted: int) -> None:
+    """Raise this process's soft limit on open files towards ``wanted`` (never past the hard limit)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    if hard != resource.RLIM_INFINITY and hard < wanted:
+        logging.getLogger("camstream").warning(
+            "open file limit is %d; fewer than %d viewers fit (raise it with ulimit -n)", hard, wanted)
