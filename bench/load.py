@@ -93,13 +93,15 @@ class ByteSource:
             out += await self._raw(n - len(out))
         return bytes(out)
 
-    async def readline(self) -> bytes:
+    async def readuntil(self, separator: bytes) -> bytes:
+        start = 0
         while True:
-            end = self.buffer.find(b"\n")
+            end = self.buffer.find(separator, start)
             if end >= 0:
-                line = bytes(self.buffer[: end + 1])
-                del self.buffer[: end + 1]
-                return line
+                data = bytes(self.buffer[: end + len(separator)])
+                del self.buffer[: end + len(separator)]
+                return data
+            start = max(0, len(self.buffer) - len(separator) + 1)
             await self._fill(len(self.buffer) + 1)
 
     async def readexactly(self, n: int) -> bytes:
@@ -113,7 +115,7 @@ class DirectSource:
     """A plain (not chunked, not rate-capped) body: asyncio's own reader does the work."""
 
     def __init__(self, reader: asyncio.StreamReader) -> None:
-        self.readline = reader.readline
+        self.readuntil = reader.readuntil
         self.readexactly = reader.readexactly
 
 
@@ -152,17 +154,16 @@ async def watch(url: str, viewer: Viewer, deadline: float, rate: float | None) -
 
 
 async def read_frames(source: ByteSource | DirectSource, viewer: Viewer, deadline: float) -> None:
+    """Read parts: everything up to a blank line is boundary and headers, then the JPEG."""
     while time.monotonic() < deadline:
-        line = await source.readline()
-        if not line.startswith(b"--"):
-            continue
+        head = await source.readuntil(b"\r\n\r\n")
         length, stamp = None, None
-        while (line := await source.readline()) not in (b"\r\n", b"\n"):
-            name, _, value = line.decode("latin-1").partition(":")
+        for line in head.split(b"\r\n"):
+            name, _, value = line.partition(b":")
             name = name.strip().lower()
-            if name == "content-length":
+            if name == b"content-length":
                 length = int(value)
-            elif name == "x-timestamp":
+            elif name == b"x-timestamp":
                 stamp = float(value)
         if length is None:
             raise ValueError("part without Content-Length")

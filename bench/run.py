@@ -151,7 +151,7 @@ def fmt(value: object) -> str:
     return "–" if value is None else str(value)
 
 
-def table(results: list[dict], idle: float, command: str, meta: str) -> str:
+def table(results: list[dict], idle: dict[str, float], command: str, meta: str) -> str:
     lines = [
         "# Benchmarks",
         "",
@@ -159,26 +159,50 @@ def table(results: list[dict], idle: float, command: str, meta: str) -> str:
         "",
         meta,
         "",
-        ("| scenario | served | fps median | fps p5 | first frame median / max (ms) | frame age p50 / p99 / max (ms) "
+        ("| path | scenario | served | fps median | fps p5 | first frame median / max (ms) | frame age p50 / p99 / max (ms) "
          "| MB/s | errors | refused | server CPU % | RSS before → peak (MB) | RSS per viewer (MB) | load tool CPU % |"),
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for result in results:
         for group_name in ("fast", "slow"):
             group = result.get(group_name)
             if not group:
                 continue
-            label = result["name"] + (" (the slow viewer)" if group_name == "slow" else "")
+            label = result["name"] + (", the slow viewer" if group_name == "slow" else "")
             lines.append(
-                f"| {label} | {group['served']}/{group['viewers']} | {group['fps_median']} | {group['fps_p5']} "
+                f"| {result['path']} | {label} | {group['served']}/{group['viewers']} | {group['fps_median']} | {group['fps_p5']} "
                 f"| {fmt(group['first_frame_ms_median'])} / {fmt(group['first_frame_ms_max'])} "
                 f"| {fmt(group['age_ms_p50'])} / {fmt(group['age_ms_p99'])} / {fmt(group['age_ms_max'])} "
                 f"| {group['mb_per_s']} | {group['errors']} | {group['refused']} "
                 f"| {result['server_cpu_percent']} | {result['rss_before_mb']} → {result['rss_peak_mb']} "
                 f"| {result['rss_per_viewer_mb']} | {result['client_cpu_percent']} |"
             )
-    lines += ["", f"With no viewers, after the idle timeout: server CPU {idle} %.", ""]
+    idle_text = ", ".join(f"{path} {cpu} %" for path, cpu in idle.items())
+    lines += ["", f"With no viewers, after the idle timeout, server CPU: {idle_text}.", ""]
     return "\n".join(lines)
+
+
+def run_path(path: str, extra: list[str], upstream_port: str, counts: list[int], args: argparse.Namespace,
+             results: list[dict]) -> float:
+    """Start a server for one stream path, run every scenario on it, return its idle CPU."""
+    server = Process(
+        pinned(0, [sys.executable, "-m", "webapp", "--port", "0", "--threads", str(args.threads),
+                   "--idle-timeout", "5", "--camera", f"cam=http://127.0.0.1:{upstream_port}/", *extra]),
+        r"open http://localhost:(\d+)/", stream="stderr",
+    )
+    url = f"http://127.0.0.1:{server.match.group(1)}/video_feed/cam"
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{server.match.group(1)}/snapshot/cam.jpg", timeout=10).read()
+        for count in counts:
+            name = f"{count} viewer{'s' if count > 1 else ''}"
+            results.append(scenario(server, url, name, count, args.seconds) | {"path": path})
+        if args.slow_seconds:
+            fast = args.slow_fast_viewers
+            name = f"{fast} fast + 1 slow (200 KB/s)"
+            results.append(scenario(server, url, name, fast + 1, args.slow_seconds, slow=1) | {"path": path})
+        return idle_cpu(server, wait=8)
+    finally:
+        server.stop()
 
 
 def main() -> None:
@@ -188,40 +212,29 @@ def main() -> None:
     parser.add_argument("--slow-seconds", type=float, default=60, help="length of the slow-viewer run; 0 skips it")
     parser.add_argument("--slow-fast-viewers", type=int, default=50, help="fast viewers beside the slow one")
     parser.add_argument("--threads", type=int, default=540)
+    parser.add_argument("--paths", default="sender,wsgi",
+                        help="stream paths to compare: sender (the default server) and/or wsgi (--no-handoff)")
     parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"), help="markdown file, or - for stdout")
     args = parser.parse_args()
     counts = [int(n) for n in args.viewers.split(",") if n]
 
-    upstream = Process(pinned(1, [sys.executable, str(HERE / "upstream.py"), "--port", "0"]), r"READY (\d+) (.*)")
-    try:
-        server = Process(
-            pinned(0, [sys.executable, "-m", "webapp", "--port", "0", "--threads", str(args.threads),
-                       "--idle-timeout", "5", "--camera", f"cam=http://127.0.0.1:{upstream.match.group(1)}/"]),
-            r"open http://localhost:(\d+)/", stream="stderr",
-        )
-    except Exception:
-        upstream.stop()
-        raise
-    url = f"http://127.0.0.1:{server.match.group(1)}/video_feed/cam"
+    upstream = Process(pinned(1, [sys.executable, str(HERE / "upstream.py"), "--port", "0"]), r"READY (\d+) frames (.*)")
     results = []
+    idle = {}
     try:
-        urllib.request.urlopen(f"http://127.0.0.1:{server.match.group(1)}/snapshot/cam.jpg", timeout=10).read()
-        for count in counts:
-            results.append(scenario(server, url, f"{count} viewer{'s' if count > 1 else ''}", count, args.seconds))
-        if args.slow_seconds:
-            fast = args.slow_fast_viewers
-            results.append(scenario(server, url, f"{fast} fast + 1 slow (200 KB/s) viewer",
-                                    fast + 1, args.slow_seconds, slow=1))
-        idle = idle_cpu(server, wait=8)
+        for path in [p for p in args.paths.split(",") if p]:
+            extra = ["--no-handoff", "--max-viewers", str(args.threads - 8)] if path == "wsgi" else []
+            idle[path] = run_path(path, extra, upstream.match.group(1), counts, args, results)
     finally:
-        server.stop()
         upstream.stop()
 
     command = "python bench/run.py " + shlex.join(sys.argv[1:])
     meta = (f"Machine: {os.cpu_count()} cores; server pinned to core 0, load tool and upstream on core 1. "
             f"Upstream: 640x480, 30 fps, JPEG quality 80, frames of {upstream.match.group(2)}; "
-            f"server: `python -m webapp --threads {args.threads}`, relaying it. "
-            f"Each viewer count ran {args.seconds:g} s; the slow-viewer run {args.slow_seconds:g} s.")
+            f"server: `python -m webapp --threads {args.threads}`, relaying it. Path `sender`: the default, "
+            "streams handed to the sender thread; path `wsgi`: `--no-handoff`, streams written through "
+            f"waitress, a worker thread each. Each viewer count ran {args.seconds:g} s; "
+            f"the slow-viewer run {args.slow_seconds:g} s.")
     text = table(results, idle, command.strip(), meta)
     if args.out == "-":
         print(text)

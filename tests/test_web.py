@@ -228,6 +228,7 @@ def test_a_head_request_streams_nothing(two_cameras):
     assert status == 200 and headers["Content-Type"].startswith("multipart/x-mixed-replace")
     assert body == b""
     assert wait_until(lambda: get_json(f"{base}/healthz")[1]["streams"] == 0, 5)
+    assert cameras["front"].status()["viewers"] == 0
 
 
 def test_streams_work_under_another_wsgi_server():

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import logging
 import resource
+import socket
 import warnings
 
 from flask import Flask
 from waitress.server import BaseWSGIServer, MultiSocketServer, create_server
+
+from camera.sender import NOTSENT_LOWAT
 
 DEFAULT_THREADS = 64
 # Worker threads kept free of streams for the page, snapshots and status.
@@ -26,6 +29,11 @@ def streaming_settings(threads: int = DEFAULT_THREADS) -> dict[str, object]:
       response runs, so a stream sees ``waitress.client_disconnected``.
     - ``asyncore_use_poll``: poll() instead of select(), which cannot watch
       descriptors past 1024.
+    - ``outbuf_high_watermark``: a worker writing to a connection with this
+      much unsent waits until it drains, then takes the newest frame.
+      Waitress's 16 MB would let a slow viewer fall minutes behind, and
+      keeps up to 16 MB per viewer. (Only streams not handed to the
+      sender, see webapp/handoff.py, go through waitress's buffers.)
     """
     return {
         "threads": threads,
@@ -33,16 +41,49 @@ def streaming_settings(threads: int = DEFAULT_THREADS) -> dict[str, object]:
         "send_bytes": 1,
         "channel_request_lookahead": 1,
         "asyncore_use_poll": True,
+        "outbuf_high_watermark": 64 * 1024,
         "ident": "camstream",
     }
 
 
+def listen(host: str, port: int) -> socket.socket:
+    """A listening socket with :func:`socket_options` set, for waitress to serve on."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        for level, option, value in socket_options():
+            sock.setsockopt(level, option, value)
+        sock.bind(address)
+        sock.listen(1024)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def socket_options() -> list[tuple[int, int, int]]:
+    """Options for the listening socket, which accepted connections inherit.
+
+    ``TCP_NODELAY`` is waitress's own default. ``TCP_NOTSENT_LOWAT`` keeps
+    the kernel from queueing more than a little unsent data per connection;
+    without it Linux grows a slow viewer's send buffer to 4 MB, seconds of
+    stale video, before waitress's own buffer limit even starts to act.
+    """
+    options = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+    if hasattr(socket, "TCP_NOTSENT_LOWAT"):
+        options.append((socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT, NOTSENT_LOWAT))
+    return options
+
+
 def make_server(app: Flask, host: str, port: int, threads: int = DEFAULT_THREADS) -> BaseWSGIServer | MultiSocketServer:
-    """A waitress server bound to ``host:port`` (port 0 picks a free one), not yet running."""
+    """A waitress server listening on ``host:port`` (port 0 picks a free one), not yet running."""
+    sock = listen(host, port)
     with warnings.catch_warnings():
         # Deprecated, but waitress 3.0 still holds back smaller writes without it.
         warnings.filterwarnings("ignore", "send_bytes", DeprecationWarning)
-        return create_server(app, host=host, port=port, **streaming_settings(threads))
+        return create_server(app, sockets=[sock], **streaming_settings(threads))
 
 
 def raise_open_file_limit(wanted: int) -> None:
