@@ -27,6 +27,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+IDLE_TIMEOUT = 3
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -140,7 +141,7 @@ def scenario(server: Process, url: str, name: str, viewers: int, seconds: float,
     return result
 
 
-def idle_cpu(server: Process, wait: float, seconds: float = 5.0) -> float:
+def idle_cpu(server: Process, wait: float, seconds: float) -> float:
     time.sleep(wait)
     before = cpu_seconds(server.pid)
     time.sleep(seconds)
@@ -187,7 +188,7 @@ def run_path(path: str, extra: list[str], upstream_port: str, counts: list[int],
     """Start a server for one stream path, run every scenario on it, return its idle CPU."""
     server = Process(
         pinned(0, [sys.executable, "-m", "webapp", "--port", "0", "--threads", str(args.threads),
-                   "--idle-timeout", "5", "--camera", f"cam=http://127.0.0.1:{upstream_port}/", *extra]),
+                   "--idle-timeout", str(IDLE_TIMEOUT), "--camera", f"cam=http://127.0.0.1:{upstream_port}/", *extra]),
         r"open http://localhost:(\d+)/", stream="stderr",
     )
     url = f"http://127.0.0.1:{server.match.group(1)}/video_feed/cam"
@@ -200,7 +201,8 @@ def run_path(path: str, extra: list[str], upstream_port: str, counts: list[int],
             fast = args.slow_fast_viewers
             name = f"{fast} fast + 1 slow (200 KB/s)"
             results.append(scenario(server, url, name, fast + 1, args.slow_seconds, slow=1) | {"path": path})
-        return idle_cpu(server, wait=8)
+        # The camera stops IDLE_TIMEOUT s after the last viewer; measure after that.
+        return idle_cpu(server, wait=IDLE_TIMEOUT + 2, seconds=args.idle_seconds)
     finally:
         server.stop()
 
@@ -212,6 +214,7 @@ def main() -> None:
     parser.add_argument("--slow-seconds", type=float, default=60, help="length of the slow-viewer run; 0 skips it")
     parser.add_argument("--slow-fast-viewers", type=int, default=50, help="fast viewers beside the slow one")
     parser.add_argument("--threads", type=int, default=540)
+    parser.add_argument("--idle-seconds", type=float, default=5, help="how long idle CPU is measured")
     parser.add_argument("--paths", default="sender,wsgi",
                         help="stream paths to compare: sender (the default server) and/or wsgi (--no-handoff)")
     parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"), help="markdown file, or - for stdout")

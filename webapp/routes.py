@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 
 from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request
@@ -13,6 +14,7 @@ from camera.sender import SocketViewer
 from .config import SENDER, SLOTS, cameras_of
 from .errors import json_error
 from .handoff import take_socket
+from .slots import StreamSlots
 
 bp = Blueprint("camstream", __name__)
 
@@ -46,19 +48,31 @@ def video_feed(name: str | None) -> Response:
     camera = get_camera(name)
     slots = current_app.extensions[SLOTS]
     if not slots.acquire():
-        response = json_error(503, f"all {slots.limit} stream slots are taken; try again shortly",
-                              max_viewers=slots.limit)
-        response.headers["Retry-After"] = "5"
-        return response
+        return _unavailable(f"all {slots.limit} stream slots are taken; try again shortly", max_viewers=slots.limit)
     if request.method == "GET" and current_app.config["SOCKET_HANDOFF"]:
         sock = take_socket(request.environ)
         if sock is not None:
-            viewer = SocketViewer(sock, _stream_head(), camera.broadcaster, current_app.extensions[SENDER],
-                                  on_close=slots.release)
-            current_app.extensions[SENDER].add(viewer)
-            camera.attach(viewer)
-            # Waitress drops this response: the sender now owns the connection.
-            return Response(status=200)
+            return _hand_off(camera, sock, slots)
+    return _wsgi_stream(camera, slots)
+
+
+def _hand_off(camera: BaseCamera, sock: socket.socket, slots: StreamSlots) -> Response:
+    """Give the viewer's socket to the sender thread; waitress drops the response returned."""
+    sender = current_app.extensions[SENDER]
+    viewer = SocketViewer(sock, _stream_head(), camera.broadcaster, sender, on_close=slots.release)
+    try:
+        sender.add(viewer)
+    except RuntimeError:
+        # The server is shutting down.
+        sock.close()
+        slots.release()
+        return _unavailable("the server is shutting down")
+    camera.attach(viewer)
+    return Response(status=200)
+
+
+def _wsgi_stream(camera: BaseCamera, slots: StreamSlots) -> Response:
+    """Stream through the WSGI server, holding one of its worker threads."""
     # Waitress offers this when it reads ahead on the connection; it lets a
     # stream notice a viewer that left while the camera sends nothing.
     is_disconnected = request.environ.get("waitress.client_disconnected")
@@ -69,6 +83,12 @@ def video_feed(name: str | None) -> Response:
     )
     # Runs when the server closes the response, however the stream ended.
     response.call_on_close(slots.release)
+    return response
+
+
+def _unavailable(message: str, **extra: object) -> Response:
+    response = json_error(503, message, **extra)
+    response.headers["Retry-After"] = "5"
     return response
 
 
@@ -96,12 +116,7 @@ def snapshot(name: str | None) -> Response:
     timeout = current_app.config["SNAPSHOT_TIMEOUT"]
     frame = camera.snapshot(float(timeout))
     if frame is None:
-        response = json_error(
-            503, f"camera {camera.name!r} gave no frame within {timeout} s",
-            camera=camera.status(),
-        )
-        response.headers["Retry-After"] = "2"
-        return response
+        return _unavailable(f"camera {camera.name!r} gave no frame within {timeout} s", camera=camera.status())
     return Response(
         frame.jpeg,
         mimetype="image/jpeg",

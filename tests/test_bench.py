@@ -1,0 +1,48 @@
+"""The benchmark tools still work: a short real run of each, with small numbers."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from camera import PatternCamera
+from webapp import create_app
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_the_load_tool_measures_fast_and_slow_viewers(serve):
+    base = serve(create_app({"CAMERAS": {"cam": PatternCamera("cam", fps=30)}}))
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "load.py"), f"{base}/video_feed/cam",
+         "--viewers", "4", "--slow", "1", "--slow-rate", "100000", "--seconds", "3"],
+        capture_output=True, text=True, timeout=60, check=True,
+    )
+    summary = json.loads(result.stdout)
+    fast, slow = summary["fast"], summary["slow"]
+    assert (fast["viewers"], fast["served"], fast["errors"]) == (3, 3, 0)
+    assert fast["fps_median"] > 5 and fast["age_ms_p50"] is not None
+    assert (slow["viewers"], slow["served"], slow["errors"]) == (1, 1, 0)
+    assert slow["mb_per_s"] < 0.2, "the slow viewer's read rate is capped"
+
+
+def test_the_load_tool_only_targets_loopback():
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "load.py"), "http://192.0.2.1/video_feed", "--seconds", "1"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert result.returncode != 0 and "loopback" in result.stderr
+
+
+def test_the_runner_writes_a_table(tmp_path):
+    out = tmp_path / "benchmarks.md"
+    subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "run.py"), "--viewers", "2", "--seconds", "2",
+         "--slow-seconds", "3", "--slow-fast-viewers", "2", "--paths", "sender", "--threads", "16",
+         "--idle-seconds", "1", "--out", str(out)],
+        capture_output=True, text=True, timeout=180, check=True, cwd=ROOT,
+    )
+    text = out.read_text()
+    assert "Produced by `python bench/run.py --viewers 2" in text
+    assert "| sender | 2 viewers | 2/2 |" in text
+    assert "the slow viewer" in text and "server CPU: sender" in text
