@@ -5,7 +5,7 @@ publishes it; every viewer holds a subscription that always yields the
 newest frame. Nothing here knows about Flask or HTTP servers.
 """
 
-from .base import FAILED, IDLE, STARTING, STREAMING, BaseCamera
+from .base import FAILED, IDLE, RECONNECTING, STARTING, STREAMING, BaseCamera
 from .broadcast import Broadcaster, Subscription
 from .errors import SourceError
 from .frame import Frame
@@ -18,6 +18,7 @@ from .sources import create_camera
 __all__ = [
     "FAILED",
     "IDLE",
+    "RECONNECTING",
     "STARTING",
     "STREAMING",
     "BaseCamera",

@@ -8,18 +8,23 @@ cap, resizing, JPEG encoding, building the MJPEG part and handing it to the
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
 import traceback
 from collections import deque
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import numpy as np
 
 from . import jpeg, mjpeg
+from .backoff import Backoff
 from .broadcast import Broadcaster, Subscriber, Subscription
+from .errors import SourceError
 from .frame import Frame
+from .nosignal import no_signal_image
 from .redact import Redactor, redact_url
 
 log = logging.getLogger("camstream.camera")
@@ -27,11 +32,37 @@ log = logging.getLogger("camstream.camera")
 IDLE = "idle"
 STARTING = "starting"
 STREAMING = "streaming"
+RECONNECTING = "reconnecting"
 FAILED = "failed"
 
 # A stream generator wakes at least this often, to notice a closed
 # subscription or a client that went away while no frame was coming.
 STREAM_POLL_SECONDS = 0.5
+# How often a camera's watchdog looks at it while it runs.
+WATCH_SECONDS = 0.25
+# A source that yields nothing for this long is taken for gone.
+STALL_TIMEOUT = 5.0
+# Viewers get a "no signal" frame this often while the source is gone.
+NO_SIGNAL_SECONDS = 1.0
+
+
+@dataclass
+class Outage:
+    """Why and since when a running camera has had no source."""
+
+    reason: str
+    since: float
+    since_monotonic: float
+    attempts: int = 0
+    retry_at: float | None = None
+
+
+class CaptureThread(threading.Thread):
+    """A capture thread, with the event that tells it to quit."""
+
+    def __init__(self, target: Callable[..., None], name: str, quit: threading.Event) -> None:
+        super().__init__(target=target, name=name, daemon=True)
+        self.quit = quit
 
 
 class BaseCamera:
@@ -40,8 +71,10 @@ class BaseCamera:
     The thread starts when the first viewer (or snapshot) arrives, keeps
     running while any subscription exists, and stops ``idle_timeout``
     seconds after the last one left, closing the :meth:`frames` generator so
-    its ``finally`` releases the device. All state lives on the instance, so
-    any number of cameras run side by side.
+    its ``finally`` releases the device. A source that fails, ends or sends
+    nothing for ``stall_timeout`` seconds is reopened with backoff while
+    viewers get a "no signal" frame each second. All state lives on the
+    instance, so any number of cameras run side by side.
     """
 
     def __init__(
@@ -54,6 +87,7 @@ class BaseCamera:
         width: int | None = None,
         height: int | None = None,
         idle_timeout: float = 10.0,
+        stall_timeout: float = STALL_TIMEOUT,
     ) -> None:
         if fps is not None and fps <= 0:
             raise ValueError(f"fps must be positive, not {fps}")
@@ -64,37 +98,48 @@ class BaseCamera:
                 raise ValueError(f"{side} must be positive, not {value}")
         if idle_timeout < 0:
             raise ValueError(f"idle timeout must be >= 0, not {idle_timeout}")
+        if stall_timeout <= 0:
+            raise ValueError(f"stall timeout must be positive, not {stall_timeout}")
         self.name = name
         self.fps = fps
         self.quality = quality
         self.width = width
         self.height = height
         self.idle_timeout = idle_timeout
+        self.stall_timeout = stall_timeout
         self.broadcaster = Broadcaster()
         self._redactor = Redactor(source)
         self.source = redact_url(source)
 
         self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._stop_event = threading.Event()
+        self._thread: CaptureThread | None = None
+        self._abandoned: CaptureThread | None = None
+        self._session_stop = threading.Event()
         self._running = False
         self._last_wanted = time.monotonic()
 
         self._state = IDLE
+        self._outage: Outage | None = None
         self._last_error: str | None = None
         self._started_at: float | None = None
+        self._reading = False
+        self._progress_at = 0.0
+        self._last_no_signal = 0.0
         self._frames_captured = 0
         self._frames_encoded = 0
-        self._seq = 0
+        self._seq = itertools.count(1)
         self._next_due = 0.0
         self._size: tuple[int, int] | None = None
         self._publish_times: deque[float] = deque(maxlen=60)
 
     def frames(self) -> Iterator[bytes | np.ndarray]:
-        """Yield JPEG bytes or BGR images, forever or until the source ends.
+        """Yield JPEG bytes or BGR images, forever or until the source is done.
 
         Open the device inside the generator and release it in a
         ``finally``: the capture thread closes the generator when it stops.
+        Raise (a :class:`~camera.SourceError` for expected trouble) when the
+        source fails; the camera reconnects by calling this again. Returning
+        ends the camera's run and its viewers' streams.
         """
         raise NotImplementedError
 
@@ -112,9 +157,14 @@ class BaseCamera:
         self.start()
 
     def snapshot(self, timeout: float = 5.0) -> Frame | None:
-        """The newest frame, starting the camera if needed; None if none came in time."""
+        """The newest live frame, starting the camera if needed.
+
+        None if none came within ``timeout`` seconds, or at once if the
+        source is gone (a "no signal" frame is not a picture).
+        """
         with self.subscribe() as subscription:
-            return subscription.next_frame(timeout)
+            frame = subscription.next_frame(timeout)
+        return frame if frame is not None and frame.live else None
 
     def mjpeg_stream(self, is_disconnected: Callable[[], bool] | None = None) -> Iterator[bytes]:
         """Yield the bytes of an endless MJPEG response for one viewer.
@@ -142,99 +192,219 @@ class BaseCamera:
 
     @property
     def stopping(self) -> bool:
-        """True once :meth:`stop` was called; a source that blocks can check it."""
-        return self._stop_event.is_set()
+        """True once the calling capture thread should quit; a source that blocks can check it."""
+        thread = threading.current_thread()
+        if isinstance(thread, CaptureThread):
+            return thread.quit.is_set()
+        return self._session_stop.is_set()
 
     def start(self) -> None:
-        """Start the capture thread unless it runs; keeps an idle camera awake."""
+        """Start capturing unless the camera runs; keeps an idle camera awake."""
         with self._lock:
             self._last_wanted = time.monotonic()
             if self._running:
                 return
             self._running = True
             self._state = STARTING
-            self._stop_event = threading.Event()
+            self._outage = None
+            self._started_at = time.monotonic()
+            self._session_stop = threading.Event()
             # A thread that just decided to stop may still be releasing the
             # device; the new one waits for it before opening the source.
-            previous = self._thread
-            self._thread = threading.Thread(
-                target=self._run,
-                args=(previous, self._stop_event),
-                name=f"camera-{self.name}",
-                daemon=True,
-            )
-            self._thread.start()
+            self._launch(previous=self._thread)
+            threading.Thread(target=self._watch, args=(self._session_stop,),
+                             name=f"camera-{self.name}-watch", daemon=True).start()
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop capturing now, end every viewer's stream and wait for the thread."""
+        """Stop capturing now, end every viewer's stream and wait up to ``timeout`` for the thread."""
         with self._lock:
-            self._running = False
-            self._stop_event.set()
-            thread = self._thread
-            self.broadcaster.reset()
+            self._end_session()
         self.broadcaster.close_all()
+        self.join(timeout)
+
+    def join(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for the capture thread to release the source."""
+        thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
 
-    def _run(self, previous: threading.Thread | None, stop: threading.Event) -> None:
+    def _launch(self, previous: CaptureThread | None) -> None:
+        """Start a capture thread; the caller holds the lock."""
+        self._thread = CaptureThread(
+            lambda: self._run(previous), name=f"camera-{self.name}", quit=threading.Event())
+        self._thread.start()
+
+    def _end_session(self) -> None:
+        """Stop the running session; the caller holds the lock."""
+        if self._thread is not None:
+            self._thread.quit.set()
+        self._session_stop.set()
+        if self._running:
+            self._state = FAILED if self._outage else IDLE
+        self._running = False
+        self._outage = None
+        self._started_at = None
+        self.broadcaster.reset()
+
+    def _run(self, previous: CaptureThread | None) -> None:
+        """The capture thread: read the source, and reopen it with backoff when it fails."""
+        quit = threading.current_thread().quit  # type: ignore[attr-defined]
         if previous is not None:
-            previous.join()
-        self._started_at = time.monotonic()
+            previous.join(self.stall_timeout)
         self._next_due = 0.0
         log.info("camera %s: starting capture from %s", self.name, self.source)
-        error: BaseException | None = None
+        backoff = Backoff()
+        while not quit.is_set():
+            error = self._capture(quit, backoff)
+            if quit.is_set():
+                break
+            if error is None:
+                # The source finished on purpose, like a file played once.
+                with self._lock:
+                    if not quit.is_set():
+                        self._end_session()
+                break
+            self._source_lost(error, quit)
+            delay = backoff.next_delay()
+            outage = self._outage
+            if outage is not None:
+                outage.attempts = backoff.attempts
+                outage.retry_at = time.monotonic() + delay
+            quit.wait(delay)
+        self._finish()
+
+    def _capture(self, quit: threading.Event, backoff: Backoff) -> BaseException | None:
+        """Read the source until it fails, ends or the thread must quit; return what went wrong."""
+        self._progress_at = time.monotonic()
+        self._reading = True
         frames: Iterator[bytes | np.ndarray] | None = None
         try:
             frames = self.frames()
             for item in frames:
                 captured_at = time.time()
-                if stop.is_set() or self._stop_if_idle():
-                    break
+                if quit.is_set():
+                    return None
+                self._progress_at = time.monotonic()
                 self._frames_captured += 1
+                if self._outage is not None:
+                    self._source_back()
+                    backoff.reset()
+                if self._state != STREAMING:
+                    with self._lock:
+                        if not quit.is_set():
+                            self._state = STREAMING
                 if self._under_fps_cap():
                     self.broadcaster.publish(self._make_frame(item, captured_at))
-                    self._state = STREAMING
+            return None
         except Exception as exc:  # noqa: BLE001 - any source error must reach the status
-            error = exc
+            return exc
         finally:
+            if not quit.is_set():
+                self._reading = False
             try:
                 close = getattr(frames, "close", None)
                 if close is not None:
                     close()
             except Exception:
                 log.warning("camera %s: error while releasing the source", self.name, exc_info=True)
-            self._finish(error)
 
-    def _stop_if_idle(self) -> bool:
-        """Decide, under the lifecycle lock, whether the camera has been unwatched too long."""
+    def _source_lost(self, error: BaseException, quit: threading.Event) -> None:
+        reason = self._redactor.redact(str(error) if isinstance(error, SourceError)
+                                       else f"{type(error).__name__}: {error}")
         with self._lock:
-            now = time.monotonic()
-            if self.broadcaster.subscriber_count:
-                self._last_wanted = now
-                return False
-            if now - self._last_wanted < self.idle_timeout:
-                return False
-            self._running = False
-            self.broadcaster.reset()
-            return True
+            if quit.is_set():
+                return
+            first = self._outage is None
+            if first:
+                self._begin_outage(reason)
+            elif self._outage is not None:
+                self._outage.reason = reason
+            self._last_error = reason
+        if not first:
+            log.debug("camera %s: still no source: %s", self.name, reason)
+        elif isinstance(error, SourceError):
+            log.warning("camera %s: source lost: %s; reconnecting", self.name, reason)
+        else:
+            trace = self._redactor.redact("".join(traceback.format_exception(error)))
+            log.error("camera %s: capture failed; reconnecting\n%s", self.name, trace)
 
-    def _finish(self, error: BaseException | None) -> None:
+    def _begin_outage(self, reason: str) -> None:
+        """Enter the reconnecting state; the caller holds the lock."""
+        self._outage = Outage(reason, time.time(), time.monotonic())
+        self._state = RECONNECTING
+        self._last_no_signal = 0.0
+        # A snapshot must not be handed the last picture from before.
+        self.broadcaster.reset()
+
+    def _source_back(self) -> None:
+        with self._lock:
+            outage, self._outage = self._outage, None
+        if outage is not None:
+            log.info("camera %s: source is back after %.1f s", self.name,
+                     time.monotonic() - outage.since_monotonic)
+
+    def _finish(self) -> None:
         with self._lock:
             current = self._thread is threading.current_thread()
-            if current:
-                self._running = False
-                self._started_at = None
-                self._state = FAILED if error else IDLE
-                self.broadcaster.reset()
-        if error is not None:
-            self._last_error = self._redactor.redact(f"{type(error).__name__}: {error}")
-            trace = "".join(traceback.format_exception(error))
-            log.error("camera %s failed: %s", self.name, self._redactor.redact(trace))
-        else:
-            log.info("camera %s: capture stopped", self.name)
+        log.info("camera %s: capture stopped", self.name)
         if current:
             # With no thread feeding them, viewers would wait forever.
             self.broadcaster.close_all()
+
+    # -- the watchdog --------------------------------------------------
+
+    def _watch(self, session_stop: threading.Event) -> None:
+        """A second thread per running camera: idle stop, stalled sources, "no signal" frames."""
+        while not session_stop.wait(WATCH_SECONDS):
+            with self._lock:
+                if session_stop.is_set():
+                    return
+                now = time.monotonic()
+                if self._is_idle(now):
+                    log.info("camera %s: no viewers for %.0f s, releasing the source", self.name, self.idle_timeout)
+                    self._end_session()
+                    return
+                if self._reading and now - self._progress_at > self.stall_timeout:
+                    self._stalled()
+            self._send_no_signal(now)
+
+    def _is_idle(self, now: float) -> bool:
+        if self.broadcaster.subscriber_count:
+            self._last_wanted = now
+            return False
+        return now - self._last_wanted >= self.idle_timeout
+
+    def _stalled(self) -> None:
+        """The source has sent nothing for too long; the caller holds the lock.
+
+        Its thread may be stuck inside a driver or a socket without a
+        timeout, so it is left behind (told to quit whenever it wakes) and a
+        fresh thread reconnects. At most one thread is left behind at a time.
+        """
+        reason = f"no frame from the source for {self.stall_timeout:g} s"
+        if self._outage is None:
+            self._begin_outage(reason)
+            self._last_error = reason
+            log.warning("camera %s: %s; reconnecting", self.name, reason)
+        if self._abandoned is not None and self._abandoned.is_alive():
+            return
+        stuck = self._thread
+        if stuck is not None:
+            stuck.quit.set()
+        self._abandoned = stuck
+        self._launch(previous=None)
+
+    def _send_no_signal(self, now: float) -> None:
+        outage = self._outage
+        if outage is None or not self.broadcaster.subscriber_count:
+            return
+        if now - self._last_no_signal < NO_SIGNAL_SECONDS:
+            return
+        self._last_no_signal = now
+        size = self._size or jpeg.target_size(640, 480, self.width, self.height)
+        image = no_signal_image(self.name, outage.reason, now - outage.since_monotonic, size)
+        data = jpeg.encode(image, self.quality)
+        self.broadcaster.publish(Frame(next(self._seq), data, time.time(), *size, live=False))
 
     # -- per frame -----------------------------------------------------
 
@@ -264,10 +434,9 @@ class BaseCamera:
                 size = jpeg.image_size(data)
         else:
             data, size = self._encode(item)
-        self._seq += 1
         self._size = size
         self._publish_times.append(time.monotonic())
-        return Frame(self._seq, data, captured_at, *size)
+        return Frame(next(self._seq), data, captured_at, *size)
 
     def _encode(self, image: np.ndarray) -> tuple[bytes, tuple[int, int]]:
         image = jpeg.resize(image, self.width, self.height)
@@ -296,6 +465,8 @@ class BaseCamera:
     def status(self) -> dict:
         """Everything a status page or API shows about this camera, as JSON-able data."""
         started_at = self._started_at
+        outage = self._outage
+        now = time.monotonic()
         width, height = self._size or (None, None)
         return {
             "name": self.name,
@@ -310,5 +481,9 @@ class BaseCamera:
             "frames_captured": self._frames_captured,
             "frames_encoded": self._frames_encoded,
             "last_error": self._last_error,
-            "uptime": round(time.monotonic() - started_at, 3) if started_at is not None else 0.0,
+            "uptime": round(now - started_at, 3) if started_at is not None else 0.0,
+            "offline_since": outage.since if outage else None,
+            "reconnect_attempts": outage.attempts if outage else 0,
+            "next_retry_in": (round(max(0.0, outage.retry_at - now), 3)
+                              if outage and outage.retry_at is not None else None),
         }

@@ -14,6 +14,8 @@ class Frame:
     ``seq`` grows by one per published frame of a camera (across restarts),
     so a viewer can tell a new frame from one it has already sent.
     ``timestamp`` is the capture time in seconds since the epoch.
+    ``live`` is False for the "no signal" frames sent while the source is
+    gone, which snapshots and detectors must not take for a picture.
     """
 
     seq: int
@@ -21,6 +23,7 @@ class Frame:
     timestamp: float
     width: int
     height: int
+    live: bool = True
     part: bytes = field(init=False, repr=False)
 
     def __post_init__(self) -> None:

@@ -3,7 +3,7 @@ import threading
 
 import pytest
 
-from camera import FAILED, IDLE, STREAMING, BaseCamera, PatternCamera
+from camera import FAILED, IDLE, RECONNECTING, STREAMING, BaseCamera, PatternCamera
 from tests.helpers import decode, make_jpeg, wait_until
 from tests.sources import CountingCamera
 
@@ -57,24 +57,45 @@ def test_a_viewer_arriving_while_the_camera_stops_restarts_it():
     camera.stop()
 
 
-def test_a_failing_source_leaves_the_camera_failed_and_the_next_viewer_restarts_it(caplog):
+def test_a_failing_source_is_retried_while_its_viewer_stays_and_sees_no_signal(caplog):
     camera = CountingCamera(fail_after=3, idle_timeout=5)
-    caplog.set_level(logging.ERROR, logger="camstream.camera")
+    caplog.set_level(logging.INFO, logger="camstream.camera")
+    seen = []
+    status = None
     with camera.subscribe() as viewer:
-        frames = 0
-        while viewer.next_frame(5) is not None:
-            frames += 1
-        assert viewer.closed, "the failed camera must end its viewers' streams"
-    assert frames == 3
-    assert wait_until(lambda: camera.state == FAILED, 2)
-    status = camera.status()
-    assert "sensor on fire" in status["last_error"]
-    assert "RuntimeError" in caplog.text and "counting" in caplog.text
+        for _ in range(100):
+            frame = viewer.next_frame(5)
+            assert frame is not None, "the viewer must keep getting frames through the outage"
+            seen.append(frame.live)
+            if not frame.live:
+                status = camera.status()
+            if seen[-2:] == [False, True]:
+                break
+    camera.stop()
+    assert seen[:3] == [True] * 3 and False in seen and seen[-1], seen
+    assert status is not None and status["state"] == RECONNECTING and "sensor on fire" in status["last_error"]
+    assert status["offline_since"] is not None
+    assert camera.opens >= 2
+    failures = [r for r in caplog.records if "capture failed" in r.getMessage()]
+    assert failures and "counting" in failures[0].getMessage()
+    assert "Traceback" in failures[0].getMessage() and "RuntimeError" in failures[0].getMessage()
+
+
+def test_a_camera_that_never_works_is_failed_once_nobody_watches_and_the_next_viewer_retries():
+    camera = CountingCamera(fail_after=0, idle_timeout=0.5)
+    with camera.subscribe() as viewer:
+        frame = viewer.next_frame(5)
+        assert frame is not None and not frame.live
+        assert decode(frame.jpeg).shape == (480, 640, 3)
+    assert wait_until(lambda: camera.state == FAILED, 5)
+    assert "sensor on fire" in camera.status()["last_error"]
+    opens = camera.opens
+    assert camera.released.wait(5)
     with camera.subscribe() as viewer:
         assert viewer.next_frame(5) is not None
-        assert camera.state == STREAMING
-    assert camera.opens == 2
+        assert wait_until(lambda: camera.opens > opens, 5)
     camera.stop()
+    assert camera.state == FAILED, "stopped while its source was gone"
 
 
 def test_each_frame_is_encoded_once_for_ten_viewers():
@@ -173,7 +194,7 @@ def test_passwords_never_reach_status_or_logs(caplog):
     caplog.set_level(logging.INFO, logger="camstream")
     camera = SecretFailingCamera("door", source="rtsp://admin:hunter2@10.0.0.9/live")
     assert camera.snapshot(2) is None
-    assert wait_until(lambda: camera.state == FAILED, 2)
+    assert wait_until(lambda: camera.state == RECONNECTING, 2)
     status = camera.status()
     assert status["source"] == "rtsp://admin:***@10.0.0.9/live"
     assert "hunter2" not in str(status)

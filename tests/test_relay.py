@@ -4,8 +4,8 @@ import cv2
 import numpy as np
 import pytest
 
-from camera import FAILED, HttpCamera, create_camera
-from tests.helpers import MjpegReader, UpstreamServer, make_jpeg, wait_until
+from camera import FAILED, RECONNECTING, HttpCamera, create_camera
+from tests.helpers import MjpegReader, UpstreamServer, make_jpeg
 from webapp import create_app
 
 JPEGS = [make_jpeg(i, size=(320, 240)) for i in range(6)]
@@ -66,7 +66,8 @@ def test_a_refused_login_fails_with_the_http_status():
     with UpstreamServer(JPEGS, credentials=("admin", "right")) as upstream:
         camera = create_camera("private", upstream.url.replace("http://", "http://admin:wrong@"))
         assert camera.snapshot(5) is None
-    assert wait_until(lambda: camera.state == FAILED, 5)
+        assert camera.state == RECONNECTING
+    camera.stop()
     error = camera.status()["last_error"]
     assert "HTTP 401" in error and "wrong" not in error
 
@@ -76,7 +77,9 @@ def test_an_upstream_that_is_gone_fails_with_a_reason():
         url = upstream.url
     camera = HttpCamera("gone", url)
     assert camera.snapshot(5) is None
-    assert wait_until(lambda: camera.state == FAILED, 5)
+    assert camera.state == RECONNECTING
+    camera.stop()
+    assert camera.state == FAILED
     assert "could not connect" in camera.status()["last_error"]
 
 
