@@ -35,6 +35,7 @@ class Viewer:
     last_frame: float | None = None
     frames: int = 0
     bytes: int = 0
+    longest_gap: float = 0.0
     ages: list[float] = field(default_factory=list)
     status: int | None = None
     error: str | None = None
@@ -171,6 +172,8 @@ async def read_frames(source: ByteSource | DirectSource, viewer: Viewer, deadlin
         now = time.monotonic()
         viewer.frames += 1
         viewer.bytes += length
+        if viewer.last_frame is not None:
+            viewer.longest_gap = max(viewer.longest_gap, now - viewer.last_frame)
         viewer.first_frame = viewer.first_frame or now
         viewer.last_frame = now
         if stamp is not None:
@@ -208,6 +211,7 @@ def summarize(viewers: list[Viewer], seconds: float, cpu_seconds: float) -> dict
             "age_ms_p50": ms(percentile(ages, 50)),
             "age_ms_p99": ms(percentile(ages, 99)),
             "age_ms_max": ms(max(ages)) if ages else None,
+            "longest_gap_ms": ms(max(v.longest_gap for v in members)),
             "mb_per_s": round(sum(v.bytes for v in members) / seconds / 1e6, 2),
             "errors": sum(1 for v in members if v.error),
             "refused": sum(1 for v in members if v.status not in (None, 200)),

@@ -54,7 +54,10 @@ def threads(pid: int) -> int:
 
 
 class Process:
-    """A child process whose first stdout/stderr line matching a pattern we wait for."""
+    """A child process whose first stdout/stderr line matching a pattern we wait for.
+
+    Every line it prints on that stream is kept in ``lines``.
+    """
 
     def __init__(self, command: list[str], pattern: str, stream: str = "stdout") -> None:
         self.command = command
@@ -66,9 +69,11 @@ class Process:
         source = self.popen.stdout if stream == "stdout" else self.popen.stderr
         found = threading.Event()
         self.match: re.Match | None = None
+        self.lines: list[str] = []
 
         def scan() -> None:
             for line in source:
+                self.lines.append(line)
                 if self.match is None and (match := re.search(pattern, line)):
                     self.match = match
                     found.set()

@@ -5,6 +5,7 @@ are encoded once at start. Serves on 127.0.0.1 only and prints
 ``READY <port>`` when it listens.
 
     python bench/upstream.py --port 0
+    python bench/upstream.py --port 0 --drop-every 60 --drop-for 10   # for the soak
 """
 
 from __future__ import annotations
@@ -37,8 +38,15 @@ def make_frames(count: int = 30, size: tuple[int, int] = (640, 480), quality: in
     return frames
 
 
-def serve(port: int, fps: float) -> None:
+def serve(port: int, fps: float, drop_every: float = 0.0, drop_for: float = 0.0) -> None:
+    """Serve until killed; with ``drop_every``, go away for ``drop_for`` seconds that often.
+
+    A drop closes the listening socket and every stream, the way a camera
+    that reboots or loses power does, then listens on the same port again.
+    """
     frames = make_frames()
+    up = threading.Event()
+    up.set()
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, format: str, *args: object) -> None:
@@ -51,7 +59,7 @@ def serve(port: int, fps: float) -> None:
             next_at = time.monotonic()
             index = 0
             try:
-                while True:
+                while up.is_set():
                     jpeg = frames[index % len(frames)]
                     head = (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n"
                             f"X-Timestamp: {time.time():.6f}\r\n\r\n").encode()
@@ -62,20 +70,40 @@ def serve(port: int, fps: float) -> None:
             except (BrokenPipeError, ConnectionResetError):
                 pass
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    httpd.daemon_threads = True
+    def listen(port: int) -> ThreadingHTTPServer:
+        httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        httpd.daemon_threads = True
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        return httpd
+
+    httpd = listen(port)
+    port = httpd.server_address[1]
     sizes = [len(f) for f in frames]
-    print(f"READY {httpd.server_address[1]} frames {min(sizes)}-{max(sizes)} bytes", flush=True)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    threading.Event().wait()
+    print(f"READY {port} frames {min(sizes)}-{max(sizes)} bytes", flush=True)
+    if not drop_every:
+        threading.Event().wait()
+    while True:
+        time.sleep(drop_every - drop_for)
+        up.clear()
+        httpd.shutdown()
+        httpd.server_close()
+        print(f"DOWN {time.time():.3f}", flush=True)
+        time.sleep(drop_for)
+        up.set()
+        httpd = listen(port)
+        print(f"UP {time.time():.3f}", flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--fps", type=float, default=30.0)
+    parser.add_argument("--drop-every", type=float, default=0.0, help="seconds between drops; 0: never")
+    parser.add_argument("--drop-for", type=float, default=10.0, help="how long each drop lasts")
     args = parser.parse_args()
-    serve(args.port, args.fps)
+    if args.drop_every and not 0 < args.drop_for < args.drop_every:
+        parser.error("--drop-for must be shorter than --drop-every")
+    serve(args.port, args.fps, args.drop_every, args.drop_for)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from .pattern import PatternCamera
 from .redact import redact_url
 from .relay import HttpCamera
 from .sources import create_camera
+from .unusable import UnusableCamera
 
 __all__ = [
     "FAILED",
@@ -29,6 +30,7 @@ __all__ = [
     "PatternCamera",
     "SourceError",
     "Subscription",
+    "UnusableCamera",
     "VideoFileCamera",
     "create_camera",
     "redact_url",

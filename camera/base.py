@@ -25,6 +25,7 @@ from .broadcast import Broadcaster, Subscriber, Subscription
 from .errors import SourceError
 from .frame import Frame
 from .nosignal import no_signal_image
+from .pacing import RateLimit
 from .redact import Redactor, redact_url
 
 log = logging.getLogger("camstream.camera")
@@ -76,6 +77,9 @@ class BaseCamera:
     viewers get a "no signal" frame each second. All state lives on the
     instance, so any number of cameras run side by side.
     """
+
+    # False for a camera that can never start (see camera/unusable.py).
+    usable = True
 
     def __init__(
         self,
@@ -166,19 +170,23 @@ class BaseCamera:
             frame = subscription.next_frame(timeout)
         return frame if frame is not None and frame.live else None
 
-    def mjpeg_stream(self, is_disconnected: Callable[[], bool] | None = None) -> Iterator[bytes]:
+    def mjpeg_stream(self, is_disconnected: Callable[[], bool] | None = None,
+                     fps: float | None = None) -> Iterator[bytes]:
         """Yield the bytes of an endless MJPEG response for one viewer.
 
-        Ends when the camera ends the subscription or ``is_disconnected``
-        says the client went away; closing the generator unsubscribes.
+        ``fps`` caps this viewer's frame rate below the camera's. Ends when
+        the camera ends the subscription or ``is_disconnected`` says the
+        client went away; closing the generator unsubscribes.
         """
+        rate = RateLimit(fps)
         subscription = self.subscribe()
         try:
             yield mjpeg.STREAM_START
             while not subscription.closed:
                 frame = subscription.next_frame(STREAM_POLL_SECONDS)
                 if frame is not None:
-                    yield frame.part
+                    if rate.allows(frame):
+                        yield frame.part
                 elif is_disconnected is not None and is_disconnected():
                     return
         finally:
@@ -295,6 +303,9 @@ class BaseCamera:
                             self._state = STREAMING
                 if self._under_fps_cap():
                     self.broadcaster.publish(self._make_frame(item, captured_at))
+                    if quit.is_set():
+                        # The session ended while this frame was on its way.
+                        self.broadcaster.reset()
             return None
         except Exception as exc:  # noqa: BLE001 - any source error must reach the status
             return exc

@@ -12,8 +12,10 @@ from .base import BaseCamera
 from .errors import SourceError
 from .pacing import Pacer
 
-# OpenCV/FFmpeg otherwise waits 30 s on a URL that does not answer.
-URL_TIMEOUT_MS = 5000
+# Open and read timeout for URLs: OpenCV/FFmpeg otherwise waits 30 s on one
+# that does not answer. Below the camera's 5 s stall timeout, so the source
+# reports its own error first.
+URL_TIMEOUT_MS = 4000
 FALLBACK_FILE_FPS = 25.0
 
 

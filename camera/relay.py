@@ -18,8 +18,9 @@ from .opencv import OpenCVCamera
 
 log = logging.getLogger("camstream.camera")
 
-# Connect and read timeout for the upstream, in seconds.
-HTTP_TIMEOUT = 5.0
+# Connect and read timeout for the upstream, in seconds: a dead upstream is
+# noticed within the camera's 5 s stall timeout, with a clear reason.
+HTTP_TIMEOUT = 4.0
 
 
 class HttpCamera(OpenCVCamera):
@@ -45,6 +46,10 @@ class HttpCamera(OpenCVCamera):
             yield from mjpeg.read_parts(response, boundary)
         except mjpeg.MjpegError as exc:
             raise SourceError(f"{self.source}: {exc}") from None
+        except TimeoutError:
+            raise SourceError(f"{self.source} sent nothing for {HTTP_TIMEOUT:g} s") from None
+        except OSError as exc:
+            raise SourceError(f"lost the connection to {self.source}: {exc.strerror or exc}") from None
         finally:
             response.close()
         raise SourceError(f"{self.source} ended the stream")

@@ -20,6 +20,7 @@ from collections.abc import Callable
 
 from .broadcast import Broadcaster
 from .frame import Frame
+from .pacing import RateLimit
 
 log = logging.getLogger("camstream.sender")
 
@@ -40,8 +41,10 @@ class SocketViewer:
         broadcaster: Broadcaster,
         sender: StreamSender,
         on_close: Callable[[], None] | None = None,
+        fps: float | None = None,
     ) -> None:
         self.sock = sock
+        self._rate = RateLimit(fps)
         self._broadcaster = broadcaster
         self._sender = sender
         self._on_close = on_close
@@ -82,6 +85,8 @@ class SocketViewer:
                     self._want_writable(False)
                     return
                 self._last_seq = frame.seq
+                if not self._rate.allows(frame):
+                    continue
                 self._out = memoryview(frame.part)
             try:
                 sent = self.sock.send(self._out)

@@ -6,7 +6,6 @@
     var parts = [camera.measured_fps.toFixed(1) + " fps",
                  camera.viewers + " viewer" + (camera.viewers === 1 ? "" : "s")];
     if (camera.width) parts.push(camera.width + "\u00d7" + camera.height);
-    if (camera.last_error && camera.state === "failed") parts.push(camera.last_error);
     return parts.join(" \u00b7 ");
   }
 
@@ -18,6 +17,8 @@
       state.textContent = camera.state;
       state.className = "state " + camera.state;
       tile.querySelector('[data-field="stats"]').textContent = describe(camera);
+      var troubled = camera.state === "failed" || camera.state === "reconnecting";
+      tile.querySelector('[data-field="error"]').textContent = troubled && camera.last_error || "";
     });
   }
 

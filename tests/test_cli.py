@@ -125,11 +125,12 @@ def test_command_line_options_become_config():
     )
     assert config_from_args(args) == {
         "CAMERAS": ["default=pattern", "yard=rtsp://x/y"], "FPS": 12.0, "WIDTH": 320, "IDLE_TIMEOUT": 3.0,
+        "STRICT_SOURCES": True,
     }
     args = build_parser().parse_args(["--max-viewers", "7"])
-    assert config_from_args(args) == {"MAX_VIEWERS": 7}
+    assert config_from_args(args) == {"MAX_VIEWERS": 7, "STRICT_SOURCES": True}
     args = build_parser().parse_args(["--no-handoff", "--threads", "100"])
-    assert config_from_args(args) == {"SOCKET_HANDOFF": False, "MAX_VIEWERS": 92}
+    assert config_from_args(args) == {"SOCKET_HANDOFF": False, "MAX_VIEWERS": 92, "STRICT_SOURCES": True}
 
 
 def test_the_cli_serves_and_stops_cleanly_on_sigint(running):

@@ -40,7 +40,7 @@ def test_the_config_argument_overrides_the_environment(monkeypatch):
 @pytest.mark.parametrize(
     "config, error, message",
     [
-        ({"SOURCE": "/does/not/exist.mp4"}, SourceError, "no such file"),
+        ({"SOURCE": "/does/not/exist.mp4", "STRICT_SOURCES": True}, SourceError, "no such file"),
         ({"CAMERAS": "a=pattern,a=pattern"}, ConfigError, "given twice"),
         ({"CAMERAS": ["a/b=pattern"]}, ConfigError, "must be letters"),
         ({"SOURCE": "pattern", "QUALITY": 85.5}, ConfigError, "whole number"),
@@ -50,3 +50,15 @@ def test_the_config_argument_overrides_the_environment(monkeypatch):
 def test_bad_config_is_refused_with_a_clear_message(config, error, message):
     with pytest.raises(error, match=message):
         create_app(config)
+
+
+def test_a_source_that_can_never_work_leaves_its_camera_failed_and_the_others_serve(caplog):
+    app = create_app({"CAMERAS": "good=pattern,gone=/does/not/exist.mp4,odd=gopher://u:secret@h/x"})
+    cameras = cameras_of(app)
+    assert cameras["good"].usable and cameras["good"].state == "idle"
+    for name, reason in (("gone", "no such file: /does/not/exist.mp4"), ("odd", "unknown source scheme")):
+        status = cameras[name].status()
+        assert not cameras[name].usable
+        assert status["state"] == "failed" and reason in status["last_error"]
+        assert f"camera {name}: {status['last_error']}" in caplog.text
+    assert "secret" not in caplog.text and "secret" not in str(cameras["odd"].status())

@@ -67,8 +67,8 @@ def test_a_refused_login_fails_with_the_http_status():
         camera = create_camera("private", upstream.url.replace("http://", "http://admin:wrong@"))
         assert camera.snapshot(5) is None
         assert camera.state == RECONNECTING
-    camera.stop()
-    error = camera.status()["last_error"]
+        error = camera.status()["last_error"]
+        camera.stop()
     assert "HTTP 401" in error and "wrong" not in error
 
 

@@ -51,7 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """The app config the command line asks for; unset options leave the environment's."""
-    config: dict[str, Any] = {}
+    # A wrong source on the command line is reported at once.
+    config: dict[str, Any] = {"STRICT_SOURCES": True}
     cameras = list(args.camera)
     if args.source is not None:
         if cameras:

@@ -7,13 +7,14 @@ below, ``CAMSTREAM_*`` environment variables and the mapping given to
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
 
-from camera import BaseCamera, create_camera
+from camera import BaseCamera, SourceError, UnusableCamera, create_camera
 
 # The keys under app.extensions that hold an app's cameras, its stream
 # slots and the thread that writes streams to sockets.
@@ -35,12 +36,17 @@ DEFAULTS: dict[str, Any] = {
     "MAX_VIEWERS": None,
     # Take stream sockets over from waitress (see webapp/handoff.py).
     "SOCKET_HANDOFF": True,
+    # A source that can never work (a missing file) raises SourceError
+    # rather than leaving its camera failed while the others serve.
+    "STRICT_SOURCES": False,
 }
 
 # With socket handoff a viewer costs a descriptor, not a thread.
 HANDOFF_MAX_VIEWERS = 1000
 # Without it every viewer holds a worker: stay below the default 64 threads.
 THREADED_MAX_VIEWERS = 56
+
+log = logging.getLogger("camstream")
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 
@@ -72,8 +78,18 @@ def build_cameras(config: Mapping[str, Any]) -> dict[str, BaseCamera]:
         if isinstance(source, BaseCamera):
             cameras[name] = source
         else:
-            cameras[name] = create_camera(name, str(source), **options)
+            cameras[name] = _camera(name, str(source), options, bool(config.get("STRICT_SOURCES")))
     return cameras
+
+
+def _camera(name: str, source: str, options: dict[str, Any], strict: bool) -> BaseCamera:
+    try:
+        return create_camera(name, source, **options)
+    except SourceError as exc:
+        if strict:
+            raise
+        log.error("camera %s: %s; it stays failed, the other cameras serve", name, exc)
+        return UnusableCamera(name, source, str(exc), **options)
 
 
 def camera_entries(config: Mapping[str, Any]) -> list[tuple[str, Any]]:

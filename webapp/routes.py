@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import socket
 import time
 
 from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request
 from werkzeug.http import http_date
 
-from camera import BaseCamera, mjpeg
+from camera import RECONNECTING, BaseCamera, mjpeg
 from camera.sender import SocketViewer
 
 from .config import SENDER, SLOTS, cameras_of
@@ -20,6 +21,10 @@ bp = Blueprint("camstream", __name__)
 
 NO_STORE = {"Cache-Control": "no-store, no-cache, must-revalidate, max-age=0", "Pragma": "no-cache"}
 STARTED_AT = time.time()
+RETRY_AFTER_SECONDS = 5
+# Bounds of the query parameters: /video_feed?fps= and /snapshot.jpg?timeout=.
+MIN_VIEWER_FPS, MAX_VIEWER_FPS = 0.1, 120.0
+MAX_SNAPSHOT_TIMEOUT = 30.0
 
 
 def all_cameras() -> dict[str, BaseCamera]:
@@ -42,24 +47,47 @@ def index() -> str:
     return render_template("index.html", cameras=list(all_cameras().values()))
 
 
+def query_number(name: str, low: float, high: float) -> float | None:
+    """The query parameter ``name`` as a number in [low, high], None if absent; else a 400 JSON error."""
+    raw = request.args.get(name, "")
+    if raw == "":
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        abort(400, description=f"{name} must be a number, not {raw!r}")
+    if not math.isfinite(value) or not low <= value <= high:
+        abort(400, description=f"{name} must be between {low:g} and {high:g}, not {raw}")
+    return value
+
+
+def require_usable(camera: BaseCamera) -> None:
+    """Answer 503 at once for a camera whose source string can never work."""
+    if not camera.usable:
+        abort(_unavailable(f"camera {camera.name!r} cannot start: {camera.status()['last_error']}",
+                           retry=False, camera=camera.status()))
+
+
 @bp.get("/video_feed", defaults={"name": None})
 @bp.get("/video_feed/<name>")
 def video_feed(name: str | None) -> Response:
     camera = get_camera(name)
+    fps = query_number("fps", MIN_VIEWER_FPS, MAX_VIEWER_FPS)
+    require_usable(camera)
     slots = current_app.extensions[SLOTS]
     if not slots.acquire():
         return _unavailable(f"all {slots.limit} stream slots are taken; try again shortly", max_viewers=slots.limit)
     if request.method == "GET" and current_app.config["SOCKET_HANDOFF"]:
         sock = take_socket(request.environ)
         if sock is not None:
-            return _hand_off(camera, sock, slots)
-    return _wsgi_stream(camera, slots)
+            return _hand_off(camera, sock, slots, fps)
+    return _wsgi_stream(camera, slots, fps)
 
 
-def _hand_off(camera: BaseCamera, sock: socket.socket, slots: StreamSlots) -> Response:
+def _hand_off(camera: BaseCamera, sock: socket.socket, slots: StreamSlots, fps: float | None) -> Response:
     """Give the viewer's socket to the sender thread; waitress drops the response returned."""
     sender = current_app.extensions[SENDER]
-    viewer = SocketViewer(sock, _stream_head(), camera.broadcaster, sender, on_close=slots.release)
+    viewer = SocketViewer(sock, _stream_head(), camera.broadcaster, sender, on_close=slots.release, fps=fps)
     try:
         sender.add(viewer)
     except RuntimeError:
@@ -71,13 +99,13 @@ def _hand_off(camera: BaseCamera, sock: socket.socket, slots: StreamSlots) -> Re
     return Response(status=200)
 
 
-def _wsgi_stream(camera: BaseCamera, slots: StreamSlots) -> Response:
+def _wsgi_stream(camera: BaseCamera, slots: StreamSlots, fps: float | None) -> Response:
     """Stream through the WSGI server, holding one of its worker threads."""
     # Waitress offers this when it reads ahead on the connection; it lets a
     # stream notice a viewer that left while the camera sends nothing.
     is_disconnected = request.environ.get("waitress.client_disconnected")
     response = Response(
-        camera.mjpeg_stream(is_disconnected),
+        camera.mjpeg_stream(is_disconnected, fps),
         content_type=mjpeg.CONTENT_TYPE,
         headers={**NO_STORE, "X-Accel-Buffering": "no"},
     )
@@ -86,9 +114,10 @@ def _wsgi_stream(camera: BaseCamera, slots: StreamSlots) -> Response:
     return response
 
 
-def _unavailable(message: str, **extra: object) -> Response:
+def _unavailable(message: str, retry: bool = True, **extra: object) -> Response:
     response = json_error(503, message, **extra)
-    response.headers["Retry-After"] = "5"
+    if retry:
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response
 
 
@@ -113,10 +142,16 @@ def _stream_head() -> bytes:
 @bp.get("/snapshot/<name>.jpg")
 def snapshot(name: str | None) -> Response:
     camera = get_camera(name)
-    timeout = current_app.config["SNAPSHOT_TIMEOUT"]
-    frame = camera.snapshot(float(timeout))
+    timeout = query_number("timeout", 0, MAX_SNAPSHOT_TIMEOUT)
+    require_usable(camera)
+    if timeout is None:
+        timeout = float(current_app.config["SNAPSHOT_TIMEOUT"])
+    frame = camera.snapshot(timeout)
     if frame is None:
-        return _unavailable(f"camera {camera.name!r} gave no frame within {timeout} s", camera=camera.status())
+        status = camera.status()
+        if status["state"] == RECONNECTING:
+            return _unavailable(f"camera {camera.name!r} has no signal: {status['last_error']}", camera=status)
+        return _unavailable(f"camera {camera.name!r} gave no frame within {timeout:g} s", camera=status)
     return Response(
         frame.jpeg,
         mimetype="image/jpeg",

@@ -10,7 +10,7 @@ import warnings
 from flask import Flask
 from waitress.server import BaseWSGIServer, MultiSocketServer, create_server
 
-from camera.sender import NOTSENT_LOWAT
+from camera.sender import NOTSENT_LOWAT, STALL_TIMEOUT
 
 DEFAULT_THREADS = 64
 # Worker threads kept free of streams for the page, snapshots and status.
@@ -46,14 +46,14 @@ def streaming_settings(threads: int = DEFAULT_THREADS) -> dict[str, object]:
     }
 
 
-def listen(host: str, port: int) -> socket.socket:
+def listen(host: str, port: int, client_timeout: float = STALL_TIMEOUT) -> socket.socket:
     """A listening socket with :func:`socket_options` set, for waitress to serve on."""
     family, kind, proto, _, address = socket.getaddrinfo(
         host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
     sock = socket.socket(family, kind, proto)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        for level, option, value in socket_options():
+        for level, option, value in socket_options(client_timeout):
             sock.setsockopt(level, option, value)
         sock.bind(address)
         sock.listen(1024)
@@ -63,23 +63,34 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def socket_options() -> list[tuple[int, int, int]]:
+def socket_options(client_timeout: float = STALL_TIMEOUT) -> list[tuple[int, int, int]]:
     """Options for the listening socket, which accepted connections inherit.
 
     ``TCP_NODELAY`` is waitress's own default. ``TCP_NOTSENT_LOWAT`` keeps
     the kernel from queueing more than a little unsent data per connection;
     without it Linux grows a slow viewer's send buffer to 4 MB, seconds of
     stale video, before waitress's own buffer limit even starts to act.
+    ``TCP_USER_TIMEOUT`` drops a connection whose client has acknowledged
+    nothing for ``client_timeout`` seconds: a phone that left the Wi-Fi
+    without closing anything. Waitress never times out a connection with a
+    response running, so without it such a viewer would hold its worker
+    for the 15 minutes of TCP's own retries.
     """
     options = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
     if hasattr(socket, "TCP_NOTSENT_LOWAT"):
         options.append((socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT, NOTSENT_LOWAT))
+    if hasattr(socket, "TCP_USER_TIMEOUT"):
+        options.append((socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(client_timeout * 1000)))
     return options
 
 
-def make_server(app: Flask, host: str, port: int, threads: int = DEFAULT_THREADS) -> BaseWSGIServer | MultiSocketServer:
-    """A waitress server listening on ``host:port`` (port 0 picks a free one), not yet running."""
-    sock = listen(host, port)
+def make_server(app: Flask, host: str, port: int, threads: int = DEFAULT_THREADS,
+                client_timeout: float = STALL_TIMEOUT) -> BaseWSGIServer | MultiSocketServer:
+    """A waitress server listening on ``host:port`` (port 0 picks a free one), not yet running.
+
+    A client that takes no data for ``client_timeout`` seconds is dropped.
+    """
+    sock = listen(host, port, client_timeout)
     with warnings.catch_warnings():
         # Deprecated, but waitress 3.0 still holds back smaller writes without it.
         warnings.filterwarnings("ignore", "send_bytes", DeprecationWarning)
