@@ -6,7 +6,9 @@ from collections.abc import Callable, Iterator
 import pytest
 from flask import Flask
 
+from camera.sender import STALL_TIMEOUT
 from webapp.app import shutdown
+from webapp.config import SENDER
 from webapp.server import make_server
 
 
@@ -19,9 +21,10 @@ def serve(request) -> Iterator[Callable[[Flask], str]]:
     """
     running = []
 
-    def start(app: Flask, threads: int = 32) -> str:
+    def start(app: Flask, threads: int = 32, client_timeout: float = STALL_TIMEOUT) -> str:
         app.config["SOCKET_HANDOFF"] = request.param == "sender"
-        server = make_server(app, "127.0.0.1", 0, threads=threads)
+        app.extensions[SENDER].stall_timeout = client_timeout
+        server = make_server(app, "127.0.0.1", 0, threads=threads, client_timeout=client_timeout)
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
         running.append((app, server))

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import base64
 import http.client
+import json
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Self
@@ -27,6 +30,23 @@ def wait_until(predicate: Callable[[], object], timeout: float, interval: float 
         if time.monotonic() >= deadline:
             return bool(predicate())
         pause.wait(interval)
+
+
+def get(url: str, method: str = "GET"):
+    """GET (or ``method``) ``url``; returns status, headers and body, for errors too."""
+    request = urllib.request.Request(url, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers, error.read()
+
+
+def get_json(url: str, method: str = "GET"):
+    """Like :func:`get`, for a JSON answer; returns status and the parsed body."""
+    status, headers, body = get(url, method)
+    assert headers["Content-Type"] == "application/json"
+    return status, json.loads(body)
 
 
 def make_jpeg(index: int, size: tuple[int, int] = (160, 120), quality: int = 80) -> bytes:
@@ -51,7 +71,7 @@ class MjpegReader:
     def __init__(self, url: str, timeout: float = 10.0) -> None:
         parts = urlsplit(url)
         self.connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
-        self.connection.request("GET", parts.path or "/")
+        self.connection.request("GET", (parts.path or "/") + (f"?{parts.query}" if parts.query else ""))
         self.response = self.connection.getresponse()
         self.status = self.response.status
         self.headers = self.response.headers
@@ -108,21 +128,36 @@ class UpstreamServer:
             "Basic " + base64.b64encode(":".join(credentials).encode()).decode() if credentials else None
         )
         self.requests = 0
+        # While set, streams stay open but send nothing: a camera that hangs.
+        self.hanging = threading.Event()
         self.stopping = threading.Event()
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.httpd.daemon_threads = True
+        self.httpd = self._listen(0)
         self.port = self.httpd.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}/stream"
-        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def _listen(self, port: int) -> ThreadingHTTPServer:
+        httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
+        httpd.daemon_threads = True
+        return httpd
 
     def __enter__(self) -> Self:
-        self._thread.start()
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        self.down()
+
+    def down(self) -> None:
+        """Go away: close every stream and stop listening, like a camera losing power."""
         self.stopping.set()
         self.httpd.shutdown()
         self.httpd.server_close()
+
+    def up(self) -> None:
+        """Come back on the same port."""
+        self.stopping = threading.Event()
+        self.httpd = self._listen(self.port)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         upstream = self
@@ -157,7 +192,12 @@ class UpstreamServer:
                 index = 0
                 interval = 1.0 / upstream.fps
                 next_at = time.monotonic()
-                while not upstream.stopping.is_set():
+                stopping = upstream.stopping
+                while not stopping.is_set():
+                    if upstream.hanging.is_set():
+                        stopping.wait(0.05)
+                        next_at = time.monotonic()
+                        continue
                     jpeg = upstream.jpegs[index % len(upstream.jpegs)]
                     head = f"--{upstream.boundary}\r\nContent-Type: image/jpeg\r\n"
                     if upstream.content_length:
@@ -167,6 +207,6 @@ class UpstreamServer:
                     self.wfile.flush()
                     index += 1
                     next_at += interval
-                    upstream.stopping.wait(max(0.0, next_at - time.monotonic()))
+                    stopping.wait(max(0.0, next_at - time.monotonic()))
 
         return Handler

@@ -7,12 +7,13 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import decode, wait_until
+from tests.helpers import MjpegReader, decode, wait_until
 from webapp.cli import build_parser, config_from_args
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -148,6 +149,38 @@ def test_the_cli_serves_and_stops_cleanly_on_sigint(running):
         assert decode(response.read()).shape == (240, 320, 3)
     assert [c["name"] for c in fetch_json(f"{base}/api/cameras")["cameras"]] == ["one", "two"]
     assert server.stop() == 0
+
+
+@pytest.mark.parametrize("handoff", [[], ["--no-handoff"]], ids=["sender", "wsgi"])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_ends_every_stream_and_exits_0_within_5_s(running, sig, handoff):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        gone = probe.getsockname()[1]
+    server = running(
+        [sys.executable, "-m", "webapp", "--camera", "one=pattern", "--camera", f"door=http://127.0.0.1:{gone}/",
+         "--port", "0", *handoff],
+        env(),
+    )
+    base = "http://127.0.0.1:" + server.wait_for_line(r"open http://localhost:(\d+)/").group(1)
+    viewers = [MjpegReader(f"{base}/video_feed/one") for _ in range(3)] + [MjpegReader(f"{base}/video_feed/door")]
+    try:
+        for viewer in viewers:
+            viewer.read(1)
+        assert fetch_json(f"{base}/api/cameras/door")["state"] == "reconnecting"
+        signalled = time.monotonic()
+        server.process.send_signal(sig)
+        assert server.process.wait(timeout=10) == 0
+        assert time.monotonic() - signalled < 5
+        for viewer in viewers:
+            # Each stream ends: the rest of it arrives, then the connection closes.
+            with pytest.raises((StopIteration, OSError, ValueError)):
+                for _ in range(1000):
+                    next(viewer.frames())
+    finally:
+        for viewer in viewers:
+            viewer.close()
+    server.wait_for_line("camera one: capture stopped")
 
 
 def test_waitress_serve_with_environment_variables(running):

@@ -1,31 +1,14 @@
 import json
 import socket
 import threading
-import urllib.error
-import urllib.request
 
 import cv2
 import pytest
 
 from camera import PatternCamera
-from tests.helpers import MjpegReader, decode, wait_until
+from tests.helpers import MjpegReader, decode, get, get_json, wait_until
 from tests.sources import CountingCamera, SilentCamera
 from webapp import create_app
-
-
-def get(url: str, method: str = "GET"):
-    request = urllib.request.Request(url, method=method)
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, response.headers, response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.headers, error.read()
-
-
-def get_json(url: str, method: str = "GET"):
-    status, headers, body = get(url, method)
-    assert headers["Content-Type"] == "application/json"
-    return status, json.loads(body)
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -41,11 +42,15 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
-def shutdown(app: Flask) -> None:
-    """End every stream and release every camera of ``app``."""
-    app.extensions[SENDER].stop()
-    for camera in app.extensions[EXTENSION].values():
-        camera.stop()
+def shutdown(app: Flask, timeout: float = 3.0) -> None:
+    """End every stream and release every camera of ``app``, waiting ``timeout`` seconds at most in all."""
+    deadline = time.monotonic() + timeout
+    cameras = app.extensions[EXTENSION].values()
+    for camera in cameras:
+        camera.stop(timeout=0)
+    app.extensions[SENDER].stop(timeout)
+    for camera in cameras:
+        camera.join(max(0.0, deadline - time.monotonic()))
 
 
 def _resource_dir(name: str) -> str:

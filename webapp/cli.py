@@ -100,19 +100,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     log.info("serving %d camera(s) (%s) with %d threads", len(cameras), ", ".join(cameras), args.threads)
     log.info("open http://%s:%d/ in a browser", host, port)
 
-    signal.signal(signal.SIGTERM, _interrupt)
+    def stop(signum: int, frame: object) -> None:
+        # End the streams first: waitress, once interrupted, waits up to 5 s
+        # for worker threads that are still writing them.
+        log.info("shutting down")
+        shutdown(app)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
     try:
         server.run()
     except KeyboardInterrupt:
-        log.info("shutting down")
+        pass
     finally:
         shutdown(app)
         server.close()
     return 0
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
 
 
 def _fail(message: str) -> int:
