@@ -149,9 +149,12 @@ class BaseCamera:
 
     # -- viewers -------------------------------------------------------
 
-    def subscribe(self) -> Subscription:
-        """Register a viewer that waits in its own thread; make sure the capture thread runs."""
-        subscription = self.broadcaster.subscribe()
+    def subscribe(self, event: threading.Event | None = None) -> Subscription:
+        """Register a viewer that waits in its own thread; make sure the capture thread runs.
+
+        ``event``, shared by several subscriptions, wakes one viewer of several cameras.
+        """
+        subscription = self.broadcaster.subscribe(event)
         self.start()
         return subscription
 

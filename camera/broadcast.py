@@ -31,9 +31,10 @@ class Subscriber(Protocol):
 class Subscription:
     """One viewer's slot: the newest frame published since it last took one."""
 
-    def __init__(self, broadcaster: Broadcaster) -> None:
+    def __init__(self, broadcaster: Broadcaster, event: threading.Event | None = None) -> None:
         self._broadcaster = broadcaster
-        self._event = threading.Event()
+        # Several subscriptions may share one event, for a viewer of several cameras.
+        self._event = event or threading.Event()
         self._pending: Frame | None = None
         self._last_seq = -1
         self._closed = False
@@ -67,6 +68,14 @@ class Subscription:
             self._event.clear()
         return None
 
+    def take(self) -> Frame | None:
+        """The newest frame not taken yet, without waiting; None if there is none."""
+        frame = self._pending
+        if self._closed or frame is None or frame.seq <= self._last_seq:
+            return None
+        self._last_seq = frame.seq
+        return frame
+
     def close(self) -> None:
         """Unsubscribe now and wake a viewer blocked in :meth:`next_frame`."""
         self._closed = True
@@ -98,9 +107,9 @@ class Broadcaster:
         with self._lock:
             return len(self._subscriptions)
 
-    def subscribe(self) -> Subscription:
-        """Add a viewer that waits for frames in its own thread."""
-        subscription = Subscription(self)
+    def subscribe(self, event: threading.Event | None = None) -> Subscription:
+        """Add a viewer that waits for frames in its own thread (on ``event``, if given)."""
+        subscription = Subscription(self, event)
         self.add(subscription)
         return subscription
 

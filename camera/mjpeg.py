@@ -52,6 +52,14 @@ def encode_part(jpeg: bytes, timestamp: float) -> bytes:
     return b"".join((head, jpeg, b"\r\n", STREAM_START))
 
 
+def camera_header(name: str) -> bytes:
+    """The header line that leads each part of a stream carrying several cameras.
+
+    Written just before the shared part, whose own headers follow it.
+    """
+    return f"X-Camera: {name}\r\n".encode("ascii")
+
+
 def boundary_from_content_type(content_type: str) -> str:
     """Extract the boundary from a ``multipart/x-mixed-replace`` Content-Type.
 

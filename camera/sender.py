@@ -16,6 +16,7 @@ import selectors
 import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 
 from .broadcast import Broadcaster
@@ -31,30 +32,64 @@ NOTSENT_LOWAT = 16 * 1024
 STALL_TIMEOUT = 30.0
 
 
+class Feed:
+    """One camera's frames for a :class:`SocketViewer`: it subscribes to that camera's broadcaster."""
+
+    def __init__(self, viewer: SocketViewer, broadcaster: Broadcaster, tag: bytes, fps: float | None) -> None:
+        self.viewer = viewer
+        self.broadcaster = broadcaster
+        self.tag = tag
+        self._rate = RateLimit(fps)
+        self._pending: Frame | None = None
+        self._last_seq = -1
+
+    def offer(self, frame: Frame) -> None:
+        self._pending = frame
+        self.viewer.wake()
+
+    def close(self) -> None:
+        self.viewer.close()
+
+    def take(self) -> Frame | None:
+        """The newest frame not yet sent, unless this viewer's frame rate says skip it."""
+        frame = self._pending
+        if frame is None or frame.seq <= self._last_seq:
+            return None
+        self._last_seq = frame.seq
+        return frame if self._rate.allows(frame) else None
+
+
 class SocketViewer:
-    """One client socket fed by the sender thread; subscribes like any viewer."""
+    """One client socket fed by the sender thread, with one :class:`Feed` per camera it watches.
+
+    A viewer of several cameras gets their frames in turn, each part led by
+    its ``tag`` (an ``X-Camera`` header line), so one connection carries
+    them all.
+    """
 
     def __init__(
         self,
         sock: socket.socket,
         head: bytes,
-        broadcaster: Broadcaster,
         sender: StreamSender,
         on_close: Callable[[], None] | None = None,
-        fps: float | None = None,
     ) -> None:
         self.sock = sock
-        self._rate = RateLimit(fps)
-        self._broadcaster = broadcaster
         self._sender = sender
         self._on_close = on_close
-        self._out: memoryview | None = memoryview(head)
-        self._pending: Frame | None = None
-        self._last_seq = -1
+        self.feeds: list[Feed] = []
+        self._turn = 0
+        self._out: deque[memoryview] = deque([memoryview(head)])
         self._writing = False
         self._closing = False
         self._finished = False
         self.last_progress = time.monotonic()
+
+    def add_feed(self, broadcaster: Broadcaster, tag: bytes = b"", fps: float | None = None) -> Feed:
+        """A feed for one camera; subscribe it with ``camera.attach(feed)``."""
+        feed = Feed(self, broadcaster, tag, fps)
+        self.feeds.append(feed)
+        return feed
 
     @property
     def closed(self) -> bool:
@@ -62,8 +97,8 @@ class SocketViewer:
 
     # -- called from any thread ----------------------------------------
 
-    def offer(self, frame: Frame) -> None:
-        self._pending = frame
+    def wake(self) -> None:
+        """A feed has a new frame."""
         self._sender.notify(self)
 
     def close(self) -> None:
@@ -71,7 +106,8 @@ class SocketViewer:
         if self._closing:
             return
         self._closing = True
-        self._broadcaster.unsubscribe(self)
+        for feed in self.feeds:
+            feed.broadcaster.unsubscribe(feed)
         self._sender.notify(self)
 
     # -- called on the sender thread -----------------------------------
@@ -79,17 +115,11 @@ class SocketViewer:
     def pump(self) -> None:
         """Send until the socket is full or there is nothing newer to send."""
         while not self._closing:
-            if self._out is None:
-                frame = self._pending
-                if frame is None or frame.seq <= self._last_seq:
-                    self._want_writable(False)
-                    return
-                self._last_seq = frame.seq
-                if not self._rate.allows(frame):
-                    continue
-                self._out = memoryview(frame.part)
+            if not self._out and not self._next_part():
+                self._want_writable(False)
+                return
             try:
-                sent = self.sock.send(self._out)
+                sent = self.sock.send(self._out[0])
             except BlockingIOError:
                 self._want_writable(True)
                 return
@@ -97,7 +127,24 @@ class SocketViewer:
                 self.close()
                 return
             self.last_progress = time.monotonic()
-            self._out = self._out[sent:] if sent < len(self._out) else None
+            if sent < len(self._out[0]):
+                self._out[0] = self._out[0][sent:]
+            else:
+                self._out.popleft()
+
+    def _next_part(self) -> bool:
+        """Queue the next feed's newest frame, taking the feeds in turn; False if none has one."""
+        count = len(self.feeds)
+        for _ in range(count):
+            feed = self.feeds[self._turn % count]
+            self._turn += 1
+            frame = feed.take()
+            if frame is not None:
+                if feed.tag:
+                    self._out.append(memoryview(feed.tag))
+                self._out.append(memoryview(frame.part))
+                return True
+        return False
 
     def readable(self) -> None:
         """The client sent something or hung up; a viewer has nothing to say."""

@@ -34,9 +34,10 @@ def tcp_pair(receive_buffer: int | None = None) -> tuple[socket.socket, socket.s
 
 def connect(sender, broadcaster, on_close=None, receive_buffer=None):
     ours, client = tcp_pair(receive_buffer)
-    viewer = SocketViewer(ours, HEAD, broadcaster, sender, on_close=on_close)
+    viewer = SocketViewer(ours, HEAD, sender, on_close=on_close)
+    feed = viewer.add_feed(broadcaster)
     sender.add(viewer)
-    broadcaster.add(viewer)
+    broadcaster.add(feed)
     return viewer, client
 
 

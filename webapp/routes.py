@@ -10,6 +10,7 @@ from flask import Blueprint, Response, abort, current_app, jsonify, render_templ
 from werkzeug.http import http_date
 
 from camera import RECONNECTING, BaseCamera, mjpeg
+from camera.multiplex import multiplexed_stream
 from camera.sender import SocketViewer
 
 from .config import SENDER, SLOTS, cameras_of
@@ -74,20 +75,43 @@ def video_feed(name: str | None) -> Response:
     camera = get_camera(name)
     fps = query_number("fps", MIN_VIEWER_FPS, MAX_VIEWER_FPS)
     require_usable(camera)
+    return _stream([camera], fps, tagged=False)
+
+
+@bp.get("/streams")
+def streams() -> Response:
+    """Several cameras on one connection (``?cameras=a,b``, all by default); each part names its camera.
+
+    The page's shared worker reads this, so that any number of tabs and
+    cameras need one of the browser's six connections to this server.
+    """
+    names = [name for name in request.args.get("cameras", "").split(",") if name]
+    cameras = [get_camera(name) for name in dict.fromkeys(names)] if names else list(all_cameras().values())
+    fps = query_number("fps", MIN_VIEWER_FPS, MAX_VIEWER_FPS)
+    usable = [camera for camera in cameras if camera.usable]
+    if not usable:
+        require_usable(cameras[0])
+    return _stream(usable, fps, tagged=True)
+
+
+def _stream(cameras: list[BaseCamera], fps: float | None, tagged: bool) -> Response:
     slots = current_app.extensions[SLOTS]
     if not slots.acquire():
         return _unavailable(f"all {slots.limit} stream slots are taken; try again shortly", max_viewers=slots.limit)
     if request.method == "GET" and current_app.config["SOCKET_HANDOFF"]:
         sock = take_socket(request.environ)
         if sock is not None:
-            return _hand_off(camera, sock, slots, fps)
-    return _wsgi_stream(camera, slots, fps)
+            return _hand_off(cameras, sock, slots, fps, tagged)
+    return _wsgi_stream(cameras, slots, fps, tagged)
 
 
-def _hand_off(camera: BaseCamera, sock: socket.socket, slots: StreamSlots, fps: float | None) -> Response:
+def _hand_off(cameras: list[BaseCamera], sock: socket.socket, slots: StreamSlots, fps: float | None,
+              tagged: bool) -> Response:
     """Give the viewer's socket to the sender thread; waitress drops the response returned."""
     sender = current_app.extensions[SENDER]
-    viewer = SocketViewer(sock, _stream_head(), camera.broadcaster, sender, on_close=slots.release, fps=fps)
+    viewer = SocketViewer(sock, _stream_head(), sender, on_close=slots.release)
+    feeds = [(camera, viewer.add_feed(camera.broadcaster, mjpeg.camera_header(camera.name) if tagged else b"", fps))
+             for camera in cameras]
     try:
         sender.add(viewer)
     except RuntimeError:
@@ -95,20 +119,21 @@ def _hand_off(camera: BaseCamera, sock: socket.socket, slots: StreamSlots, fps: 
         sock.close()
         slots.release()
         return _unavailable("the server is shutting down")
-    camera.attach(viewer)
+    for camera, feed in feeds:
+        camera.attach(feed)
     return Response(status=200)
 
 
-def _wsgi_stream(camera: BaseCamera, slots: StreamSlots, fps: float | None) -> Response:
+def _wsgi_stream(cameras: list[BaseCamera], slots: StreamSlots, fps: float | None, tagged: bool) -> Response:
     """Stream through the WSGI server, holding one of its worker threads."""
     # Waitress offers this when it reads ahead on the connection; it lets a
     # stream notice a viewer that left while the camera sends nothing.
     is_disconnected = request.environ.get("waitress.client_disconnected")
-    response = Response(
-        camera.mjpeg_stream(is_disconnected, fps),
-        content_type=mjpeg.CONTENT_TYPE,
-        headers={**NO_STORE, "X-Accel-Buffering": "no"},
-    )
+    if tagged:
+        body = multiplexed_stream(cameras, is_disconnected, fps)
+    else:
+        body = cameras[0].mjpeg_stream(is_disconnected, fps)
+    response = Response(body, content_type=mjpeg.CONTENT_TYPE, headers={**NO_STORE, "X-Accel-Buffering": "no"})
     # Runs when the server closes the response, however the stream ended.
     response.call_on_close(slots.release)
     return response

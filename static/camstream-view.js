@@ -1,0 +1,96 @@
+// <camstream-view camera="door" server="http://camstream.local:8000/"></camstream-view>
+//
+// Shows one camstream camera live. On a page served by camstream itself, all
+// views in all tabs of the browser share one connection through a
+// SharedWorker (camstream-worker.js); elsewhere, or without SharedWorker, it
+// is a plain MJPEG <img>. Either way it always shows the newest frame.
+// `server` defaults to the server this script came from.
+(function () {
+  "use strict";
+
+  var script = document.currentScript;
+  var scriptBase = new URL(".", script ? script.src : document.baseURI);  // .../static/
+  var defaultServer = new URL("..", scriptBase).href;
+  var shared = null;
+
+  function sharedWorker() {
+    if (shared === null) {
+      try {
+        var worker = new SharedWorker(new URL("camstream-worker.js", scriptBase).href, { name: "camstream" });
+        shared = { port: worker.port, views: new Set() };
+        shared.port.onmessage = function (event) {
+          var data = event.data;
+          if (data.type !== "frame") return;
+          shared.views.forEach(function (view) { if (view.camera === data.camera) view.show(data.blob); });
+        };
+        shared.port.start();
+        setInterval(function () { shared.port.postMessage({ type: "ping" }); }, 5000);
+        window.addEventListener("pagehide", function () { shared.port.postMessage({ type: "leave" }); });
+      } catch (error) {
+        shared = false;
+      }
+    }
+    return shared;
+  }
+
+  class CamstreamView extends HTMLElement {
+    connectedCallback() {
+      this.camera = this.getAttribute("camera") || "";
+      this.server = new URL(this.getAttribute("server") || defaultServer, document.baseURI).href;
+      this.frames = 0;
+      this.pending = null;
+      this.loading = false;
+      this.img = this.querySelector("img") || document.createElement("img");
+      this.img.alt = this.img.alt || "live view of " + this.camera;
+      if (!this.img.parentNode) this.appendChild(this.img);
+      var sameServer = new URL(this.server).origin === location.origin;
+      var worker = sameServer && !this.hasAttribute("direct") && "SharedWorker" in window ? sharedWorker() : false;
+      if (worker) {
+        this.mode = "shared";
+        worker.views.add(this);
+        worker.port.postMessage({ type: "watch", base: this.server, camera: this.camera });
+        this.img.addEventListener("load", this.shown.bind(this));
+        this.img.addEventListener("error", this.shown.bind(this));
+      } else {
+        this.mode = "direct";
+        this.img.addEventListener("load", function () { this.frames += 1; }.bind(this));
+        this.img.src = this.server + "video_feed/" + encodeURIComponent(this.camera);
+      }
+      this.dataset.mode = this.mode;
+    }
+
+    disconnectedCallback() {
+      if (this.mode === "shared" && shared) {
+        shared.views.delete(this);
+        shared.port.postMessage({ type: "unwatch", camera: this.camera });
+      }
+      this.img.removeAttribute("src");
+    }
+
+    // Newest frame wins: while one is decoding, later ones replace each other.
+    show(blob) {
+      this.pending = blob;
+      if (!this.loading) this.next();
+    }
+
+    next() {
+      var blob = this.pending;
+      this.pending = null;
+      if (!blob) return;
+      this.loading = true;
+      this.previousUrl = this.img.src;
+      this.img.src = URL.createObjectURL(blob);
+    }
+
+    shown() {
+      if (this.previousUrl && this.previousUrl.startsWith("blob:")) URL.revokeObjectURL(this.previousUrl);
+      this.previousUrl = null;
+      this.loading = false;
+      this.frames += 1;
+      this.dataset.frames = this.frames;
+      this.next();
+    }
+  }
+
+  if (!customElements.get("camstream-view")) customElements.define("camstream-view", CamstreamView);
+})();
