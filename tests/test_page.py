@@ -1,5 +1,7 @@
 """The page, in a real browser: Debian's chromium, headless, driven by Playwright."""
 
+import functools
+import http.server
 import os
 import shutil
 import socket
@@ -160,3 +162,22 @@ def test_the_embed_code_and_a_screenshot(browser, site):
     if os.environ.get("CAMSTREAM_SCREENSHOT"):
         page.screenshot(path=str(docs / "page.png"))
     context.close()
+
+
+def test_the_element_embeds_in_another_sites_page_as_a_plain_stream(browser, site, tmp_path):
+    """On another origin a SharedWorker of camstream's cannot run; the element falls back to <img>."""
+    _, base = site
+    (tmp_path / "dashboard.html").write_text(
+        f'<!doctype html><script src="{base}/static/camstream-view.js"></script>'
+        '<camstream-view camera="side"></camstream-view>')
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as other_site:
+        threading.Thread(target=other_site.serve_forever, daemon=True).start()
+        page = browser.new_page()
+        page.goto(f"http://127.0.0.1:{other_site.server_address[1]}/dashboard.html", wait_until="domcontentloaded")
+        page.wait_for_function("() => document.querySelector('camstream-view img').naturalWidth === 320",
+                               timeout=15000, polling=200)
+        assert page.eval_on_selector("camstream-view", "view => view.dataset.mode") == "direct"
+        assert page.eval_on_selector("camstream-view img", "img => img.src") == f"{base}/video_feed/side"
+        page.close()
+        other_site.shutdown()
