@@ -3,10 +3,14 @@
 import http.client
 import os
 import resource
+import shutil
 import socket
 import struct
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -184,3 +188,26 @@ def test_a_thousand_viewers_coming_and_going_leave_nothing_behind(serve):
     assert rss_mb() - memory < 25, f"RSS grew {rss_mb() - memory:.1f} MB over 1000 viewers"
     with MjpegReader(f"{base}/video_feed/cam") as viewer:
         assert len(viewer.read(2)) == 2, "and the server still streams"
+
+
+def namespaces_available() -> bool:
+    if not (shutil.which("unshare") and shutil.which("ip")):
+        return False
+    probe = subprocess.run(["unshare", "-rn", "ip", "link", "set", "lo", "up"], capture_output=True, check=False)
+    return probe.returncode == 0
+
+
+@pytest.mark.skipif(not namespaces_available(), reason="needs unshare -rn (user and network namespaces)")
+@pytest.mark.parametrize("path", ["sender", "wsgi"])
+def test_a_client_gone_without_a_fin_frees_its_slot(path):
+    """In a network namespace of the test's own, the viewer's packets stop for good (tests/half_open.py)."""
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run(
+        ["unshare", "-rn", sys.executable, str(root / "tests" / "half_open.py"), path],
+        capture_output=True, text=True, timeout=60, check=False,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    verdict = result.stdout.split()
+    assert verdict[0] == "freed", "a vanished client must not hold its stream forever"
+    assert float(verdict[1]) < 15
