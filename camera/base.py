@@ -19,13 +19,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import jpeg, mjpeg
+from . import jpeg
 from .backoff import Backoff
 from .broadcast import Broadcaster, Subscriber, Subscription
 from .errors import SourceError
 from .frame import Frame
 from .nosignal import no_signal_image
-from .pacing import RateLimit
 from .redact import Redactor, redact_url
 
 log = logging.getLogger("camstream.camera")
@@ -36,9 +35,6 @@ STREAMING = "streaming"
 RECONNECTING = "reconnecting"
 FAILED = "failed"
 
-# A stream generator wakes at least this often, to notice a closed
-# subscription or a client that went away while no frame was coming.
-STREAM_POLL_SECONDS = 0.5
 # How often a camera's watchdog looks at it while it runs.
 WATCH_SECONDS = 0.25
 # A source that yields nothing for this long is taken for gone.
@@ -172,28 +168,6 @@ class BaseCamera:
         with self.subscribe() as subscription:
             frame = subscription.next_frame(timeout)
         return frame if frame is not None and frame.live else None
-
-    def mjpeg_stream(self, is_disconnected: Callable[[], bool] | None = None,
-                     fps: float | None = None) -> Iterator[bytes]:
-        """Yield the bytes of an endless MJPEG response for one viewer.
-
-        ``fps`` caps this viewer's frame rate below the camera's. Ends when
-        the camera ends the subscription or ``is_disconnected`` says the
-        client went away; closing the generator unsubscribes.
-        """
-        rate = RateLimit(fps)
-        subscription = self.subscribe()
-        try:
-            yield mjpeg.STREAM_START
-            while not subscription.closed:
-                frame = subscription.next_frame(STREAM_POLL_SECONDS)
-                if frame is not None:
-                    if rate.allows(frame):
-                        yield frame.part
-                elif is_disconnected is not None and is_disconnected():
-                    return
-        finally:
-            subscription.close()
 
     # -- lifecycle -----------------------------------------------------
 

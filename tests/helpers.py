@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import socket
 import threading
 import time
 import urllib.error
@@ -47,6 +48,13 @@ def get_json(url: str, method: str = "GET"):
     status, headers, body = get(url, method)
     assert headers["Content-Type"] == "application/json"
     return status, json.loads(body)
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (just now): a camera that is not there."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def make_jpeg(index: int, size: tuple[int, int] = (160, 120), quality: int = 80) -> bytes:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import MjpegReader, decode, wait_until
+from tests.helpers import MjpegReader, decode, free_port, wait_until
 from webapp.cli import build_parser, config_from_args
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -154,9 +154,7 @@ def test_the_cli_serves_and_stops_cleanly_on_sigint(running):
 @pytest.mark.parametrize("handoff", [[], ["--no-handoff"]], ids=["sender", "wsgi"])
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_signal_ends_every_stream_and_exits_0_within_5_s(running, sig, handoff):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        gone = probe.getsockname()[1]
+    gone = free_port()
     server = running(
         [sys.executable, "-m", "webapp", "--camera", "one=pattern", "--camera", f"door=http://127.0.0.1:{gone}/",
          "--port", "0", *handoff],
@@ -184,9 +182,7 @@ def test_a_signal_ends_every_stream_and_exits_0_within_5_s(running, sig, handoff
 
 
 def test_waitress_serve_with_environment_variables(running):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     running(
         # The flags README gives for waitress-serve.
         [sys.executable, "-m", "waitress", "--listen", f"127.0.0.1:{port}", "--threads", "16",

@@ -11,17 +11,11 @@ import numpy as np
 from camera import RECONNECTING, STREAMING, BaseCamera, HttpCamera
 from camera.backoff import Backoff
 from camera.pacing import Pacer
-from tests.helpers import MjpegReader, UpstreamServer, decode, get, get_json, make_jpeg, wait_until
+from tests.helpers import MjpegReader, UpstreamServer, decode, free_port, get, get_json, make_jpeg, wait_until
 from webapp import create_app
 from webapp.config import cameras_of
 
 JPEGS = [make_jpeg(i) for i in range(6)]
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_backoff_doubles_from_half_a_second_to_thirty_with_jitter():
@@ -157,7 +151,7 @@ def test_a_source_stuck_without_a_timeout_is_left_behind_and_reopened(caplog):
 
 def test_cameras_that_cannot_open_or_never_work_do_not_stop_the_others(serve, caplog):
     caplog.set_level(logging.INFO, logger="camstream")
-    app = create_app({"CAMERAS": f"good=pattern,door=http://127.0.0.1:{closed_port()}/cam,gone=/no/such.mp4"})
+    app = create_app({"CAMERAS": f"good=pattern,door=http://127.0.0.1:{free_port()}/cam,gone=/no/such.mp4"})
     base = serve(app)
     with MjpegReader(f"{base}/video_feed/door") as door:
         frame = door.read(1)[0]

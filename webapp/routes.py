@@ -10,8 +10,8 @@ from flask import Blueprint, Response, abort, current_app, jsonify, render_templ
 from werkzeug.http import http_date
 
 from camera import RECONNECTING, BaseCamera, mjpeg
-from camera.multiplex import multiplexed_stream
 from camera.sender import SocketViewer
+from camera.stream import mjpeg_stream
 
 from .config import SENDER, SLOTS, cameras_of
 from .errors import json_error
@@ -129,10 +129,7 @@ def _wsgi_stream(cameras: list[BaseCamera], slots: StreamSlots, fps: float | Non
     # Waitress offers this when it reads ahead on the connection; it lets a
     # stream notice a viewer that left while the camera sends nothing.
     is_disconnected = request.environ.get("waitress.client_disconnected")
-    if tagged:
-        body = multiplexed_stream(cameras, is_disconnected, fps)
-    else:
-        body = cameras[0].mjpeg_stream(is_disconnected, fps)
+    body = mjpeg_stream(cameras, is_disconnected, fps, tagged)
     response = Response(body, content_type=mjpeg.CONTENT_TYPE, headers={**NO_STORE, "X-Accel-Buffering": "no"})
     # Runs when the server closes the response, however the stream ended.
     response.call_on_close(slots.release)
