@@ -4,14 +4,13 @@ import functools
 import http.server
 import os
 import shutil
-import socket
 import threading
 from pathlib import Path
 
 import pytest
 
 from camera import PatternCamera
-from tests.helpers import decode, get_json, wait_until
+from tests.helpers import decode, free_port, get_json, wait_until
 from webapp import create_app
 from webapp.app import shutdown
 from webapp.config import SLOTS
@@ -35,12 +34,6 @@ def browser():
         browser.close()
 
 
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def site():
     """Three live cameras and one whose source is never there, on a real waitress.
@@ -49,7 +42,7 @@ def site():
     machine's two cores too busy to answer the test.
     """
     cameras = {name: PatternCamera(name, fps=5, width=320) for name in ("front", "back", "side")}
-    app = create_app({"CAMERAS": {**cameras, "door": f"http://127.0.0.1:{closed_port()}/cam"}})
+    app = create_app({"CAMERAS": {**cameras, "door": f"http://127.0.0.1:{free_port()}/cam"}})
     server = make_server(app, "127.0.0.1", 0, threads=16)
     threading.Thread(target=server.run, daemon=True).start()
     yield app, f"http://127.0.0.1:{server.effective_port}"
@@ -181,3 +174,45 @@ def test_the_element_embeds_in_another_sites_page_as_a_plain_stream(browser, sit
         assert page.eval_on_selector("camstream-view img", "img => img.src") == f"{base}/video_feed/side"
         page.close()
         other_site.shutdown()
+
+
+NEWEST_WINS = """async () => {
+  const view = document.querySelector("camstream-view[camera='door']");
+  const widths = Array.from({length: 20}, (_, i) => 100 + i);
+  const blobs = await Promise.all(widths.map(width => new Promise(resolve => {
+    const canvas = document.createElement("canvas");
+    canvas.width = width;
+    canvas.height = 50;
+    canvas.toBlob(resolve, "image/jpeg");
+  })));
+  const shown = [];
+  view.img.addEventListener("load", () => shown.push(view.img.naturalWidth));
+  blobs.forEach(blob => view.show(blob));
+  await new Promise(resolve => {
+    const check = () => shown.includes(119) ? resolve() : setTimeout(check, 20);
+    check();
+  });
+  return shown.filter(width => widths.includes(width));
+}"""
+
+
+def test_a_view_busy_decoding_skips_to_the_newest_frame(browser, site):
+    _, base = site
+    page = browser.new_page()
+    page.goto(base + "/", wait_until="domcontentloaded")
+    wait_for_frames(page, "door")
+    shown = page.evaluate(NEWEST_WINS)
+    # Twenty frames arrive while the first decodes: only that one and the newest are shown.
+    assert shown[-1] == 119 and set(shown) <= {100, 119}, shown
+    page.close()
+
+
+def test_full_screen_shows_one_camera(browser, site):
+    _, base = site
+    page = browser.new_page()
+    page.goto(base + "/", wait_until="domcontentloaded")
+    page.click('[data-camera="back"] [data-action="fullscreen"]')
+    page.wait_for_function("() => document.fullscreenElement?.dataset.camera === 'back'", timeout=5000, polling=100)
+    page.click('[data-camera="back"] [data-action="fullscreen"]')
+    page.wait_for_function("() => document.fullscreenElement === null", timeout=5000, polling=100)
+    page.close()
