@@ -174,9 +174,14 @@ class SocketViewer:
         if self._on_close is not None:
             self._on_close()
 
+    @property
+    def full(self) -> bool:
+        """True while the socket takes no more bytes and the sender waits for it to drain."""
+        return self._writing
+
     def stalled(self, now: float, timeout: float) -> bool:
         """True if the socket has been full, taking nothing, for ``timeout`` seconds."""
-        return self._writing and now - self.last_progress > timeout
+        return self.full and now - self.last_progress > timeout
 
     def _want_writable(self, wanted: bool) -> None:
         if wanted != self._writing:

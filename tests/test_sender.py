@@ -8,7 +8,7 @@ import pytest
 
 from camera import Broadcaster, Frame, mjpeg
 from camera.sender import SocketViewer, StreamSender
-from tests.helpers import make_jpeg
+from tests.helpers import make_jpeg, wait_until
 
 HEAD = b"HTTP/1.1 200 OK\r\n\r\n" + mjpeg.STREAM_START
 
@@ -96,9 +96,11 @@ def test_a_full_socket_skips_to_the_newest_frame(sender):
     broadcaster = Broadcaster()
     viewer, client = connect(sender, broadcaster, receive_buffer=8192)
     big = [noise_jpeg(seed) for seed in range(6)]
-    for seq, jpeg in enumerate(big, 1):
-        broadcaster.publish(Frame(seq, jpeg, time.time(), 1280, 960))
+    broadcaster.publish(Frame(1, big[0], time.time(), 1280, 960))
     # Nobody has read yet: frame 1 is stuck half sent while frames 2-6 come and go.
+    assert wait_until(lambda: viewer.full, 5)
+    for seq, jpeg in enumerate(big[1:], 2):
+        broadcaster.publish(Frame(seq, jpeg, time.time(), 1280, 960))
     frames = frames_of(client)
     assert next(frames) == big[0]
     assert next(frames) == big[-1], "after the frame in progress comes the newest, nothing between"
