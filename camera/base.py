@@ -24,7 +24,9 @@ from .backoff import Backoff
 from .broadcast import Broadcaster, Subscriber, Subscription
 from .errors import SourceError
 from .frame import Frame
+from .limits import MAX_FPS, MAX_SIDE, MIN_FPS, checked
 from .nosignal import no_signal_image
+from .pacing import RateLimit
 from .redact import Redactor, redact_url
 
 log = logging.getLogger("camstream.camera")
@@ -41,6 +43,8 @@ WATCH_SECONDS = 0.25
 STALL_TIMEOUT = 5.0
 # Viewers get a "no signal" frame this often while the source is gone.
 NO_SIGNAL_SECONDS = 1.0
+# The longest a camera may be kept open with nobody watching: a day.
+MAX_IDLE_TIMEOUT = 86400.0
 
 
 @dataclass
@@ -55,11 +59,18 @@ class Outage:
 
 
 class CaptureThread(threading.Thread):
-    """A capture thread, with the event that tells it to quit."""
+    """A capture thread, with the event that tells it to quit.
+
+    ``waiting_since`` is when it began waiting for the source's next frame,
+    None while it works on one: the watchdog takes only a thread stuck in
+    the source for gone, never one busy with a frame, so a slow decode is
+    never started twice.
+    """
 
     def __init__(self, target: Callable[..., None], name: str, quit: threading.Event) -> None:
         super().__init__(target=target, name=name, daemon=True)
         self.quit = quit
+        self.waiting_since: float | None = None
 
 
 class BaseCamera:
@@ -89,17 +100,12 @@ class BaseCamera:
         idle_timeout: float = 10.0,
         stall_timeout: float = STALL_TIMEOUT,
     ) -> None:
-        if fps is not None and fps <= 0:
-            raise ValueError(f"fps must be positive, not {fps}")
-        if not 1 <= quality <= 100:
-            raise ValueError(f"JPEG quality must be 1-100, not {quality}")
-        for side, value in (("width", width), ("height", height)):
-            if value is not None and value <= 0:
-                raise ValueError(f"{side} must be positive, not {value}")
-        if idle_timeout < 0:
-            raise ValueError(f"idle timeout must be >= 0, not {idle_timeout}")
-        if stall_timeout <= 0:
-            raise ValueError(f"stall timeout must be positive, not {stall_timeout}")
+        fps = None if fps is None else checked("fps", fps, float, MIN_FPS, MAX_FPS)
+        quality = checked("JPEG quality", quality, int, 1, 100)
+        width, height = (None if side is None else checked(label, side, int, 1, MAX_SIDE)
+                         for label, side in (("width", width), ("height", height)))
+        idle_timeout = checked("idle timeout", idle_timeout, float, 0, MAX_IDLE_TIMEOUT)
+        stall_timeout = checked("stall timeout", stall_timeout, float, 0.01, MAX_IDLE_TIMEOUT)
         self.name = name
         self.fps = fps
         self.quality = quality
@@ -122,13 +128,12 @@ class BaseCamera:
         self._outage: Outage | None = None
         self._last_error: str | None = None
         self._started_at: float | None = None
-        self._reading = False
-        self._progress_at = 0.0
         self._last_no_signal = 0.0
         self._frames_captured = 0
         self._frames_encoded = 0
+        self._bad_frames = 0
         self._seq = itertools.count(1)
-        self._next_due = 0.0
+        self._cap = RateLimit(fps, RateLimit.SOURCE_BURST)
         self._size: tuple[int, int] | None = None
         self._publish_times: deque[float] = deque(maxlen=60)
 
@@ -155,9 +160,13 @@ class BaseCamera:
         return subscription
 
     def attach(self, subscriber: Subscriber) -> None:
-        """Register any other kind of viewer, such as a socket viewer; start capturing."""
-        self.broadcaster.add(subscriber)
-        self.start()
+        """Register any other kind of viewer, such as a socket viewer; start capturing.
+
+        A viewer that closed before it got here (a client that left at
+        once) is not added and starts nothing.
+        """
+        if self.broadcaster.add(subscriber):
+            self.start()
 
     def snapshot(self, timeout: float = 5.0) -> Frame | None:
         """The newest live frame, starting the camera if needed.
@@ -236,7 +245,7 @@ class BaseCamera:
         quit = threading.current_thread().quit  # type: ignore[attr-defined]
         if previous is not None:
             previous.join(self.stall_timeout)
-        self._next_due = 0.0
+        self._cap = RateLimit(self.fps, RateLimit.SOURCE_BURST)
         log.info("camera %s: starting capture from %s", self.name, self.source)
         backoff = Backoff()
         while not quit.is_set():
@@ -259,42 +268,88 @@ class BaseCamera:
         self._finish()
 
     def _capture(self, quit: threading.Event, backoff: Backoff) -> BaseException | None:
-        """Read the source until it fails, ends or the thread must quit; return what went wrong."""
-        self._progress_at = time.monotonic()
-        self._reading = True
+        """Read the source until it fails, ends or the thread must quit; return what went wrong.
+
+        An item that is not a picture (an upstream part that is not a JPEG,
+        one too large to decode) is dropped; a source that sends nothing
+        else for ``stall_timeout`` seconds has failed. It is back from an
+        outage only with a frame that decodes.
+        """
+        thread: CaptureThread = threading.current_thread()  # type: ignore[assignment]
         frames: Iterator[bytes | np.ndarray] | None = None
         try:
+            thread.waiting_since = time.monotonic()
             frames = self.frames()
+            last_picture = time.monotonic()
             for item in frames:
                 captured_at = time.time()
+                thread.waiting_since = None
                 if quit.is_set():
                     return None
-                self._progress_at = time.monotonic()
-                self._frames_captured += 1
-                if self._outage is not None:
-                    self._source_back()
-                    backoff.reset()
-                if self._state != STREAMING:
-                    with self._lock:
-                        if not quit.is_set():
-                            self._state = STREAMING
-                if self._under_fps_cap():
-                    self.broadcaster.publish(self._make_frame(item, captured_at))
-                    if quit.is_set():
-                        # The session ended while this frame was on its way.
-                        self.broadcaster.reset()
+                last_picture = self._take(item, captured_at, last_picture, quit, backoff)
+                thread.waiting_since = time.monotonic()
             return None
         except Exception as exc:  # noqa: BLE001 - any source error must reach the status
             return exc
         finally:
-            if not quit.is_set():
-                self._reading = False
+            thread.waiting_since = None
             try:
                 close = getattr(frames, "close", None)
                 if close is not None:
                     close()
             except Exception:
                 log.warning("camera %s: error while releasing the source", self.name, exc_info=True)
+
+    def _take(self, item: bytes | np.ndarray, captured_at: float, last_picture: float, quit: threading.Event,
+              backoff: Backoff) -> float:
+        """Publish one item from the source, or drop it; returns when the source last sent a picture."""
+        self._frames_captured += 1
+        try:
+            item = self._checked(item, decode=self._state != STREAMING or self._outage is not None)
+        except jpeg.JpegError as exc:
+            self._bad_frame(exc, time.monotonic() - last_picture)
+            return last_picture
+        if self._outage is not None:
+            self._source_back()
+            backoff.reset()
+        if self._state != STREAMING:
+            with self._lock:
+                if not quit.is_set():
+                    self._state = STREAMING
+        if self._cap.allows(time.monotonic()):
+            self.broadcaster.publish(self._make_frame(item, captured_at))
+            if quit.is_set():
+                # The session ended while this frame was on its way.
+                self.broadcaster.reset()
+        return time.monotonic()
+
+    def _checked(self, item: bytes | np.ndarray, decode: bool) -> bytes | np.ndarray:
+        """``item`` if it is a picture camstream can use, else :class:`~camera.jpeg.JpegError`.
+
+        JPEG bytes are judged by their header, which gives the size without
+        decoding; with ``decode`` (the first frame of a run, or of a source
+        coming back) they must also decode.
+        """
+        if isinstance(item, np.ndarray):
+            if item.dtype != np.uint8 or item.ndim not in (2, 3) or not item.size:
+                raise jpeg.JpegError(f"not an 8-bit image: {item.dtype} array of shape {item.shape}")
+            return item
+        data = bytes(item)
+        jpeg.check_size(*jpeg.image_size(data))
+        if decode:
+            jpeg.decode(data, reduced=True)
+        return data
+
+    def _bad_frame(self, error: jpeg.JpegError, without_picture: float) -> None:
+        """Drop an item that is not a picture; a source that sends only those has failed."""
+        self._bad_frames += 1
+        reason = self._redactor.redact(str(error))
+        if without_picture > self.stall_timeout:
+            raise SourceError(f"no picture from the source for {self.stall_timeout:g} s: {reason}")
+        if self._bad_frames == 1:
+            log.warning("camera %s: dropped a frame that is not a picture: %s", self.name, reason)
+        else:
+            log.debug("camera %s: dropped a frame that is not a picture: %s", self.name, reason)
 
     def _source_lost(self, error: BaseException, quit: threading.Event) -> None:
         reason = self._redactor.redact(str(error) if isinstance(error, SourceError)
@@ -352,7 +407,9 @@ class BaseCamera:
                     log.info("camera %s: no viewers for %.0f s, releasing the source", self.name, self.idle_timeout)
                     self._end_session()
                     return
-                if self._reading and now - self._progress_at > self.stall_timeout:
+                thread = self._thread
+                waiting_since = thread.waiting_since if thread is not None else None
+                if waiting_since is not None and now - waiting_since > self.stall_timeout:
                     self._stalled()
             self._send_no_signal(now)
 
@@ -395,23 +452,6 @@ class BaseCamera:
         self.broadcaster.publish(Frame(next(self._seq), data, time.time(), *size, live=False))
 
     # -- per frame -----------------------------------------------------
-
-    def _under_fps_cap(self) -> bool:
-        """Drop frames that come faster than the fps cap allows.
-
-        Frames follow a schedule of one per interval: one up to a quarter
-        interval early still counts, and one that is late does not move the
-        schedule unless it is a whole interval late, so a source running at
-        exactly the cap loses no frames to jitter or to catching up.
-        """
-        if not self.fps:
-            return True
-        interval = 1.0 / self.fps
-        now = time.monotonic()
-        if now < self._next_due - interval / 4:
-            return False
-        self._next_due = max(self._next_due, now - interval) + interval
-        return True
 
     def _make_frame(self, item: bytes | np.ndarray, captured_at: float) -> Frame:
         if isinstance(item, (bytes, bytearray, memoryview)):
@@ -468,6 +508,7 @@ class BaseCamera:
             "viewers": self.broadcaster.subscriber_count,
             "frames_captured": self._frames_captured,
             "frames_encoded": self._frames_encoded,
+            "bad_frames": self._bad_frames,
             "last_error": self._last_error,
             "uptime": round(now - started_at, 3) if started_at is not None else 0.0,
             "offline_since": outage.since if outage else None,

@@ -21,6 +21,10 @@ from .frame import Frame
 
 
 class Subscriber(Protocol):
+    @property
+    def closed(self) -> bool:
+        """True once this viewer's stream has ended; a broadcaster never adds a closed viewer."""
+
     def offer(self, frame: Frame) -> None:
         """Take a new frame; called from the capture thread, so it must not block."""
 
@@ -113,12 +117,20 @@ class Broadcaster:
         self.add(subscription)
         return subscription
 
-    def add(self, subscriber: Subscriber) -> None:
-        """Add a viewer; it is offered the newest frame at once, if there is one."""
+    def add(self, subscriber: Subscriber) -> bool:
+        """Add a viewer and offer it the newest frame, if there is one; False if it has closed already.
+
+        A viewer closes by setting its ``closed`` flag and then unsubscribing,
+        so checking the flag under the lock leaves no moment in which a viewer
+        closing elsewhere could be added after its unsubscribe and stay forever.
+        """
         with self._lock:
+            if subscriber.closed:
+                return False
             self._subscriptions.add(subscriber)
             if self._latest is not None:
                 subscriber.offer(self._latest)
+        return True
 
     def unsubscribe(self, subscription: Subscriber) -> None:
         with self._lock:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from .limits import MAX_PIXELS, MAX_SIDE
+
 _SOF_MARKERS = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 
 
@@ -20,12 +22,24 @@ def encode(image: np.ndarray, quality: int) -> bytes:
     return buffer.tobytes()
 
 
-def decode(data: bytes) -> np.ndarray:
-    """Decode JPEG bytes to a BGR image."""
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+def decode(data: bytes, reduced: bool = False) -> np.ndarray:
+    """Decode JPEG bytes to a BGR image; ``reduced``: a grey eighth-size one, to check that it decodes.
+
+    Check the size with :func:`check_size` first: the header decides how
+    much memory the decode takes.
+    """
+    flags = cv2.IMREAD_REDUCED_GRAYSCALE_8 if reduced else cv2.IMREAD_COLOR
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
     if image is None:
         raise JpegError("not a decodable JPEG")
     return image
+
+
+def check_size(width: int, height: int) -> None:
+    """Raise :class:`JpegError` for a picture too large to decode (or of no size), as its header says."""
+    if not (0 < width <= MAX_SIDE and 0 < height <= MAX_SIDE and width * height <= MAX_PIXELS):
+        raise JpegError(f"a {width}x{height} picture is larger than camstream takes "
+                        f"({MAX_SIDE} pixels a side, {MAX_PIXELS // 1_000_000} million in all)")
 
 
 def target_size(width: int, height: int, want_width: int | None, want_height: int | None) -> tuple[int, int]:

@@ -30,8 +30,14 @@ CONTENT_TYPE = f"multipart/x-mixed-replace; boundary={BOUNDARY}"
 STREAM_START = f"--{BOUNDARY}\r\n".encode()
 
 # An upstream part larger than this is not a camera frame; stop reading.
-MAX_PART_BYTES = 16 * 1024 * 1024
+# (A 4K frame at JPEG quality 95 is 3-4 MB.) Each camera may hold this much
+# while it reads a part, so it bounds what a broken upstream costs.
+MAX_PART_BYTES = 8 * 1024 * 1024
 MAX_HEADER_LINES = 32
+MAX_HEADER_LINE = 8192
+# Lines are read at most this much at a time, so an upstream that sends
+# one endless line costs this much memory, not the part limit, per read.
+READ_CHUNK = 64 * 1024
 
 
 class MjpegError(ValueError):
@@ -115,14 +121,16 @@ def _is_boundary(line: bytes, marker: bytes) -> bool:
 
 
 def _skip_to_boundary(stream: BinaryIO, marker: bytes) -> bytes | None:
-    """Read past blank lines to the next boundary line; None at EOF."""
+    """Read past anything else to the next boundary line; None at EOF."""
     skipped = 0
+    line_start = True
     while True:
-        line = stream.readline(MAX_PART_BYTES)
+        line = stream.readline(READ_CHUNK)
         if not line:
             return None
-        if _is_boundary(line, marker):
+        if line_start and _is_boundary(line, marker):
             return line
+        line_start = line.endswith(b"\n")
         skipped += len(line)
         if skipped > MAX_PART_BYTES:
             raise MjpegError("no boundary found in the upstream stream")
@@ -131,9 +139,11 @@ def _skip_to_boundary(stream: BinaryIO, marker: bytes) -> bytes | None:
 def _read_headers(stream: BinaryIO) -> dict[str, str] | None:
     headers: dict[str, str] = {}
     for _ in range(MAX_HEADER_LINES):
-        line = stream.readline(8192)
+        line = stream.readline(MAX_HEADER_LINE)
         if not line:
             return None
+        if not line.endswith(b"\n"):
+            raise MjpegError(f"part header line longer than {MAX_HEADER_LINE} bytes")
         line = line.strip()
         if not line:
             return headers
@@ -169,16 +179,18 @@ def _read_exact(stream: BinaryIO, length: int) -> bytes | None:
 def _read_until_boundary(stream: BinaryIO, marker: bytes) -> tuple[bytes, bytes | None]:
     """Collect lines up to the next boundary; the CRLF before it is not body."""
     body = bytearray()
+    line_start = True
     while True:
-        line = stream.readline(MAX_PART_BYTES)
+        line = stream.readline(READ_CHUNK)
         if not line:
             return bytes(body), None
-        if _is_boundary(line, marker):
+        if line_start and _is_boundary(line, marker):
             if body.endswith(b"\r\n"):
                 del body[-2:]
             elif body.endswith(b"\n"):
                 del body[-1:]
             return bytes(body), line
+        line_start = line.endswith(b"\n")
         body += line
         if len(body) > MAX_PART_BYTES:
             raise MjpegError("upstream part has no end")

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import time
 
-from .frame import Frame
-
 
 class Pacer:
     """Sleeps so that successive calls to :meth:`wait` are ``1 / fps`` apart.
@@ -31,25 +29,40 @@ class Pacer:
 
 
 class RateLimit:
-    """One viewer's own frame-rate cap: which of the camera's frames to pass on.
+    """A frame-rate cap: which frames to pass on, decided frame by frame by their time.
 
-    Decided by capture time, frame by frame, so it needs no timer: a frame
-    that comes too soon after the last one passed is skipped, and a later
-    one goes out instead. ``fps`` None passes every frame.
+    Each frame that passes books the next slot one interval later (a virtual
+    schedule, the "generic cell rate algorithm"), and a frame may come up to
+    ``burst`` intervals ahead of its slot. So the long-run rate never
+    exceeds ``fps`` and a faster source is thinned evenly. ``fps`` None
+    passes every frame. It needs no timer, so it serves both:
+
+    - the camera's own cap (``burst`` :data:`SOURCE_BURST`): a source
+      running at exactly ``fps`` must lose no frame to jitter or to catching
+      up, and a :class:`Pacer` sends a frame at most two intervals late
+      before it starts a new schedule, so two intervals of slack cover
+      anything it does, however long its thread was held up;
+    - each viewer's ``?fps=`` (``burst`` :data:`VIEWER_BURST`): a quarter
+      interval absorbs timestamp jitter, so 15 fps from a 30 fps camera
+      stays 15, with no burst after the viewer starts.
     """
 
-    # Accept a frame this much early, so 15 fps from a 30 fps camera does
-    # not drop to 10 fps on timestamp jitter.
-    SLACK = 0.2
+    SOURCE_BURST = 2.0
+    VIEWER_BURST = 0.25
+    # Float sums over hours of frames must not turn "exactly on time" into "early".
+    EPSILON = 1e-6
 
-    def __init__(self, fps: float | None = None) -> None:
+    def __init__(self, fps: float | None = None, burst: float = VIEWER_BURST) -> None:
         self.interval = 1.0 / fps if fps else 0.0
-        self._last: float | None = None
+        self.slack = burst * self.interval + self.EPSILON
+        self._due: float | None = None
 
-    def allows(self, frame: Frame) -> bool:
+    def allows(self, timestamp: float) -> bool:
+        """Whether a frame taken at ``timestamp`` (seconds, any fixed clock) passes; counts it if so."""
         if not self.interval:
             return True
-        if self._last is not None and frame.timestamp - self._last < self.interval * (1 - self.SLACK):
+        due = timestamp if self._due is None else self._due
+        if timestamp < due - self.slack:
             return False
-        self._last = frame.timestamp
+        self._due = max(due, timestamp) + self.interval
         return True

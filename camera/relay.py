@@ -8,13 +8,14 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from http.client import HTTPResponse
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 import numpy as np
 
 from . import mjpeg
 from .errors import SourceError
 from .opencv import OpenCVCamera
+from .redact import split_userinfo
 
 log = logging.getLogger("camstream.camera")
 
@@ -58,21 +59,48 @@ class HttpCamera(OpenCVCamera):
         url, headers = split_credentials(str(self.target))
         headers["User-Agent"] = "camstream"
         try:
-            return urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=HTTP_TIMEOUT)
+            return _opener.open(urllib.request.Request(url, headers=headers), timeout=HTTP_TIMEOUT)
         except urllib.error.HTTPError as exc:
+            exc.close()
             raise SourceError(f"{self.source} answered HTTP {exc.code} {exc.reason}") from None
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            reason = self._redactor.redact(str(getattr(exc, "reason", exc)))
             raise SourceError(f"could not connect to {self.source}: {reason}") from None
 
 
-def split_credentials(url: str) -> tuple[str, dict[str, str]]:
-    """Move ``user:password@`` out of a URL into a Basic ``Authorization`` header."""
+class SameOriginRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow redirects, but send the camera's credentials only where the source string named.
+
+    urllib copies every header onto the redirected request, so a camera (or
+    anything pretending to be one) could redirect its Basic credentials to
+    another host, or from https to plain http.
+    """
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is not None and _origin(new.full_url) != _origin(req.full_url):
+            new.remove_header("Authorization")
+        return new
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
     parts = urlsplit(url)
-    if parts.username is None:
+    return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
+
+
+_opener = urllib.request.build_opener(SameOriginRedirects)
+
+
+def split_credentials(url: str) -> tuple[str, dict[str, str]]:
+    """Move ``user:password@`` out of a URL into a Basic ``Authorization`` header.
+
+    The userinfo is found as camera/redact.py finds it, so a password with
+    an unencoded ``#``, ``/`` or ``@`` works here as it is masked there.
+    """
+    found = split_userinfo(url)
+    if found is None:
         return url, {}
-    hostport = parts.netloc.rpartition("@")[2]
-    user = unquote(parts.username)
-    password = unquote(parts.password or "")
-    token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
-    return urlunsplit(parts._replace(netloc=hostport)), {"Authorization": f"Basic {token}"}
+    bare, userinfo = found
+    user, _, password = userinfo.partition(":")
+    token = base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode()).decode("ascii")
+    return bare, {"Authorization": f"Basic {token}"}

@@ -32,6 +32,10 @@ NOTSENT_LOWAT = 16 * 1024
 STALL_TIMEOUT = 30.0
 
 
+class SenderStopped(RuntimeError):
+    """The stream sender has been stopped (the server is shutting down)."""
+
+
 class Feed:
     """One camera's frames for a :class:`SocketViewer`: it subscribes to that camera's broadcaster."""
 
@@ -47,6 +51,10 @@ class Feed:
         self._pending = frame
         self.viewer.wake()
 
+    @property
+    def closed(self) -> bool:
+        return self.viewer.closed
+
     def close(self) -> None:
         self.viewer.close()
 
@@ -56,7 +64,7 @@ class Feed:
         if frame is None or frame.seq <= self._last_seq:
             return None
         self._last_seq = frame.seq
-        return frame if self._rate.allows(frame) else None
+        return frame if self._rate.allows(frame.timestamp) else None
 
 
 class SocketViewer:
@@ -105,6 +113,8 @@ class SocketViewer:
         """Stop the stream; the sender thread closes the socket."""
         if self._closing:
             return
+        # Set before unsubscribing: a feed being attached right now then
+        # either is removed here or sees the flag (Broadcaster.add).
         self._closing = True
         for feed in self.feeds:
             feed.broadcaster.unsubscribe(feed)
@@ -218,7 +228,7 @@ class StreamSender:
         set_notsent_lowat(viewer.sock, NOTSENT_LOWAT)
         with self._lock:
             if self._stopping:
-                raise RuntimeError("the stream sender is stopped")
+                raise SenderStopped("the stream sender is stopped")
             self._incoming.append(viewer)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="stream-sender", daemon=True)

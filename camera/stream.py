@@ -47,7 +47,7 @@ def mjpeg_stream(cameras: Sequence[BaseCamera], is_disconnected: Callable[[], bo
             wake.clear()
             for tag, subscription, rate in feeds:
                 frame = subscription.take()
-                if frame is not None and rate.allows(frame):
+                if frame is not None and rate.allows(frame.timestamp):
                     if tag:
                         yield tag
                     yield frame.part

@@ -218,3 +218,61 @@ class UpstreamServer:
                     stopping.wait(max(0.0, next_at - time.monotonic()))
 
         return Handler
+
+
+class RawUpstream:
+    """A misbehaving camera on ``host``: every connection gets a 200 with ``content_type``, then ``body()``.
+
+    ``body`` yields the bytes to send (endlessly, if it likes); they go out
+    at ``rate`` bytes a second at most, so a test stays bounded in CPU and
+    traffic. Requests are counted, and their headers kept.
+    """
+
+    def __init__(self, body: Callable[[], Iterator[bytes]], content_type: str = "multipart/x-mixed-replace;boundary=b",
+                 rate: float = 4_000_000, host: str = "127.0.0.1") -> None:
+        self.body = body
+        self.content_type = content_type
+        self.rate = rate
+        self.requests: list[bytes] = []
+        self.stopping = threading.Event()
+        self.listener = socket.create_server((host, 0))
+        self.url = f"http://{host}:{self.listener.getsockname()[1]}/stream"
+
+    def __enter__(self) -> Self:
+        threading.Thread(target=self._accept, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stopping.set()
+        self.listener.close()
+
+    def _accept(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn:
+            try:
+                request = b""
+                while b"\r\n\r\n" not in request and len(request) < 65536:
+                    data = conn.recv(4096)
+                    if not data:
+                        return
+                    request += data
+                self.requests.append(request)
+                conn.sendall(f"HTTP/1.0 200 OK\r\nContent-Type: {self.content_type}\r\n\r\n".encode())
+                started, sent = time.monotonic(), 0
+                for chunk in self.body():
+                    if self.stopping.is_set():
+                        return
+                    conn.sendall(chunk)
+                    sent += len(chunk)
+                    ahead = sent / self.rate - (time.monotonic() - started)
+                    if ahead > 0:
+                        self.stopping.wait(ahead)
+            except OSError:
+                return

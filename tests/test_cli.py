@@ -15,6 +15,7 @@ import pytest
 
 from tests.helpers import MjpegReader, decode, free_port, wait_until
 from webapp.cli import build_parser, config_from_args
+from webapp.config import NAME_RULE
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -91,21 +92,40 @@ def fetch_json(url: str) -> dict:
         (["--source", "/no/such/clip.mp4"], "camstream: error: no such file: /no/such/clip.mp4"),
         (["--source", "ftp://me:pass123@host/cam"], "camstream: error: unknown source scheme 'ftp' in ftp://me:***@host/cam"),
         (["--camera", "no-equals-sign"], "camstream: error: camera 'no-equals-sign' is not NAME=SOURCE"),
-        (["--camera", "bad name=pattern"], "camstream: error: camera name 'bad name' must be letters, digits, '-' or '_'"),
-        (["--source", "pattern", "--quality", "0"], "camstream: error: JPEG quality must be 1-100, not 0"),
+        (["--camera", "bad name=pattern"], f"camstream: error: camera name 'bad name' {NAME_RULE}"),
+        (["--camera", "_x=pattern"], f"camstream: error: camera name '_x' {NAME_RULE}"),
+        (["--source", "pattern", "--quality", "0"],
+         "camstream: error: argument --quality: must be a whole number from 1 to 100, not '0'"),
+        (["--source", "pattern", "--fps", "nan"],
+         "camstream: error: argument --fps: must be a number from 0.5 to 240, not 'nan'"),
+        (["--source", "pattern", "--fps", "inf"],
+         "camstream: error: argument --fps: must be a number from 0.5 to 240, not 'inf'"),
+        (["--source", "pattern", "--idle-timeout", "nan"],
+         "camstream: error: argument --idle-timeout: must be a number from 0 to 86400, not 'nan'"),
+        (["--source", "pattern", "--width", "100000"],
+         "camstream: error: argument --width: must be a whole number from 1 to 16384, not '100000'"),
+        (["--source", "pattern", "--port", "99999"],
+         "camstream: error: argument --port: must be a whole number from 0 to 65535, not '99999'"),
+        (["--source", "pattern", "--port", "-1"],
+         "camstream: error: argument --port: must be a whole number from 0 to 65535, not '-1'"),
+        (["--source", "pattern", "--threads", "0"],
+         "camstream: error: argument --threads: must be a whole number from 1 to 1024, not '0'"),
+        (["--source", "pattern", "--no-such-flag"], "camstream: error: unrecognized arguments: --no-such-flag"),
     ],
 )
 def test_bad_input_exits_non_zero_with_one_readable_line(args, message):
-    result = run_cli(*args, "--port", "0")
-    assert result.returncode != 0
+    result = run_cli("--port", "0", *args)
+    assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [message]
     assert "Traceback" not in result.stderr
 
 
 def test_bad_environment_is_one_line_too():
-    result = run_cli("--port", "0", CAMSTREAM_FPS="fast")
-    assert result.returncode != 0
-    assert result.stderr.strip().splitlines() == ["camstream: error: FPS must be a number, not 'fast'"]
+    for value in ("fast", "nan", "inf", "1e9"):
+        result = run_cli("--port", "0", CAMSTREAM_FPS=value)
+        assert result.returncode == 2
+        assert result.stderr.strip().splitlines() == [
+            f"camstream: error: CAMSTREAM_FPS must be a number from 0.5 to 240, not '{value}'"]
 
 
 def test_a_busy_port_is_one_line():

@@ -42,14 +42,46 @@ def test_the_config_argument_overrides_the_environment(monkeypatch):
     [
         ({"SOURCE": "/does/not/exist.mp4", "STRICT_SOURCES": True}, SourceError, "no such file"),
         ({"CAMERAS": "a=pattern,a=pattern"}, ConfigError, "given twice"),
-        ({"CAMERAS": ["a/b=pattern"]}, ConfigError, "must be letters"),
-        ({"SOURCE": "pattern", "QUALITY": 85.5}, ConfigError, "whole number"),
-        ({"SOURCE": "pattern", "WIDTH": "wide"}, ConfigError, "WIDTH must be a number"),
+        ({"CAMERAS": ["a/b=pattern"]}, ConfigError, "must start with an ASCII letter or digit"),
+        ({"CAMERAS": ["_x=pattern"]}, ConfigError, "camera name '_x' must start with an ASCII letter"),
+        ({"CAMERAS": ["café=pattern"]}, ConfigError, "camera name 'café' must start with an ASCII letter"),
+        ({"CAMERAS": [f"{'a' * 65}=pattern"]}, ConfigError, "up to 63"),
+        ({"CAMERAS": {"cafe": PatternCamera("café")}}, ConfigError, "the camera given as 'cafe' is named 'café'"),
+        ({"SOURCE": "pattern", "QUALITY": 85.5}, ConfigError, "QUALITY must be a whole number from 1 to 100"),
+        ({"SOURCE": "pattern", "WIDTH": "wide"}, ConfigError, "WIDTH must be a whole number from 1 to 16384"),
+        ({"SOURCE": "pattern", "WIDTH": 100000}, ConfigError, "WIDTH must be a whole number from 1 to 16384"),
+        ({"SOURCE": "pattern", "FPS": float("nan")}, ConfigError, "FPS must be a number from 0.5 to 240, not nan"),
+        ({"SOURCE": "pattern", "FPS": float("inf")}, ConfigError, "FPS must be a number from 0.5 to 240, not inf"),
+        ({"SOURCE": "pattern", "FPS": True}, ConfigError, "FPS must be a number"),
+        ({"SOURCE": "pattern", "IDLE_TIMEOUT": "nan"}, ConfigError, "IDLE_TIMEOUT must be a number from 0"),
+        ({"SOURCE": "pattern", "SNAPSHOT_TIMEOUT": -1}, ConfigError, "SNAPSHOT_TIMEOUT must be a number from 0"),
+        ({"SOURCE": "pattern", "MAX_VIEWERS": 0}, ConfigError, "MAX_VIEWERS must be a whole number from 1"),
     ],
 )
 def test_bad_config_is_refused_with_a_clear_message(config, error, message):
     with pytest.raises(error, match=message):
         create_app(config)
+
+
+@pytest.mark.parametrize("variable, value", [("FPS", "nan"), ("FPS", "inf"), ("IDLE_TIMEOUT", "nan"),
+                                             ("WIDTH", "100000"), ("QUALITY", "-Infinity")])
+def test_a_bad_environment_variable_is_named_as_the_variable(monkeypatch, variable, value):
+    monkeypatch.setenv(f"CAMSTREAM_{variable}", value)
+    with pytest.raises(ConfigError, match=f"^CAMSTREAM_{variable} must be .* not '{value}'$"):
+        create_app({"SOURCE": "pattern"})
+
+
+def test_library_callers_get_the_same_checks():
+    for options, message in (({"fps": float("nan")}, "fps must be"), ({"width": 100000}, "width must be"),
+                             ({"idle_timeout": float("inf")}, "idle timeout must be")):
+        with pytest.raises(ValueError, match=message):
+            PatternCamera("p", **options)
+
+
+def test_every_json_answer_is_strict_json():
+    app = create_app({"SOURCE": "pattern"})
+    with app.app_context(), pytest.raises(ValueError, match="Out of range float"):
+        app.json.dumps({"fps": float("nan")})
 
 
 def test_a_source_that_can_never_work_leaves_its_camera_failed_and_the_others_serve(caplog):

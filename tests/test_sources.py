@@ -123,7 +123,7 @@ def test_a_device_that_does_not_open_fails_with_a_reason():
     [
         ("rtsp://admin:hunter2@cam.local:554/live", "rtsp://admin:***@cam.local:554/live"),
         ("http://u:p%40ss@host/x?y=1", "http://u:***@host/x?y=1"),
-        ("http://user@host/x", "http://user@host/x"),
+        ("http://user@host/x", "http://***@host/x"),  # a user alone may be a token
         ("pattern", "pattern"),
     ],
 )

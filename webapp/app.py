@@ -8,11 +8,23 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 
 from camera.sender import StreamSender
 
 from . import errors, routes
-from .config import DEFAULTS, EXTENSION, SENDER, SLOTS, build_cameras, max_viewers, socket_handoff
+from .config import (
+    CONNECTIONS,
+    DEFAULTS,
+    EXTENSION,
+    SENDER,
+    SLOTS,
+    build_cameras,
+    max_viewers,
+    socket_handoff,
+)
+from .connections import ConnectionStats
+from .settings import check_numbers
 from .slots import StreamSlots
 
 
@@ -29,17 +41,28 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         template_folder=_resource_dir("templates"),
         static_folder=_resource_dir("static"),
     )
+    app.json = StrictJSON(app)
     app.config.from_mapping(DEFAULTS)
     app.config.from_prefixed_env("CAMSTREAM")
     if config:
         app.config.from_mapping(config)
+    check_numbers(app.config, config, DEFAULTS)
     app.config["SOCKET_HANDOFF"] = socket_handoff(app.config)
     app.extensions[SLOTS] = StreamSlots(max_viewers(app.config))
     app.extensions[EXTENSION] = build_cameras(app.config)
     app.extensions[SENDER] = StreamSender()
+    app.extensions[CONNECTIONS] = ConnectionStats()
     app.register_blueprint(routes.bp)
     errors.register(app)
     return app
+
+
+class StrictJSON(DefaultJSONProvider):
+    """JSON as browsers parse it: a NaN or an infinity raises here instead of breaking a page later."""
+
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        kwargs.setdefault("allow_nan", False)
+        return super().dumps(obj, **kwargs)
 
 
 def shutdown(app: Flask, timeout: float = 3.0) -> None:

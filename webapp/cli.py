@@ -8,40 +8,51 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from camera import SourceError
+from camera.limits import MAX_FPS, MAX_SIDE, MIN_FPS
 
 from .app import create_app, shutdown
 from .config import HANDOFF_MAX_VIEWERS, cameras_of, max_viewers
-from .server import DEFAULT_THREADS, RESERVED_THREADS, make_server, raise_open_file_limit
+from .server import DEFAULT_THREADS, RESERVED_THREADS, make_server, raise_open_file_limit, streaming_settings
+from .settings import NUMBERS
 
 log = logging.getLogger("camstream")
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, but a wrong argument is one line on stderr and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="camstream",
         description="Serve cameras as MJPEG streams any browser can show.",
     )
+
+    def number(key: str, **options: Any) -> None:
+        setting = NUMBERS[key]
+        parser.add_argument(setting.flag, type=setting.argument(), metavar="N", **options)
+
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on; 0.0.0.0 for the whole LAN (default: %(default)s)")
-    parser.add_argument("--port", type=int, default=8000, help="port to listen on (default: %(default)s)")
+    number("PORT", default=8000, help="port to listen on, 0-65535; 0 picks a free one (default: %(default)s)")
     parser.add_argument("--source", help="source of the camera named 'default': auto, pattern, 0, "
                         "/dev/video0, a video file, rtsp://..., http://... (default: auto)")
     parser.add_argument("--camera", action="append", default=[], metavar="NAME=SOURCE",
                         help="add a camera; repeat for several")
-    parser.add_argument("--fps", type=float, help="frame rate cap for every camera")
-    parser.add_argument("--quality", type=int, help="JPEG quality 1-100 (default: 80)")
-    parser.add_argument("--width", type=int, help="resize frames to this width")
-    parser.add_argument("--height", type=int, help="resize frames to this height")
-    parser.add_argument("--idle-timeout", type=float,
-                        help="seconds without viewers before a camera is released (default: 10)")
-    parser.add_argument("--threads", type=int, default=DEFAULT_THREADS,
-                        help="worker threads; each viewer holds one (default: %(default)s)")
-    parser.add_argument("--max-viewers", type=int,
-                        help=f"streams served at once; more get 503 (default: {HANDOFF_MAX_VIEWERS}, "
-                        f"or threads - {RESERVED_THREADS} with --no-handoff)")
+    number("FPS", help=f"frame rate cap for every camera, {MIN_FPS:g}-{MAX_FPS:g}")
+    number("QUALITY", help="JPEG quality 1-100 (default: 80)")
+    number("WIDTH", help=f"resize frames to this width, 1-{MAX_SIDE}")
+    number("HEIGHT", help=f"resize frames to this height, 1-{MAX_SIDE}")
+    number("IDLE_TIMEOUT", help="seconds without viewers before a camera is released (default: 10)")
+    number("THREADS", default=DEFAULT_THREADS, help="worker threads (default: %(default)s)")
+    number("MAX_VIEWERS", help=f"streams served at once; more get 503 (default: {HANDOFF_MAX_VIEWERS}, "
+           f"or threads - {RESERVED_THREADS} with --no-handoff)")
     parser.add_argument("--no-handoff", dest="handoff", action="store_false", default=None,
                         help="stream through waitress's own writes, one worker thread per viewer")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
@@ -79,14 +90,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=args.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    if args.threads < 1:
-        return _fail("--threads must be at least 1")
     try:
         app = create_app(config_from_args(args))
     except (SourceError, ValueError) as exc:
         return _fail(str(exc))
-    # Every viewer is a socket: leave room for all of them and the rest.
-    raise_open_file_limit(max_viewers(app.config) + args.threads + 256)
+    # Every viewer is a socket, and so is every connection waitress holds.
+    viewers = max_viewers(app.config)
+    raise_open_file_limit(viewers + int(streaming_settings(args.threads, viewers)["connection_limit"]) + 256)
     try:
         server = make_server(app, args.host, args.port, args.threads)
     except OSError as exc:

@@ -16,11 +16,15 @@ from flask import Flask
 
 from camera import BaseCamera, SourceError, UnusableCamera, create_camera
 
+from .settings import ConfigError
+
 # The keys under app.extensions that hold an app's cameras, its stream
-# slots and the thread that writes streams to sockets.
+# slots, the thread that writes streams to sockets and the counts of the
+# connections the server closed or refused.
 EXTENSION = "camstream"
 SLOTS = "camstream.slots"
 SENDER = "camstream.sender"
+CONNECTIONS = "camstream.connections"
 
 DEFAULTS: dict[str, Any] = {
     "SOURCE": "auto",
@@ -39,6 +43,9 @@ DEFAULTS: dict[str, Any] = {
     # A source that can never work (a missing file) raises SourceError
     # rather than leaving its camera failed while the others serve.
     "STRICT_SOURCES": False,
+    # Flask's own cap on request bodies, for servers other than ours; no
+    # endpoint takes more than a few KB.
+    "MAX_CONTENT_LENGTH": 64 * 1024,
 }
 
 # With socket handoff a viewer costs a descriptor, not a thread.
@@ -48,11 +55,10 @@ THREADED_MAX_VIEWERS = 56
 
 log = logging.getLogger("camstream")
 
-NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
-
-
-class ConfigError(ValueError):
-    """A setting that cannot be used; the message names it."""
+# Camera names appear in URLs and in X-Camera header lines.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}", re.ASCII)
+NAME_RULE = ("must start with an ASCII letter or digit, followed by up to 63 ASCII letters, digits, "
+             "'-' or '_'")
 
 
 def cameras_of(app: Flask) -> dict[str, BaseCamera]:
@@ -71,15 +77,23 @@ def build_cameras(config: Mapping[str, Any]) -> dict[str, BaseCamera]:
     options = camera_options(config)
     cameras: dict[str, BaseCamera] = {}
     for name, source in camera_entries(config):
-        if not NAME_PATTERN.fullmatch(name):
-            raise ConfigError(f"camera name {name!r} must be letters, digits, '-' or '_'")
+        check_name(name)
         if name in cameras:
             raise ConfigError(f"camera name {name!r} is given twice")
         if isinstance(source, BaseCamera):
+            if source.name != name:
+                raise ConfigError(f"the camera given as {name!r} is named {source.name!r}; "
+                                  "give it under its own name")
             cameras[name] = source
         else:
             cameras[name] = _camera(name, str(source), options, bool(config.get("STRICT_SOURCES")))
     return cameras
+
+
+def check_name(name: str) -> None:
+    """Raise :class:`ConfigError` unless ``name`` can be a camera's name."""
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+        raise ConfigError(f"camera name {name!r} {NAME_RULE}")
 
 
 def _camera(name: str, source: str, options: dict[str, Any], strict: bool) -> BaseCamera:
@@ -114,24 +128,17 @@ def parse_camera_entry(entry: str) -> tuple[str, str]:
 
 
 def camera_options(config: Mapping[str, Any]) -> dict[str, Any]:
-    """The per-camera options shared by every camera built from strings."""
-    return {
-        "fps": _number(config, "FPS", float),
-        "quality": _number(config, "QUALITY", int),
-        "width": _number(config, "WIDTH", int),
-        "height": _number(config, "HEIGHT", int),
-        "idle_timeout": _number(config, "IDLE_TIMEOUT", float),
-    }
+    """The per-camera options shared by every camera built from strings (checked by create_app)."""
+    return {key.lower(): config.get(key, DEFAULTS[key])
+            for key in ("FPS", "QUALITY", "WIDTH", "HEIGHT", "IDLE_TIMEOUT")}
 
 
 def max_viewers(config: Mapping[str, Any]) -> int:
     """How many streams may run at once (``MAX_VIEWERS``)."""
-    limit = _number(config, "MAX_VIEWERS", int)
+    limit = config.get("MAX_VIEWERS")
     if limit is None:
         return HANDOFF_MAX_VIEWERS if socket_handoff(config) else THREADED_MAX_VIEWERS
-    if limit < 1:
-        raise ConfigError(f"MAX_VIEWERS must be at least 1, not {limit}")
-    return limit
+    return int(limit)
 
 
 def socket_handoff(config: Mapping[str, Any]) -> bool:
@@ -143,16 +150,3 @@ def socket_handoff(config: Mapping[str, Any]) -> bool:
             raise ConfigError(f"SOCKET_HANDOFF must be true or false, not {value!r}")
         return lowered in ("1", "true", "yes", "on")
     return bool(value)
-
-
-def _number(config: Mapping[str, Any], key: str, kind: type) -> Any:
-    value = config.get(key)
-    if value is None or value == "":
-        return DEFAULTS.get(key)
-    try:
-        number = kind(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{key} must be a number, not {value!r}") from None
-    if kind is int and number != float(value):
-        raise ConfigError(f"{key} must be a whole number, not {value!r}")
-    return number

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import socket
 import time
 
@@ -10,13 +9,14 @@ from flask import Blueprint, Response, abort, current_app, jsonify, render_templ
 from werkzeug.http import http_date
 
 from camera import RECONNECTING, BaseCamera, mjpeg
-from camera.sender import SocketViewer
+from camera.limits import checked
+from camera.sender import SenderStopped, SocketViewer
 from camera.stream import mjpeg_stream
 
-from .config import SENDER, SLOTS, cameras_of
+from .config import CONNECTIONS, SENDER, SLOTS, cameras_of
 from .errors import json_error
 from .handoff import take_socket
-from .slots import StreamSlots
+from .slots import Slot
 
 bp = Blueprint("camstream", __name__)
 
@@ -54,12 +54,9 @@ def query_number(name: str, low: float, high: float) -> float | None:
     if raw == "":
         return None
     try:
-        value = float(raw)
-    except ValueError:
-        abort(400, description=f"{name} must be a number, not {raw!r}")
-    if not math.isfinite(value) or not low <= value <= high:
-        abort(400, description=f"{name} must be between {low:g} and {high:g}, not {raw}")
-    return value
+        return float(checked(name, raw, float, low, high))
+    except ValueError as exc:
+        abort(400, description=str(exc))
 
 
 def require_usable(camera: BaseCamera) -> None:
@@ -95,36 +92,54 @@ def streams() -> Response:
 
 
 def _stream(cameras: list[BaseCamera], fps: float | None, tagged: bool) -> Response:
+    """Take a stream slot and hand it, with the viewer, to the sender thread or to a WSGI response.
+
+    Whichever gets it gives the slot back when the stream ends; if anything
+    fails on the way, it is given back here (a slot is given back once).
+    """
+    # Everything about the answer that could fail is made before a slot or the socket is taken.
+    tags = [mjpeg.camera_header(camera.name) if tagged else b"" for camera in cameras]
+    head = _stream_head()
     slots = current_app.extensions[SLOTS]
-    if not slots.acquire():
+    slot = slots.acquire()
+    if slot is None:
         return _unavailable(f"all {slots.limit} stream slots are taken; try again shortly", max_viewers=slots.limit)
-    if request.method == "GET" and current_app.config["SOCKET_HANDOFF"]:
-        sock = take_socket(request.environ)
-        if sock is not None:
-            return _hand_off(cameras, sock, slots, fps, tagged)
-    return _wsgi_stream(cameras, slots, fps, tagged)
-
-
-def _hand_off(cameras: list[BaseCamera], sock: socket.socket, slots: StreamSlots, fps: float | None,
-              tagged: bool) -> Response:
-    """Give the viewer's socket to the sender thread; waitress drops the response returned."""
-    sender = current_app.extensions[SENDER]
-    viewer = SocketViewer(sock, _stream_head(), sender, on_close=slots.release)
-    feeds = [(camera, viewer.add_feed(camera.broadcaster, mjpeg.camera_header(camera.name) if tagged else b"", fps))
-             for camera in cameras]
     try:
+        handoff = request.method == "GET" and current_app.config["SOCKET_HANDOFF"]
+        sock = take_socket(request.environ) if handoff else None
+        if sock is None:
+            return _wsgi_stream(cameras, slot, fps, tagged)
+        return _hand_off(list(zip(cameras, tags, strict=True)), sock, head, slot, fps)
+    except BaseException:
+        slot.release()
+        raise
+
+
+def _hand_off(cameras: list[tuple[BaseCamera, bytes]], sock: socket.socket, head: bytes, slot: Slot,
+              fps: float | None) -> Response:
+    """Give the viewer's socket and its stream slot to the sender thread; waitress drops the response returned."""
+    sender = current_app.extensions[SENDER]
+    try:
+        viewer = SocketViewer(sock, head, sender, on_close=slot.release)
+        feeds = [(camera, viewer.add_feed(camera.broadcaster, tag, fps)) for camera, tag in cameras]
         sender.add(viewer)
-    except RuntimeError:
-        # The server is shutting down.
+    except BaseException as exc:
         sock.close()
-        slots.release()
-        return _unavailable("the server is shutting down")
-    for camera, feed in feeds:
-        camera.attach(feed)
+        if isinstance(exc, SenderStopped):
+            slot.release()
+            return _unavailable("the server is shutting down")
+        raise
+    # From here the sender owns the socket: closing the viewer releases everything.
+    try:
+        for camera, feed in feeds:
+            camera.attach(feed)
+    except BaseException:
+        viewer.close()
+        raise
     return Response(status=200)
 
 
-def _wsgi_stream(cameras: list[BaseCamera], slots: StreamSlots, fps: float | None, tagged: bool) -> Response:
+def _wsgi_stream(cameras: list[BaseCamera], slot: Slot, fps: float | None, tagged: bool) -> Response:
     """Stream through the WSGI server, holding one of its worker threads."""
     # Waitress offers this when it reads ahead on the connection; it lets a
     # stream notice a viewer that left while the camera sends nothing.
@@ -132,7 +147,7 @@ def _wsgi_stream(cameras: list[BaseCamera], slots: StreamSlots, fps: float | Non
     body = mjpeg_stream(cameras, is_disconnected, fps, tagged)
     response = Response(body, content_type=mjpeg.CONTENT_TYPE, headers={**NO_STORE, "X-Accel-Buffering": "no"})
     # Runs when the server closes the response, however the stream ended.
-    response.call_on_close(slots.release)
+    response.call_on_close(slot.release)
     return response
 
 
@@ -195,5 +210,8 @@ def camera_status(name: str) -> Response:
 def healthz() -> Response:
     states = {camera.name: camera.state for camera in all_cameras().values()}
     slots = current_app.extensions[SLOTS]
+    connections = current_app.extensions[CONNECTIONS]
     return jsonify(status="ok", uptime=round(time.time() - STARTED_AT, 3), cameras=states,
-                   streams=slots.used, max_viewers=slots.limit)
+                   streams=slots.used, max_viewers=slots.limit, streams_refused=slots.refused,
+                   # Counted by camstream's own server only (not under waitress-serve).
+                   connections=connections.as_dict() if connections.limit else None)

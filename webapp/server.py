@@ -8,21 +8,34 @@ import socket
 import warnings
 
 from flask import Flask
-from waitress.server import BaseWSGIServer, MultiSocketServer, create_server
+from waitress.adjustments import Adjustments
 
 from camera.sender import NOTSENT_LOWAT, STALL_TIMEOUT
+
+from .config import CONNECTIONS, SLOTS
+from .connections import IDLE_TIMEOUT, GuardedServer
 
 DEFAULT_THREADS = 64
 # Worker threads kept free of streams for the page, snapshots and status.
 RESERVED_THREADS = 8
 
 
-def streaming_settings(threads: int = DEFAULT_THREADS) -> dict[str, object]:
+# Bodies and request heads are bounded: no endpoint takes more than a few
+# KB, and waitress would otherwise spool up to 1 GB a request to disk.
+MAX_BODY_BYTES = 64 * 1024
+MAX_HEADER_BYTES = 32 * 1024
+# Connections beyond the workers and the streams, for page loads, snapshots
+# and status polls waiting for a worker.
+SPARE_CONNECTIONS = 100
+
+
+def streaming_settings(threads: int = DEFAULT_THREADS, max_viewers: int = 0) -> dict[str, object]:
     """Waitress settings for MJPEG: every viewer holds a worker thread for as long as it watches.
 
     - ``threads``: one per concurrent viewer plus a few for pages and
       snapshots (waitress's default of 4 hangs the fifth viewer).
-    - ``connection_limit``: room for every worker plus waiting requests.
+    - ``connection_limit``: room for every viewer (streams through WSGI
+      stay waitress connections), every worker and requests waiting for one.
     - ``send_bytes=1``: flush each write at once; by default waitress
       holds back writes under 18000 bytes, delaying small frames.
     - ``channel_request_lookahead``: keeps reading the socket while a
@@ -34,14 +47,21 @@ def streaming_settings(threads: int = DEFAULT_THREADS) -> dict[str, object]:
       Waitress's 16 MB would let a slow viewer fall minutes behind, and
       keeps up to 16 MB per viewer. (Only streams not handed to the
       sender, see webapp/handoff.py, go through waitress's buffers.)
+    - ``channel_timeout``, ``cleanup_interval``: idle connections are
+      closed after 15 s, looked for every second (waitress: 120 s, 30 s).
+    - ``max_request_body_size``, ``max_request_header_size``: see above.
     """
     return {
         "threads": threads,
-        "connection_limit": threads + 100,
+        "connection_limit": max_viewers + threads + SPARE_CONNECTIONS,
         "send_bytes": 1,
         "channel_request_lookahead": 1,
         "asyncore_use_poll": True,
         "outbuf_high_watermark": 64 * 1024,
+        "channel_timeout": int(IDLE_TIMEOUT),
+        "cleanup_interval": 1,
+        "max_request_body_size": MAX_BODY_BYTES,
+        "max_request_header_size": MAX_HEADER_BYTES,
         "ident": "camstream",
     }
 
@@ -85,16 +105,23 @@ def socket_options(client_timeout: float = STALL_TIMEOUT) -> list[tuple[int, int
 
 
 def make_server(app: Flask, host: str, port: int, threads: int = DEFAULT_THREADS,
-                client_timeout: float = STALL_TIMEOUT) -> BaseWSGIServer | MultiSocketServer:
+                client_timeout: float = STALL_TIMEOUT) -> GuardedServer:
     """A waitress server listening on ``host:port`` (port 0 picks a free one), not yet running.
 
-    A client that takes no data for ``client_timeout`` seconds is dropped.
+    A client that takes no data for ``client_timeout`` seconds is dropped;
+    idle and unfinished connections are handled as webapp/connections.py says.
     """
     sock = listen(host, port, client_timeout)
-    with warnings.catch_warnings():
-        # Deprecated, but waitress 3.0 still holds back smaller writes without it.
-        warnings.filterwarnings("ignore", "send_bytes", DeprecationWarning)
-        return create_server(app, sockets=[sock], **streaming_settings(threads))
+    settings = streaming_settings(threads, app.extensions[SLOTS].limit)
+    try:
+        with warnings.catch_warnings():
+            # Deprecated, but waitress 3.0 still holds back smaller writes without it.
+            warnings.filterwarnings("ignore", "send_bytes", DeprecationWarning)
+            adjustments = Adjustments(**settings)
+        return GuardedServer(app, sock, adjustments, app.extensions[CONNECTIONS])
+    except Exception:
+        sock.close()
+        raise
 
 
 def raise_open_file_limit(wanted: int) -> None:

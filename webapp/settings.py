@@ -1,0 +1,89 @@
+"""camstream's numeric settings: their ranges, and where a wrong one is reported.
+
+Every number a user can set, as a flag, a ``CAMSTREAM_*`` variable or a
+key of the mapping given to :func:`~webapp.create_app`, is listed once in
+:data:`NUMBERS` and checked by :func:`camera.limits.checked`, so a NaN, an
+infinity or a value out of range is one line naming the setting as the
+user wrote it (``--fps``, ``CAMSTREAM_FPS`` or ``FPS``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable, Mapping, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+from camera.base import MAX_IDLE_TIMEOUT
+from camera.limits import MAX_FPS, MAX_SIDE, MIN_FPS, checked
+
+ENV_PREFIX = "CAMSTREAM_"
+
+
+class ConfigError(ValueError):
+    """A setting that cannot be used; the message names it."""
+
+
+@dataclass(frozen=True)
+class Number:
+    """One numeric setting: its config key, command-line flag and allowed range."""
+
+    key: str
+    kind: type[int | float]
+    low: float
+    high: float
+    flag: str | None = None
+
+    def parse(self, value: object, name: str | None = None) -> int | float:
+        """``value`` checked and converted; :class:`ConfigError` naming ``name`` (the key by default)."""
+        try:
+            return checked(name or self.key, value, self.kind, self.low, self.high)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+
+    def argument(self) -> Callable[[str], int | float]:
+        """An argparse ``type=`` for the flag: the same check, reported as argparse reports errors."""
+        def convert(text: str) -> int | float:
+            try:
+                return checked("it", text, self.kind, self.low, self.high)
+            except ValueError as exc:
+                raise argparse.ArgumentTypeError(str(exc).removeprefix("it ")) from None
+        convert.__name__ = self.key.lower()
+        return convert
+
+
+NUMBERS = {number.key: number for number in (
+    Number("FPS", float, MIN_FPS, MAX_FPS, "--fps"),
+    Number("QUALITY", int, 1, 100, "--quality"),
+    Number("WIDTH", int, 1, MAX_SIDE, "--width"),
+    Number("HEIGHT", int, 1, MAX_SIDE, "--height"),
+    Number("IDLE_TIMEOUT", float, 0, MAX_IDLE_TIMEOUT, "--idle-timeout"),
+    Number("SNAPSHOT_TIMEOUT", float, 0, 30),
+    Number("MAX_VIEWERS", int, 1, 100_000, "--max-viewers"),
+    # Only the command line sets these; waitress-serve has its own flags.
+    Number("PORT", int, 0, 65535, "--port"),
+    Number("THREADS", int, 1, 1024, "--threads"),
+)}
+
+
+def check_numbers(config: MutableMapping[str, Any], given: Mapping[str, Any] | None,
+                  defaults: Mapping[str, Any]) -> None:
+    """Check every numeric setting in ``config`` and store it converted; None and "" take the default.
+
+    ``given`` is the mapping passed to create_app: a wrong value from it is
+    reported by its key, one from the environment by its variable.
+    """
+    for key, number in NUMBERS.items():
+        if key not in config:
+            continue
+        value = config[key]
+        if value is None or value == "":
+            config[key] = defaults.get(key)
+            continue
+        variable = ENV_PREFIX + key
+        if (given is None or key not in given) and variable in os.environ:
+            # Flask parsed the variable as JSON ("Infinity" is a float there); check what was written.
+            config[key] = number.parse(os.environ[variable], variable)
+        else:
+            config[key] = number.parse(value, key)
