@@ -121,6 +121,7 @@ class Crowd:
         """Connections the server has not closed (nothing to read, no end of stream)."""
         count = 0
         for sock in self.socks:
+            sock.setblocking(False)
             try:
                 if sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b"":
                     continue
@@ -152,7 +153,7 @@ def measure(kind: str, args: argparse.Namespace) -> dict:
         result["held"] = crowd.still_open()
         result["opened"] = crowd.opened
         result["after"] = page_times(port, args.requests)
-        result["rss"] = rss_mb(server.popen.pid)
+        result["rss"] = round(rss_mb(server.popen.pid), 1)
         crowd.close()
         return result
     finally:
