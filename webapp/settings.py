@@ -49,7 +49,6 @@ class Number:
                 return checked("it", text, self.kind, self.low, self.high)
             except ValueError as exc:
                 raise argparse.ArgumentTypeError(str(exc).removeprefix("it ")) from None
-        convert.__name__ = self.key.lower()
         return convert
 
 
