@@ -36,6 +36,10 @@ class Running:
     """A server process; collects its stderr lines as they come."""
 
     def __init__(self, command: list[str], environment: dict[str, str], cwd: Path | None = None) -> None:
+        if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+            # A suite started in the background (nohup ... &) ignores SIGINT, and a child would
+            # inherit that: waitress-serve would never stop. Handled signals are reset on exec.
+            signal.signal(signal.SIGINT, signal.default_int_handler)
         self.process = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, cwd=cwd,
                                         text=True, env=environment)
         self.lines: queue.Queue[str] = queue.Queue()
