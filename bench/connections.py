@@ -9,7 +9,9 @@ core 0 with the test pattern:
 - with ``--idle`` connections that send nothing;
 - with those and ``--slow`` slowloris connections sending one header line a
   second and never finishing;
-- and, after ``--hold`` seconds, how many of them the server still holds.
+- after ``--hold`` seconds, how many of them the server still holds;
+- ``--burst`` stream requests at once: how many get a stream, a 503 that
+  closes its connection, or no answer.
 
 Writes docs/connections.md. Every connection goes to 127.0.0.1, and the
 run is bounded by the counts and timeouts given.
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import selectors
 import socket
 import statistics
 import sys
@@ -139,6 +142,49 @@ class Crowd:
             sock.close()
 
 
+def burst(port: int, count: int) -> dict:
+    """``count`` stream requests at once: how many got a stream, a 503 and then their connection
+    closed, a 503 with the connection kept open, or no answer within the timeout."""
+    outcome = {"streams": 0, "503, closed": 0, "503, kept open": 0, "no answer": 0}
+    selector = selectors.DefaultSelector()
+    for index in range(count):
+        try:
+            sock = socket.create_connection(("127.0.0.1", port), timeout=2)
+        except OSError:
+            outcome["no answer"] += count - index
+            break
+        sock.sendall(b"GET /video_feed HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        sock.setblocking(False)
+        selector.register(sock, selectors.EVENT_READ, {"data": b"", "refused_at": None})
+    deadline = time.monotonic() + ANSWER_TIMEOUT
+    while selector.get_map() and time.monotonic() < deadline:
+        for key, _ in selector.select(timeout=0.5):
+            sock, state = key.fileobj, key.data
+            try:
+                data = sock.recv(65536)
+            except OSError:
+                data = b""
+            if state["data"].startswith(b"HTTP/1.1 503") and not data:
+                outcome["503, closed"] += 1
+            elif not data:
+                outcome["no answer"] += 1
+            else:
+                state["data"] += data
+                if state["data"].startswith(b"HTTP/1.1 200"):
+                    outcome["streams"] += 1
+                elif state["data"].startswith(b"HTTP/1.1 503"):
+                    continue  # wait for the server to close it
+                else:
+                    outcome["no answer"] += 1
+            selector.unregister(sock)
+            sock.close()
+    for key in list(selector.get_map().values()):
+        served = key.data["data"].startswith(b"HTTP/1.1 503")
+        outcome["503, kept open" if served else "no answer"] += 1
+        key.fileobj.close()
+    return outcome
+
+
 def measure(kind: str, args: argparse.Namespace) -> dict:
     server, port = start(kind)
     try:
@@ -155,6 +201,8 @@ def measure(kind: str, args: argparse.Namespace) -> dict:
         result["after"] = page_times(port, args.requests)
         result["rss"] = round(rss_mb(server.popen.pid), 1)
         crowd.close()
+        time.sleep(1)  # as above
+        result["burst"] = burst(port, args.burst)
         return result
     finally:
         server.stop()
@@ -185,6 +233,16 @@ def report(results: list[dict], args: argparse.Namespace) -> str:
         lines.append(f"| {result['kind']} | {cell(result['alone'])} | {cell(result['idle'])} | "
                      f"{cell(result['idle+slow'])} | {result['held']} of {result['opened']} opened | {cell(result['after'])} | "
                      f"{result['rss']} |")
+    lines += [
+        "",
+        (f"Then {args.burst} stream requests at once (`GET /video_feed`, 1000 viewers allowed), "
+         f"each given {ANSWER_TIMEOUT:g} s to answer:"),
+        "",
+        "| server | " + " | ".join(results[0]["burst"]) + " |",
+        "| --- |" + " --- |" * len(results[0]["burst"]),
+    ]
+    for result in results:
+        lines.append(f"| {result['kind']} | " + " | ".join(str(n) for n in result["burst"].values()) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -194,9 +252,10 @@ def main() -> None:
     parser.add_argument("--slow", type=int, default=300)
     parser.add_argument("--requests", type=int, default=20)
     parser.add_argument("--hold", type=float, default=20.0)
+    parser.add_argument("--burst", type=int, default=1500)
     parser.add_argument("--out", default=str(ROOT / "docs" / "connections.md"), help="markdown file, or - for stdout")
     args = parser.parse_args()
-    raise_open_file_limit(4 * (args.idle + args.slow) + 256)
+    raise_open_file_limit(4 * (args.idle + args.slow + args.burst) + 256)
     results = [measure(kind, args) for kind in ("camstream", "waitress-serve")]
     text = report(results, args)
     if args.out == "-":

@@ -46,3 +46,16 @@ def test_the_runner_writes_a_table(tmp_path):
     assert "Produced by `python bench/run.py --viewers 2" in text
     assert "| sender | 2 viewers | 2/2 |" in text
     assert "the slow viewer" in text and "server CPU: sender" in text
+
+
+def test_the_connection_run_compares_both_servers():
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "connections.py"), "--idle", "20", "--slow", "5", "--requests", "2",
+         "--hold", "1", "--burst", "10", "--out", "-"],
+        capture_output=True, text=True, timeout=120, check=True,
+    )
+    rows = [line for line in result.stdout.splitlines() if line.startswith(("| camstream", "| waitress-serve"))]
+    assert len(rows) == 4, result.stdout
+    # Small numbers: both servers answer every page load, and all ten requests get a stream.
+    assert all("no answer" not in row for row in rows[:2])
+    assert rows[2].split("|")[2].strip() == "10" and rows[3].split("|")[2].strip() == "10"
