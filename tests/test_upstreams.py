@@ -227,3 +227,31 @@ def test_malformed_upstreams_do_not_grow_the_servers_memory():
     # 20000x20000, and growth of several MB a second.
     assert late["VmHWM"] < 300, f"peak memory {late['VmHWM']} MB"
     assert late["VmRSS"] - early["VmRSS"] < 30, f"memory grew from {early} to {late}"
+
+
+def test_a_slow_decode_is_never_started_twice(monkeypatch):
+    # The watchdog replaces a capture thread stuck in its source; one busy
+    # decoding a frame is not stuck, and a second decode beside it would
+    # only double the memory and the wait.
+    import camera.jpeg
+
+    release = threading.Event()
+    full_decodes = []
+    decode = camera.jpeg.decode
+
+    def slow_decode(data: bytes, reduced: bool = False):
+        if not reduced:
+            full_decodes.append(threading.current_thread().name)
+            release.wait(10)
+        return decode(data, reduced)
+
+    monkeypatch.setattr(camera.jpeg, "decode", slow_decode)
+    with UpstreamServer([JPEG], fps=30) as upstream:
+        slow = create_camera("slow", upstream.url, width=80, stall_timeout=0.5)
+        with slow.subscribe() as viewer:
+            assert wait_until(lambda: full_decodes, 5)
+            assert not wait_until(lambda: len(full_decodes) > 1, 2.0), "a second decode was started"
+            release.set()
+            assert viewer.next_frame(5) is not None, "the camera goes on once the decode returns"
+        slow.stop()
+    assert slow.status()["state"] != RECONNECTING
