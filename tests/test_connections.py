@@ -34,9 +34,10 @@ def guarded():
     running = []
 
     def start(max_viewers: int = 20, threads: int = 8, idle_timeout: float = 15.0,
-              request_timeout: float = 10.0, handoff: bool = True, camera=None):
-        camera = camera or PatternCamera("cam", fps=10, width=160, idle_timeout=1)
-        app = create_app({"CAMERAS": {camera.name: camera}, "MAX_VIEWERS": max_viewers,
+              request_timeout: float = 10.0, handoff: bool = True, camera=None, cameras: int = 1):
+        extra = [PatternCamera(f"cam{n}", fps=10, width=160, idle_timeout=1) for n in range(2, cameras + 1)]
+        every = [camera or PatternCamera("cam", fps=10, width=160, idle_timeout=1), *extra]
+        app = create_app({"CAMERAS": {c.name: c for c in every}, "MAX_VIEWERS": max_viewers,
                           "SOCKET_HANDOFF": handoff, "IDLE_TIMEOUT": 1})
         server = make_server(app, "127.0.0.1", 0, threads=threads)
         server.idle_timeout = idle_timeout
@@ -218,9 +219,9 @@ def test_a_viewer_closed_before_its_feed_is_attached_leaves_no_ghost():
 
 
 def test_clients_that_leave_at_once_leave_no_viewers_behind(guarded):
-    served = guarded(max_viewers=400)
+    served = guarded(max_viewers=400, cameras=5)
     app, port = served.app, served.port
-    camera = next(iter(app.extensions["camstream"].values()))
+    cameras = list(app.extensions["camstream"].values())
     for round_ in range(300):
         sock = connect(port)
         path = "/video_feed/cam" if round_ % 2 else "/streams"
@@ -229,10 +230,10 @@ def test_clients_that_leave_at_once_leave_no_viewers_behind(guarded):
             sock.recv(10)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
         sock.close()
-    assert wait_until(lambda: camera.status()["viewers"] == 0, 10), camera.status()
+    assert wait_until(lambda: all(c.status()["viewers"] == 0 for c in cameras), 10), [c.status() for c in cameras]
     assert wait_until(lambda: app.extensions[SLOTS].used == 0, 10)
-    # With nobody watching, the camera is released after its idle timeout (1 s here).
-    assert wait_until(lambda: camera.state == "idle", 10), camera.status()
+    # With nobody watching, every camera is released after its idle timeout (1 s here).
+    assert wait_until(lambda: all(c.state == "idle" for c in cameras), 10), [c.state for c in cameras]
 
 
 class BrokenAttachCamera(PatternCamera):
