@@ -155,7 +155,9 @@ def burst(port: int, count: int) -> dict:
             break
         sock.sendall(b"GET /video_feed HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         sock.setblocking(False)
-        selector.register(sock, selectors.EVENT_READ, {"data": b"", "refused_at": None})
+        selector.register(sock, selectors.EVENT_READ, {"data": b""})
+    # Streams stay open until the end, so each one holds its slot as a real viewer would.
+    watching: list[socket.socket] = []
     deadline = time.monotonic() + ANSWER_TIMEOUT
     while selector.get_map() and time.monotonic() < deadline:
         for key, _ in selector.select(timeout=0.5):
@@ -172,16 +174,20 @@ def burst(port: int, count: int) -> dict:
                 state["data"] += data
                 if state["data"].startswith(b"HTTP/1.1 200"):
                     outcome["streams"] += 1
-                elif state["data"].startswith(b"HTTP/1.1 503"):
+                    selector.unregister(sock)
+                    watching.append(sock)
+                    continue
+                if state["data"].startswith(b"HTTP/1.1 503"):
                     continue  # wait for the server to close it
-                else:
-                    outcome["no answer"] += 1
+                outcome["no answer"] += 1
             selector.unregister(sock)
             sock.close()
     for key in list(selector.get_map().values()):
         served = key.data["data"].startswith(b"HTTP/1.1 503")
         outcome["503, kept open" if served else "no answer"] += 1
         key.fileobj.close()
+    for sock in watching:
+        sock.close()
     return outcome
 
 
