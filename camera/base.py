@@ -305,7 +305,7 @@ class BaseCamera:
         """Publish one item from the source, or drop it; returns when the source last sent a picture."""
         self._frames_captured += 1
         try:
-            item = self._checked(item, decode=self._state != STREAMING or self._outage is not None)
+            item, size = self._checked(item, decode=self._state != STREAMING or self._outage is not None)
         except jpeg.JpegError as exc:
             self._bad_frame(exc, time.monotonic() - last_picture)
             return last_picture
@@ -317,14 +317,14 @@ class BaseCamera:
                 if not quit.is_set():
                     self._state = STREAMING
         if self._cap.allows(time.monotonic()):
-            self.broadcaster.publish(self._make_frame(item, captured_at))
+            self.broadcaster.publish(self._make_frame(item, size, captured_at))
             if quit.is_set():
                 # The session ended while this frame was on its way.
                 self.broadcaster.reset()
         return time.monotonic()
 
-    def _checked(self, item: bytes | np.ndarray, decode: bool) -> bytes | np.ndarray:
-        """``item`` if it is a picture camstream can use, else :class:`~camera.jpeg.JpegError`.
+    def _checked(self, item: bytes | np.ndarray, decode: bool) -> tuple[bytes | np.ndarray, tuple[int, int]]:
+        """``item`` and its size if it is a picture camstream can use, else :class:`~camera.jpeg.JpegError`.
 
         JPEG bytes are judged by their header, which gives the size without
         decoding; with ``decode`` (the first frame of a run, or of a source
@@ -333,12 +333,13 @@ class BaseCamera:
         if isinstance(item, np.ndarray):
             if item.dtype != np.uint8 or item.ndim not in (2, 3) or not item.size:
                 raise jpeg.JpegError(f"not an 8-bit image: {item.dtype} array of shape {item.shape}")
-            return item
+            return item, (item.shape[1], item.shape[0])
         data = bytes(item)
-        jpeg.check_size(*jpeg.image_size(data))
+        size = jpeg.image_size(data)
+        jpeg.check_size(*size)
         if decode:
             jpeg.decode(data, reduced=True)
-        return data
+        return data, size
 
     def _bad_frame(self, error: jpeg.JpegError, without_picture: float) -> None:
         """Drop an item that is not a picture; a source that sends only those has failed."""
@@ -453,13 +454,12 @@ class BaseCamera:
 
     # -- per frame -----------------------------------------------------
 
-    def _make_frame(self, item: bytes | np.ndarray, captured_at: float) -> Frame:
-        if isinstance(item, (bytes, bytearray, memoryview)):
-            data = bytes(item)
+    def _make_frame(self, item: bytes | np.ndarray, size: tuple[int, int], captured_at: float) -> Frame:
+        """The frame to publish: JPEG bytes as they are (or resized), an image encoded once."""
+        if isinstance(item, bytes):
+            data = item
             if self.width or self.height:
                 data, size = self._encode(jpeg.decode(data))
-            else:
-                size = jpeg.image_size(data)
         else:
             data, size = self._encode(item)
         self._size = size
