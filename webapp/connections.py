@@ -25,11 +25,11 @@ and count here no longer.
 
 from __future__ import annotations
 
-import json
 import logging
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +37,8 @@ from waitress.adjustments import Adjustments
 from waitress.channel import HTTPChannel
 from waitress.server import TcpWSGIServer
 from waitress.task import ErrorTask, WSGITask
+
+from .errors import RETRY_AFTER_SECONDS, error_body
 
 log = logging.getLogger("camstream.connections")
 
@@ -46,19 +48,19 @@ IDLE_TIMEOUT = 15.0
 # A request whose head and body have not all arrived this long after its
 # first byte is dropped: a slowloris, or a client that has gone.
 REQUEST_TIMEOUT = 10.0
-RETRY_AFTER_SECONDS = 5
 
 
 @dataclass
 class ConnectionStats:
     """What the server closed or refused, since it started; read by ``/healthz``."""
 
-    open: int = 0
     limit: int = 0
     refused: int = 0
     evicted: int = 0
     idle_closed: int = 0
     timed_out: int = 0
+    # The server's own count of its connections, set when it starts.
+    count_open: Callable[[], int] = field(default=lambda: 0, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def count(self, what: str) -> None:
@@ -66,7 +68,7 @@ class ConnectionStats:
             setattr(self, what, getattr(self, what) + 1)
 
     def as_dict(self) -> dict[str, int]:
-        return {"open": self.open, "limit": self.limit, "refused": self.refused, "evicted": self.evicted,
+        return {"open": self.count_open(), "limit": self.limit, "refused": self.refused, "evicted": self.evicted,
                 "idle_closed": self.idle_closed, "timed_out": self.timed_out}
 
 
@@ -75,7 +77,7 @@ class JsonErrorTask(ErrorTask):
 
     def execute(self) -> None:
         error = self.request.error
-        body = json.dumps({"error": f"{error.reason}: {error.body}", "status": error.code}).encode()
+        body = error_body(error.code, f"{error.reason}: {error.body}")
         self.status = f"{error.code} {error.reason}"
         self.response_headers.append(("Content-Type", "application/json"))
         self.set_close_on_finish()
@@ -130,6 +132,7 @@ class GuardedServer(TcpWSGIServer):
         self.idle_timeout = idle_timeout
         self.request_timeout = request_timeout
         stats.limit = adj.connection_limit
+        stats.count_open = lambda: len(self.active_channels)
         super().__init__(application, _sock=sock, adj=adj, bind_socket=False,
                          sockinfo=(sock.family, sock.type, sock.proto, sock.getsockname()))
 
@@ -146,7 +149,6 @@ class GuardedServer(TcpWSGIServer):
             self._refuse()
             return
         super().handle_accept()
-        self.stats.open = len(self.active_channels)
 
     def maintenance(self, now: float) -> None:
         """Close connections idle too long and requests that take too long to arrive.
@@ -166,7 +168,6 @@ class GuardedServer(TcpWSGIServer):
             elif started is None and now - channel.last_activity > self.idle_timeout:
                 self.stats.count("idle_closed")
                 channel.will_close = True
-        self.stats.open = len(self.active_channels)
 
     def _make_room(self) -> bool:
         """Close the connection quiet for longest that is serving nothing; False if every one is busy."""
@@ -201,7 +202,7 @@ class GuardedServer(TcpWSGIServer):
 
 
 def _refusal() -> bytes:
-    body = json.dumps({"error": "the server is busy; try again shortly", "status": 503}).encode()
+    body = error_body(503, "the server is busy; try again shortly")
     head = ("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(body)}\r\nRetry-After: {RETRY_AFTER_SECONDS}\r\nConnection: close\r\n\r\n")
     return head.encode("ascii") + body

@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+import json
+
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
+
+# How long a client told "503, come back later" is asked to wait.
+RETRY_AFTER_SECONDS = 5
+
+
+def error_body(status: int, message: str) -> bytes:
+    """The JSON body of an error, for answers written outside Flask (by the server itself)."""
+    return json.dumps({"error": message, "status": status}).encode()
 
 
 def json_error(status: int, message: str, **extra: object) -> Response:

@@ -14,7 +14,7 @@ from camera.sender import SenderStopped, SocketViewer
 from camera.stream import mjpeg_stream
 
 from .config import CONNECTIONS, SENDER, SLOTS, cameras_of
-from .errors import json_error
+from .errors import RETRY_AFTER_SECONDS, json_error
 from .handoff import take_socket
 from .slots import Slot
 
@@ -22,7 +22,6 @@ bp = Blueprint("camstream", __name__)
 
 NO_STORE = {"Cache-Control": "no-store, no-cache, must-revalidate, max-age=0", "Pragma": "no-cache"}
 STARTED_AT = time.time()
-RETRY_AFTER_SECONDS = 5
 # Bounds of the query parameters: /video_feed?fps= and /snapshot.jpg?timeout=.
 MIN_VIEWER_FPS, MAX_VIEWER_FPS = 0.1, 120.0
 MAX_SNAPSHOT_TIMEOUT = 30.0
