@@ -9,12 +9,8 @@ from .base import FAILED, IDLE, RECONNECTING, STARTING, STREAMING, BaseCamera
 from .broadcast import Broadcaster, Subscription
 from .errors import SourceError
 from .frame import Frame
-from .opencv import OpenCVCamera, VideoFileCamera
-from .pattern import PatternCamera
 from .redact import redact_url
-from .relay import HttpCamera
-from .sources import create_camera
-from .unusable import UnusableCamera
+from .sources import HttpCamera, OpenCVCamera, PatternCamera, UnusableCamera, VideoFileCamera, create_camera
 
 __all__ = [
     "FAILED",

@@ -12,10 +12,10 @@ from urllib.parse import unquote, urlsplit
 
 import numpy as np
 
-from . import mjpeg
-from .errors import SourceError
+from .. import mjpeg
+from ..errors import SourceError
+from ..redact import split_userinfo
 from .opencv import OpenCVCamera
-from .redact import split_userinfo
 
 log = logging.getLogger("camstream.camera")
 

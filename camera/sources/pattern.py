@@ -8,9 +8,9 @@ from collections.abc import Iterator
 import cv2
 import numpy as np
 
-from . import jpeg
-from .base import BaseCamera
-from .pacing import Pacer
+from .. import jpeg
+from ..base import BaseCamera
+from ..pacing import Pacer
 
 DEFAULT_SIZE = (640, 480)
 DEFAULT_FPS = 30.0

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 import cv2
 import numpy as np
 
-from .base import BaseCamera
-from .errors import SourceError
-from .pacing import Pacer
+from ..base import BaseCamera
+from ..errors import SourceError
+from ..pacing import Pacer
 
 # Open and read timeout for URLs: OpenCV/FFmpeg otherwise waits 30 s on one
 # that does not answer. Below the camera's 5 s stall timeout, so the source

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from .base import FAILED, BaseCamera
-from .errors import SourceError
+from ..base import FAILED, BaseCamera
+from ..errors import SourceError
 
 
 class UnusableCamera(BaseCamera):

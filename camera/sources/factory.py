@@ -9,11 +9,11 @@ from urllib.parse import unquote, urlsplit
 
 import cv2
 
-from .base import BaseCamera
-from .errors import SourceError
+from ..base import BaseCamera
+from ..errors import SourceError
+from ..redact import redact_url
 from .opencv import OpenCVCamera, VideoFileCamera
 from .pattern import PatternCamera
-from .redact import redact_url
 from .relay import HttpCamera
 
 log = logging.getLogger("camstream.camera")
