@@ -8,7 +8,10 @@ was busy while several frames went by gets the latest one next, never a
 backlog of stale frames and never the same frame twice.
 
 Anything with ``offer(frame)`` and ``close()`` can subscribe; the socket
-viewers of :mod:`camera.sender` do, without a thread each.
+viewers of :mod:`camera.sender` do, without a thread each. A processing
+step, such as a detector, *watches* instead: it gets every frame like a
+viewer, but is no viewer, so it neither keeps the camera running nor is
+ended when the camera stops.
 """
 
 from __future__ import annotations
@@ -99,6 +102,7 @@ class Broadcaster:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._subscriptions: set[Subscriber] = set()
+        self._watchers: set[Subscriber] = set()
         self._latest: Frame | None = None
 
     @property
@@ -115,6 +119,19 @@ class Broadcaster:
         """Add a viewer that waits for frames in its own thread (on ``event``, if given)."""
         subscription = Subscription(self, event)
         self.add(subscription)
+        return subscription
+
+    def watch(self, event: threading.Event | None = None) -> Subscription:
+        """Add a subscription that is offered every frame but counts as no viewer.
+
+        It does not keep the camera running and outlives the camera's
+        stops and starts, until it is closed itself.
+        """
+        subscription = Subscription(self, event)
+        with self._lock:
+            self._watchers.add(subscription)
+            if self._latest is not None:
+                subscription.offer(self._latest)
         return subscription
 
     def add(self, subscriber: Subscriber) -> bool:
@@ -135,11 +152,12 @@ class Broadcaster:
     def unsubscribe(self, subscription: Subscriber) -> None:
         with self._lock:
             self._subscriptions.discard(subscription)
+            self._watchers.discard(subscription)
 
     def publish(self, frame: Frame) -> None:
         with self._lock:
             self._latest = frame
-            subscriptions = list(self._subscriptions)
+            subscriptions = [*self._subscriptions, *self._watchers]
         for subscription in subscriptions:
             subscription.offer(frame)
 

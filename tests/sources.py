@@ -71,3 +71,42 @@ class SilentCamera(BaseCamera):
                 return
         while True:
             yield np.zeros((8, 8, 3), np.uint8)
+
+
+class SceneCamera(BaseCamera):
+    """A still scene (a grey gradient with a dark bar) and a red square that moves while ``moving`` is set.
+
+    The square, ``SIZE`` pixels a side, steps ``STEP`` pixels right per frame
+    along the middle of the frame and wraps around; :attr:`square` is the
+    box it had in the newest frame.
+    """
+
+    SIZE = 40
+    STEP = 6
+
+    def __init__(self, name: str = "scene", *, rate: float = 30.0, size: tuple[int, int] = (320, 240),
+                 **options) -> None:
+        super().__init__(name, source="scene", **options)
+        self.rate = rate
+        self.frame_size = size
+        self.moving = threading.Event()
+        self.moving.set()
+        self.square = (0, 0, self.SIZE, self.SIZE)
+        width, height = size
+        gradient = np.linspace(60, 180, width, dtype=np.float32)
+        self.background = np.repeat(np.broadcast_to(gradient, (height, width))[:, :, None], 3, axis=2).astype(np.uint8)
+        self.background[height // 6: height // 6 + 12, width // 8: width // 2] = (20, 20, 20)
+
+    def frames(self) -> Iterator[np.ndarray]:
+        width, height = self.frame_size
+        pacer = Pacer(self.rate)
+        x = 10
+        y = height // 2 - self.SIZE // 2
+        while True:
+            pacer.wait()
+            if self.moving.is_set():
+                x = x + self.STEP if x + self.STEP + self.SIZE <= width - 10 else 10
+            image = self.background.copy()
+            image[y:y + self.SIZE, x:x + self.SIZE] = (0, 0, 230)
+            self.square = (x, y, self.SIZE, self.SIZE)
+            yield image

@@ -12,7 +12,7 @@ from flask.json.provider import DefaultJSONProvider
 
 from camera.sender import StreamSender
 
-from . import errors, routes
+from . import detect, errors, routes
 from .config import (
     CONNECTIONS,
     DEFAULTS,
@@ -24,6 +24,7 @@ from .config import (
     socket_handoff,
 )
 from .connections import ConnectionStats
+from .detectors import DETECTION, build_detections
 from .settings import check_numbers
 from .slots import StreamSlots
 
@@ -34,7 +35,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     ``config`` overrides the ``CAMSTREAM_*`` environment variables, which
     override :data:`~webapp.config.DEFAULTS`; keys are the variable names
     without the prefix (``SOURCE``, ``CAMERAS``, ``FPS``, ...). Cameras are
-    created here but capture nothing until someone watches.
+    created here but capture nothing until someone watches; detectors
+    (``DETECT``) are loaded here, each in its worker process.
     """
     app = Flask(
         __name__,
@@ -50,9 +52,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config["SOCKET_HANDOFF"] = socket_handoff(app.config)
     app.extensions[SLOTS] = StreamSlots(max_viewers(app.config))
     app.extensions[EXTENSION] = build_cameras(app.config)
+    app.extensions[DETECTION] = build_detections(app.config, app.extensions[EXTENSION])
     app.extensions[SENDER] = StreamSender()
     app.extensions[CONNECTIONS] = ConnectionStats()
     app.register_blueprint(routes.bp)
+    app.register_blueprint(detect.bp)
     errors.register(app)
     return app
 
@@ -71,6 +75,8 @@ def shutdown(app: Flask, timeout: float = 3.0) -> None:
     cameras = app.extensions[EXTENSION].values()
     for camera in cameras:
         camera.stop(timeout=0)
+    for detection in app.extensions[DETECTION].values():
+        detection.stop(max(0.1, deadline - time.monotonic()))
     app.extensions[SENDER].stop(timeout)
     for camera in cameras:
         camera.join(max(0.0, deadline - time.monotonic()))

@@ -53,6 +53,14 @@ def build_parser() -> argparse.ArgumentParser:
     number("THREADS", default=DEFAULT_THREADS, help="worker threads (default: %(default)s)")
     number("MAX_VIEWERS", help=f"streams served at once; more get 503 (default: {HANDOFF_MAX_VIEWERS}, "
            f"or threads - {RESERVED_THREADS} with --no-handoff)")
+    parser.add_argument("--detect", action="append", default=[], metavar="NAME=SPEC",
+                        help="run a detector on a camera: motion, yolo:PATH.onnx or MODULE:ATTR; "
+                        "SPEC alone for a one-camera server; repeat for several")
+    number("DETECT_CONFIDENCE", help="lowest score a detection is kept with, 0-1 (default: 0.5)")
+    parser.add_argument("--detect-classes", metavar="LABELS",
+                        help="keep only these labels, comma-separated (person,car)")
+    number("DETECT_FPS", help="detector runs per second at most, per camera (default: 5)")
+    number("DETECT_TIMEOUT", help="seconds a detector may take on a frame before it is restarted (default: 10)")
     parser.add_argument("--no-handoff", dest="handoff", action="store_false", default=None,
                         help="stream through waitress's own writes, one worker thread per viewer")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
@@ -72,7 +80,10 @@ def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
             config["SOURCE"] = args.source
     if cameras:
         config["CAMERAS"] = cameras
-    for key in ("fps", "quality", "width", "height", "idle_timeout", "max_viewers"):
+    if args.detect:
+        config["DETECT"] = list(args.detect)
+    for key in ("fps", "quality", "width", "height", "idle_timeout", "max_viewers", "detect_confidence",
+                "detect_classes", "detect_fps", "detect_timeout"):
         value = getattr(args, key)
         if value is not None:
             config[key.upper()] = value

@@ -40,8 +40,15 @@ DEFAULTS: dict[str, Any] = {
     "MAX_VIEWERS": None,
     # Take stream sockets over from waitress (see webapp/handoff.py).
     "SOCKET_HANDOFF": True,
-    # A source that can never work (a missing file) raises SourceError
-    # rather than leaving its camera failed while the others serve.
+    # Detectors by camera (see webapp/detectors.py) and their options.
+    "DETECT": None,
+    "DETECT_CONFIDENCE": 0.5,
+    "DETECT_CLASSES": None,
+    "DETECT_FPS": 5.0,
+    "DETECT_TIMEOUT": 10.0,
+    # A source or detector that can never work (a missing file or model)
+    # raises rather than leaving its camera or detector failed while the
+    # others serve.
     "STRICT_SOURCES": False,
     # Flask's own cap on request bodies, for servers other than ours; no
     # endpoint takes more than a few KB.

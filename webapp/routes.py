@@ -5,64 +5,42 @@ from __future__ import annotations
 import socket
 import time
 
-from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request
+from flask import Blueprint, Response, current_app, jsonify, render_template, request
 from werkzeug.http import http_date
 
-from camera import RECONNECTING, BaseCamera, mjpeg
-from camera.limits import checked
+from camera import BaseCamera, mjpeg
 from camera.sender import SenderStopped, SocketViewer
 from camera.stream import mjpeg_stream
 
-from .config import CONNECTIONS, SENDER, SLOTS, cameras_of
-from .errors import RETRY_AFTER_SECONDS, json_error
+from .config import CONNECTIONS, SENDER, SLOTS
+from .detect import overlay_snapshot
+from .detectors import detections_of
 from .handoff import take_socket
+from .shared import (
+    NO_STORE,
+    all_cameras,
+    get_camera,
+    jpeg_response,
+    live_frame,
+    query_flag,
+    query_number,
+    require_usable,
+    status_of,
+    unavailable,
+)
 from .slots import Slot
 
 bp = Blueprint("camstream", __name__)
 
-NO_STORE = {"Cache-Control": "no-store, no-cache, must-revalidate, max-age=0", "Pragma": "no-cache"}
 STARTED_AT = time.time()
-# Bounds of the query parameters: /video_feed?fps= and /snapshot.jpg?timeout=.
+# Bounds of /video_feed?fps=.
 MIN_VIEWER_FPS, MAX_VIEWER_FPS = 0.1, 120.0
-MAX_SNAPSHOT_TIMEOUT = 30.0
-
-
-def all_cameras() -> dict[str, BaseCamera]:
-    return cameras_of(current_app)
-
-
-def get_camera(name: str | None) -> BaseCamera:
-    """The named camera (the first one for None), or a 404 JSON error."""
-    cameras = all_cameras()
-    if name is None:
-        return next(iter(cameras.values()))
-    camera = cameras.get(name)
-    if camera is None:
-        abort(404, description=f"no camera named {name!r}")
-    return camera
 
 
 @bp.get("/")
 def index() -> str:
-    return render_template("index.html", cameras=list(all_cameras().values()))
-
-
-def query_number(name: str, low: float, high: float) -> float | None:
-    """The query parameter ``name`` as a number in [low, high], None if absent; else a 400 JSON error."""
-    raw = request.args.get(name, "")
-    if raw == "":
-        return None
-    try:
-        return float(checked(name, raw, float, low, high))
-    except ValueError as exc:
-        abort(400, description=str(exc))
-
-
-def require_usable(camera: BaseCamera) -> None:
-    """Answer 503 at once for a camera whose source string can never work."""
-    if not camera.usable:
-        abort(_unavailable(f"camera {camera.name!r} cannot start: {camera.status()['last_error']}",
-                           retry=False, camera=camera.status()))
+    return render_template("index.html", cameras=list(all_cameras().values()),
+                           detectors=detections_of(current_app))
 
 
 @bp.get("/video_feed", defaults={"name": None})
@@ -102,7 +80,7 @@ def _stream(cameras: list[BaseCamera], fps: float | None, tagged: bool) -> Respo
     slots = current_app.extensions[SLOTS]
     slot = slots.acquire()
     if slot is None:
-        return _unavailable(f"all {slots.limit} stream slots are taken; try again shortly", max_viewers=slots.limit)
+        return unavailable(f"all {slots.limit} stream slots are taken; try again shortly", max_viewers=slots.limit)
     try:
         handoff = request.method == "GET" and current_app.config["SOCKET_HANDOFF"]
         sock = take_socket(request.environ) if handoff else None
@@ -126,7 +104,7 @@ def _hand_off(cameras: list[tuple[BaseCamera, bytes]], sock: socket.socket, head
         sock.close()
         if isinstance(exc, SenderStopped):
             slot.release()
-            return _unavailable("the server is shutting down")
+            return unavailable("the server is shutting down")
         raise
     # From here the sender owns the socket: closing the viewer releases everything.
     try:
@@ -150,13 +128,6 @@ def _wsgi_stream(cameras: list[BaseCamera], slot: Slot, fps: float | None, tagge
     return response
 
 
-def _unavailable(message: str, retry: bool = True, **extra: object) -> Response:
-    response = json_error(503, message, **extra)
-    if retry:
-        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
-    return response
-
-
 def _stream_head() -> bytes:
     """Status line and headers of a stream the sender writes itself, then its first boundary."""
     protocol = request.environ.get("SERVER_PROTOCOL", "HTTP/1.1")
@@ -177,32 +148,22 @@ def _stream_head() -> bytes:
 @bp.get("/snapshot.jpg", defaults={"name": None})
 @bp.get("/snapshot/<name>.jpg")
 def snapshot(name: str | None) -> Response:
+    """The newest frame; with ``?overlay=1`` the frame of the newest detection result, boxes drawn."""
     camera = get_camera(name)
-    timeout = query_number("timeout", 0, MAX_SNAPSHOT_TIMEOUT)
-    require_usable(camera)
-    if timeout is None:
-        timeout = float(current_app.config["SNAPSHOT_TIMEOUT"])
-    frame = camera.snapshot(timeout)
-    if frame is None:
-        status = camera.status()
-        if status["state"] == RECONNECTING:
-            return _unavailable(f"camera {camera.name!r} has no signal: {status['last_error']}", camera=status)
-        return _unavailable(f"camera {camera.name!r} gave no frame within {timeout:g} s", camera=status)
-    return Response(
-        frame.jpeg,
-        mimetype="image/jpeg",
-        headers={**NO_STORE, "X-Timestamp": f"{frame.timestamp:.6f}"},
-    )
+    if query_flag("overlay"):
+        return overlay_snapshot(camera)
+    frame = live_frame(camera)
+    return jpeg_response(frame.jpeg, frame.timestamp)
 
 
 @bp.get("/api/cameras")
 def cameras_status() -> Response:
-    return jsonify(cameras=[camera.status() for camera in all_cameras().values()])
+    return jsonify(cameras=[status_of(camera) for camera in all_cameras().values()])
 
 
 @bp.get("/api/cameras/<name>")
 def camera_status(name: str) -> Response:
-    return jsonify(get_camera(name).status())
+    return jsonify(status_of(get_camera(name)))
 
 
 @bp.get("/healthz")

@@ -60,6 +60,9 @@ NUMBERS = {number.key: number for number in (
     Number("IDLE_TIMEOUT", float, 0, MAX_IDLE_TIMEOUT, "--idle-timeout"),
     Number("SNAPSHOT_TIMEOUT", float, 0, 30),
     Number("MAX_VIEWERS", int, 1, 100_000, "--max-viewers"),
+    Number("DETECT_CONFIDENCE", float, 0, 1, "--detect-confidence"),
+    Number("DETECT_FPS", float, 0.1, MAX_FPS, "--detect-fps"),
+    Number("DETECT_TIMEOUT", float, 0.1, 3600, "--detect-timeout"),
     # Only the command line sets these; waitress-serve has its own flags.
     Number("PORT", int, 0, 65535, "--port"),
     Number("THREADS", int, 1, 1024, "--threads"),

@@ -1,0 +1,92 @@
+"""Building a detector from its spec, where it runs (inside its worker process)."""
+
+from __future__ import annotations
+
+import importlib
+import itertools
+import json
+from collections.abc import Callable, Iterable, Sequence
+
+import numpy as np
+
+from .detection import Detection, DetectionError, as_detection
+from .errors import DetectorLoadError
+from .motion import MotionDetector
+from .spec import MOTION, YOLO, DetectorSpec
+from .yolo import YoloDetector
+
+# More than this from one frame is a detector gone wrong, not a busy scene.
+MAX_DETECTIONS = 1000
+
+
+class Detector:
+    """A built detector: the image goes in, checked :class:`Detection` objects come out.
+
+    Whatever the inner callable returns is checked here, boxes are clipped
+    to the frame, and the confidence and class filters are applied to
+    detectors that do not apply them themselves.
+    """
+
+    def __init__(self, detect: Callable[[np.ndarray], Iterable[object]], description: str,
+                 confidence: float = 0.0, classes: Sequence[str] = ()) -> None:
+        self.detect = detect
+        self.description = description
+        self.confidence = confidence
+        self.classes = frozenset(classes)
+
+    def __call__(self, image: np.ndarray) -> list[Detection]:
+        height, width = image.shape[:2]
+        raw = self.detect(image)
+        if raw is None:
+            return []
+        items = list(itertools.islice(raw, MAX_DETECTIONS + 1))
+        if len(items) > MAX_DETECTIONS:
+            raise DetectionError(f"the detector returned more than {MAX_DETECTIONS} detections for one frame")
+        detections = [as_detection(item, width, height) for item in items]
+        detections = [d for d in detections
+                      if d.score >= self.confidence and (not self.classes or d.label in self.classes)]
+        try:
+            json.dumps([d.as_json() for d in detections], allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise DetectionError(f"a detection's extra data is not JSON: {exc}") from None
+        return detections
+
+
+def build_detector(spec: DetectorSpec, confidence: float = 0.5, classes: Sequence[str] = ()) -> Detector:
+    """The detector ``spec`` describes; :class:`DetectorLoadError` when it cannot be made.
+
+    ``motion`` ignores ``confidence`` and ``classes``: it has its own
+    sensitivity and one label.
+    """
+    if spec.kind == MOTION:
+        motion = MotionDetector(sensitivity=float(spec.option("sensitivity", 0.5)),  # type: ignore[arg-type]
+                                min_area=float(spec.option("min_area", 0.1)))  # type: ignore[arg-type]
+        return Detector(motion, "motion")
+    if spec.kind == YOLO:
+        labels = spec.option("labels")
+        yolo = YoloDetector(spec.target, confidence=confidence, classes=classes,
+                            labels=None if labels is None else str(labels),
+                            nms=float(spec.option("nms", 0.5)))  # type: ignore[arg-type]
+        return Detector(yolo, f"{spec.target}: {len(yolo.names)} classes, input {yolo.size[0]}x{yolo.size[1]}")
+    return Detector(load_plugin(spec.target), spec.target, confidence, classes)
+
+
+def load_plugin(target: str) -> Callable[[np.ndarray], Iterable[object]]:
+    """``MODULE:ATTR``: a callable taking a BGR image, or a class whose instances are such callables."""
+    module_name, _, attr = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # noqa: BLE001 - a user's module may fail in any way while importing
+        raise DetectorLoadError(f"cannot import {module_name}: {type(exc).__name__}: {exc}") from None
+    try:
+        detector = getattr(module, attr)
+    except AttributeError:
+        raise DetectorLoadError(f"module {module_name} has no {attr}") from None
+    if isinstance(detector, type):
+        try:
+            detector = detector()
+        except Exception as exc:  # noqa: BLE001
+            raise DetectorLoadError(f"{target}() failed: {type(exc).__name__}: {exc}") from None
+    if not callable(detector):
+        raise DetectorLoadError(f"{target} is not callable: it must take a BGR image and return detections")
+    return detector

@@ -1,0 +1,268 @@
+"""A camera's detector at work: the newest frame, at up to the detection rate, in a worker process.
+
+:class:`CameraDetection` watches its camera the way a viewer does (newest
+frame wins: frames that come while the detector is busy are skipped, never
+queued) but is no viewer, so a camera with a detector still starts and
+stops with its viewers; it detects while the camera runs. Its thread only
+waits: the work happens in a :class:`~camera.detect.worker.DetectorProcess`,
+which is restarted with backoff when it dies or hangs.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+
+from ..backoff import Backoff
+from ..base import BaseCamera
+from ..frame import Frame
+from ..pacing import RateLimit
+from .errors import DetectorCrashed, DetectorError, DetectorLoadError, FrameError
+from .result import DetectionResult
+from .spec import DetectorSpec
+from .worker import DetectorProcess
+
+log = logging.getLogger("camstream.detect")
+
+STARTING = "starting"
+RUNNING = "running"
+ERROR = "error"
+RESTARTING = "restarting"
+FAILED = "failed"
+STOPPED = "stopped"
+
+# Results kept for ?seq= look-ups (a few seconds at the default rate).
+HISTORY = 32
+# Rates in the status count the results of this many seconds.
+RATE_WINDOW = 5.0
+
+
+class CameraDetection:
+    """Runs ``spec`` on ``camera``'s newest frames at up to ``fps``, and keeps the newest result.
+
+    ``timeout``: a frame that takes longer restarts the worker;
+    ``load_timeout``: how long loading the detector may take.
+    """
+
+    def __init__(self, camera: BaseCamera, spec: DetectorSpec, *, confidence: float = 0.5,
+                 classes: Sequence[str] = (), fps: float = 5.0, timeout: float = 10.0,
+                 load_timeout: float = 60.0) -> None:
+        self.camera = camera
+        self.spec = spec
+        self.fps = fps
+        self.timeout = timeout
+        self.load_timeout = load_timeout
+        self._process = DetectorProcess(spec, confidence, classes, camera.name)
+        self._cond = threading.Condition()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._wanted: Frame | None = None
+        self._latest: DetectionResult | None = None
+        self._history: deque[DetectionResult] = deque(maxlen=HISTORY)
+        # The newest frame the detector failed on, and why.
+        self._failure: tuple[int, str] | None = None
+        self._state = STARTING
+        self._last_error: str | None = None
+        self._results = self._errors = self._restarts = 0
+        self._runs: deque[tuple[float, float]] = deque(maxlen=50)
+
+    # -- lifecycle -----------------------------------------------------
+
+    def start(self) -> None:
+        """Start the worker process; it loads the detector meanwhile (see :meth:`wait_ready`)."""
+        self._process.start()
+
+    def wait_ready(self) -> str | None:
+        """Wait for the detector to load and start detecting; None, or the reason it cannot
+        (then call :meth:`fail` or :meth:`stop`)."""
+        try:
+            self._process.wait_ready(self.load_timeout)
+        except DetectorError as exc:
+            return str(exc)
+        self._state = RUNNING
+        log.info("camera %s: detector %s is ready (%s)", self.camera.name, self.spec.text,
+                 self._process.description)
+        self._thread = threading.Thread(target=self._run, name=f"detect-{self.camera.name}", daemon=True)
+        self._thread.start()
+        return None
+
+    def fail(self, reason: str) -> None:
+        """Mark the detector as never working, with ``reason``."""
+        with self._cond:
+            self._state = FAILED
+            self._last_error = reason
+            self._cond.notify_all()
+        log.error("camera %s: detector %s cannot run: %s", self.camera.name, self.spec.text, reason)
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Stop detecting and end the worker process."""
+        self._stop.set()
+        self._wake.set()
+        with self._cond:
+            if self._state != FAILED:
+                self._state = STOPPED
+            self._cond.notify_all()
+        thread = self._thread
+        if thread is None:
+            self._process.stop(0)
+            return
+        thread.join(timeout)
+        if thread.is_alive():
+            # Stuck in a slow detection: killing the worker ends the wait.
+            self._process.kill()
+            thread.join(timeout)
+
+    # -- results -------------------------------------------------------
+
+    @property
+    def latest(self) -> DetectionResult | None:
+        return self._latest
+
+    def result(self, seq: int) -> DetectionResult | None:
+        """The recent result for frame ``seq``, if it is still kept."""
+        return next((result for result in list(self._history) if result.frame.seq == seq), None)
+
+    def detect(self, frame: Frame, timeout: float) -> DetectionResult:
+        """The result for ``frame``, or for a newer one, run ahead of the rate cap.
+
+        Raises :class:`~camera.detect.errors.DetectorError` (with the reason)
+        when the detector cannot run or failed on that frame, and
+        :class:`TimeoutError` when no result came within ``timeout`` seconds.
+        """
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            if self._state in (FAILED, STOPPED):
+                raise DetectorLoadError(self._last_error or f"the detector is {self._state}")
+            if self._wanted is None or self._wanted.seq < frame.seq:
+                self._wanted = frame
+            self._wake.set()
+            while True:
+                latest, failure = self._latest, self._failure
+                if latest is not None and latest.frame.seq >= frame.seq:
+                    return latest
+                if failure is not None and failure[0] >= frame.seq:
+                    raise FrameError(failure[1])
+                if self._state in (FAILED, STOPPED):
+                    raise DetectorLoadError(self._last_error or f"the detector is {self._state}")
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"the detector gave no result within {timeout:g} s")
+                self._cond.wait(remaining)
+
+    # -- the detection thread ------------------------------------------
+
+    def _run(self) -> None:
+        subscription = self.camera.broadcaster.watch(self._wake)
+        rate = RateLimit(self.fps)
+        backoff = Backoff()
+        try:
+            while not self._stop.is_set():
+                self._wake.wait()
+                self._wake.clear()
+                frame = self._next_frame(subscription.take(), rate)
+                if frame is not None and not self._stop.is_set():
+                    self._detect(frame, backoff)
+        finally:
+            subscription.close()
+            self._process.stop()
+
+    def _next_frame(self, newest: Frame | None, rate: RateLimit) -> Frame | None:
+        """The frame to run on now: one asked for by :meth:`detect`, else the newest within the rate."""
+        with self._cond:
+            wanted, self._wanted = self._wanted, None
+        if newest is not None and not newest.live:
+            newest = None
+        allowed = newest is not None and rate.allows(newest.timestamp)
+        if wanted is not None:
+            return newest if newest is not None and newest.seq > wanted.seq else wanted
+        return newest if allowed else None
+
+    def _detect(self, frame: Frame, backoff: Backoff) -> None:
+        try:
+            detections, inference_ms = self._process.detect(frame.jpeg, self.timeout)
+        except FrameError as exc:
+            self._frame_failed(frame, exc)
+            return
+        except DetectorCrashed as exc:
+            self._crashed(frame, str(exc), backoff)
+            return
+        result = DetectionResult(self.camera.name, self.spec.text, frame, detections, inference_ms, time.time())
+        with self._cond:
+            recovered = self._state == ERROR
+            self._latest = result
+            self._history.append(result)
+            self._results += 1
+            self._runs.append((time.monotonic(), inference_ms))
+            self._state = RUNNING
+            self._cond.notify_all()
+        backoff.reset()
+        if recovered:
+            log.info("camera %s: detector %s works again", self.camera.name, self.spec.text)
+
+    def _frame_failed(self, frame: Frame, error: FrameError) -> None:
+        reason = str(error)
+        with self._cond:
+            first = self._state != ERROR
+            self._state = ERROR
+            self._errors += 1
+            self._last_error = reason
+            self._failure = (frame.seq, reason)
+            self._cond.notify_all()
+        if first:
+            log.error("camera %s: detector %s failed on a frame: %s\n%s", self.camera.name, self.spec.text,
+                      reason, error.details.rstrip())
+        else:
+            log.debug("camera %s: detector %s failed on a frame again: %s", self.camera.name, self.spec.text,
+                      reason)
+
+    def _crashed(self, frame: Frame, reason: str, backoff: Backoff) -> None:
+        """The worker died or hung: restart it with backoff; frames meanwhile are skipped."""
+        with self._cond:
+            self._state = RESTARTING
+            self._restarts += 1
+            self._last_error = reason
+            self._failure = (frame.seq, reason)
+            self._cond.notify_all()
+        log.warning("camera %s: %s; restarting detector %s", self.camera.name, reason, self.spec.text)
+        while not self._stop.wait(backoff.next_delay()):
+            self._process.start()
+            try:
+                self._process.wait_ready(self.load_timeout)
+            except DetectorError as exc:
+                with self._cond:
+                    self._last_error = f"restart failed: {exc}"
+                log.warning("camera %s: detector %s did not restart: %s", self.camera.name, self.spec.text, exc)
+                continue
+            with self._cond:
+                if self._state == RESTARTING:
+                    self._state = RUNNING
+            log.info("camera %s: detector %s restarted", self.camera.name, self.spec.text)
+            return
+
+    # -- status --------------------------------------------------------
+
+    @property
+    def state(self) -> str:
+        return self._state
+
+    def status(self) -> dict:
+        """The ``detection`` block of the camera's status."""
+        now = time.monotonic()
+        runs = list(self._runs)
+        recent = sum(1 for finished, _ in runs if now - finished <= RATE_WINDOW)
+        return {
+            "detector": self.spec.text,
+            "state": self._state,
+            "fps": self.fps,
+            "results_per_second": round(recent / RATE_WINDOW, 2),
+            "inference_ms": round(statistics.median(ms for _, ms in runs), 2) if runs else None,
+            "results": self._results,
+            "errors": self._errors,
+            "restarts": self._restarts,
+            "last_error": self._last_error,
+        }

@@ -1,0 +1,67 @@
+"""Detector spec strings: ``motion``, ``yolo:PATH``, ``MODULE:ATTR``, each with ``?name=value`` options.
+
+A spec is parsed where it is configured, so a typo is an error at start-up;
+the detector itself is built from it inside its worker process
+(:mod:`camera.detect.build`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import parse_qsl
+
+from ..limits import checked
+
+MOTION, YOLO, PLUGIN = "motion", "yolo", "plugin"
+PLUGIN_PATTERN = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", re.ASCII)
+
+# The options each kind takes, with their ranges (None: any text).
+OPTIONS: dict[str, dict[str, tuple[float, float] | None]] = {
+    MOTION: {"sensitivity": (0.0, 1.0), "min_area": (0.0, 100.0)},
+    YOLO: {"labels": None, "nms": (0.0, 1.0)},
+    PLUGIN: {},
+}
+SYNTAX = "motion, yolo:PATH.onnx or MODULE:ATTR (with ?name=value options)"
+
+
+@dataclass(frozen=True)
+class DetectorSpec:
+    """A parsed spec: its kind, the model path or ``module:attr``, and its options."""
+
+    text: str
+    kind: str
+    target: str = ""
+    options: tuple[tuple[str, str | float], ...] = ()
+
+    def option(self, name: str, default: object = None) -> object:
+        return dict(self.options).get(name, default)
+
+
+def parse_spec(text: str) -> DetectorSpec:
+    """Parse ``text``; :class:`ValueError` with one line saying what is wrong."""
+    text = text.strip()
+    body, _, query = text.partition("?")
+    if body == MOTION:
+        kind, target = MOTION, ""
+    elif body.startswith("yolo:"):
+        kind, target = YOLO, body.removeprefix("yolo:")
+        if not target:
+            raise ValueError(f"detector {text!r} names no model: write yolo:PATH.onnx")
+    elif PLUGIN_PATTERN.fullmatch(body):
+        kind, target = PLUGIN, body
+    else:
+        raise ValueError(f"unknown detector {text!r}: use {SYNTAX}")
+    return DetectorSpec(text, kind, target, _options(text, kind, query))
+
+
+def _options(text: str, kind: str, query: str) -> tuple[tuple[str, str | float], ...]:
+    allowed = OPTIONS[kind]
+    options: list[tuple[str, str | float]] = []
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        if name not in allowed:
+            takes = ", ".join(allowed) or "no options"
+            raise ValueError(f"detector {text!r}: unknown option {name!r} ({kind} takes {takes})")
+        bounds = allowed[name]
+        options.append((name, value if bounds is None else checked(f"detector option {name}", value, float, *bounds)))
+    return tuple(options)
