@@ -25,6 +25,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from report import write_section
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 IDLE_TIMEOUT = 3
@@ -159,7 +161,7 @@ def fmt(value: object) -> str:
 
 def table(results: list[dict], idle: dict[str, float], command: str, meta: str) -> str:
     lines = [
-        "# Benchmarks",
+        "## Streaming: viewers on both stream paths",
         "",
         f"Produced by `{command}` on {time.strftime('%Y-%m-%d')}.",
         "",
@@ -247,8 +249,7 @@ def main() -> None:
     if args.out == "-":
         print(text)
     else:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text)
+        write_section(Path(args.out), "run", text)
         print(f"wrote {args.out}", file=sys.stderr)
 
 

@@ -59,3 +59,20 @@ def test_the_connection_run_compares_both_servers():
     # Small numbers: both servers answer every page load, and all ten requests get a stream.
     assert all("no answer" not in row for row in rows[:2])
     assert rows[2].split("|")[2].strip() == "10" and rows[3].split("|")[2].strip() == "10"
+
+
+def test_the_detection_bench_writes_its_section_and_keeps_the_others(tmp_path):
+    out = tmp_path / "benchmarks.md"
+    out.write_text("# Benchmarks\n\n<!-- begin run -->\nthe streaming table\n<!-- end run -->\n")
+    subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "detect.py"), "--viewers", "2", "--seconds", "2", "--out", str(out)],
+        capture_output=True, text=True, timeout=180, check=True, cwd=ROOT,
+    )
+    text = out.read_text()
+    assert "<!-- begin run -->\nthe streaming table\n<!-- end run -->" in text
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in text.splitlines() if line.startswith("| ")}
+    assert rows["none"].startswith("| none | 2/2 |")
+    assert rows["motion"].startswith("| motion | 2/2 |") and rows["burn 150 ms"].startswith("| burn 150 ms | 2/2 |")
+    # The burner ran: it reports results, and they took at least its 150 ms each.
+    cells = rows["burn 150 ms"].split(" | ")
+    assert float(cells[8]) > 0 and float(cells[9].split(" / ")[0]) >= 150

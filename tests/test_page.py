@@ -3,6 +3,7 @@
 import functools
 import http.server
 import os
+import re
 import shutil
 import threading
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 
 from camera import PatternCamera
 from tests.helpers import decode, free_port, get_json, wait_until
+from tests.sources import SceneCamera
 from webapp import create_app
 from webapp.app import shutdown
 from webapp.config import SLOTS
@@ -215,4 +217,57 @@ def test_full_screen_shows_one_camera(browser, site):
     page.wait_for_function("() => document.fullscreenElement?.dataset.camera === 'back'", timeout=5000, polling=100)
     page.click('[data-camera="back"] [data-action="fullscreen"]')
     page.wait_for_function("() => document.fullscreenElement === null", timeout=5000, polling=100)
+    page.close()
+
+
+@pytest.fixture
+def detect_site():
+    """A scene with a square-finding detector, one whose detector raises, and one without."""
+    cameras = {"scene": SceneCamera(), "broken": SceneCamera("broken"),
+               "plain": PatternCamera("plain", fps=5, width=320)}
+    app = create_app({"CAMERAS": cameras, "DETECT": {"scene": "tests.detectors:find_squares",
+                                                     "broken": "tests.detectors:raising"}})
+    server = make_server(app, "127.0.0.1", 0, threads=16)
+    threading.Thread(target=server.run, daemon=True).start()
+    yield f"http://127.0.0.1:{server.effective_port}"
+    shutdown(app)
+    server.close()
+
+
+def test_the_detect_button_shows_the_boxes_the_list_and_the_json(browser, detect_site):
+    page = browser.new_page()
+    page.goto(detect_site + "/", wait_until="domcontentloaded")
+    assert page.query_selector('[data-camera="plain"] [data-action="detect"]') is None
+    page.click('[data-camera="scene"] [data-action="detect"]')
+    panel = '[data-camera="scene"] [data-field="detect-result"]'
+    page.wait_for_function(f"() => {{ const img = document.querySelector('{panel} img');"
+                           " return img && img.complete && img.naturalWidth > 0; }", timeout=15000, polling=100)
+    assert page.eval_on_selector(f"{panel} img", "img => img.naturalWidth") == 320
+    assert page.eval_on_selector(f"{panel} img", "img => img.src").split("?")[1].startswith("overlay=1&seq=")
+    assert page.text_content(f'{panel} [data-field="detect-summary"]').startswith("1 found in ")
+    items = page.eval_on_selector_all(f"{panel} li", "items => items.map(item => item.textContent)")
+    assert len(items) == 1 and items[0].startswith("square 90% at ")
+    link = page.eval_on_selector(f'{panel} [data-field="detect-json"]',
+                                 "link => ({href: link.href, download: link.download})")
+    assert link["href"].startswith("blob:") and re.fullmatch(r"scene-\d+\.json", link["download"])
+    result = page.evaluate("url => fetch(url).then(response => response.json())", link["href"])
+    assert result["camera"] == "scene" and result["detections"][0]["label"] == "square"
+    assert link["download"] == f"scene-{result['seq']}.json"
+    # The status line says what the detector does, from the 2 s status poll.
+    page.wait_for_function("() => /find_squares: running/.test("
+                           "document.querySelector('[data-camera=scene] [data-field=detection]').textContent)",
+                           timeout=10000, polling=200)
+    page.click(f'{panel} [data-action="close-detect"]')
+    assert page.eval_on_selector(panel, "panel => panel.hidden")
+    page.close()
+
+
+def test_a_failing_detector_says_why_on_its_tile(browser, detect_site):
+    page = browser.new_page()
+    page.goto(detect_site + "/", wait_until="domcontentloaded")
+    page.click('[data-camera="broken"] [data-action="detect"]')
+    summary = '[data-camera="broken"] [data-field="detect-summary"]'
+    page.wait_for_function(f"() => /on fire/.test(document.querySelector('{summary}').textContent)",
+                           timeout=15000, polling=100)
+    assert page.eval_on_selector('[data-camera="broken"] [data-field="detect-json"]', "link => link.hidden")
     page.close()

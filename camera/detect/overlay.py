@@ -25,7 +25,7 @@ def draw_detections(image: np.ndarray, detections: Iterable[Detection]) -> np.nd
     canvas = image.copy()
     height = canvas.shape[0]
     scale = max(0.4, height / 900)
-    thickness = max(1, round(height / 360))
+    thickness = max(2, round(height / 240))
     for detection in detections:
         x, y, w, h = detection.box
         colour = colour_of(detection.label)

@@ -255,11 +255,13 @@ class CameraDetection:
         now = time.monotonic()
         runs = list(self._runs)
         recent = sum(1 for finished, _ in runs if now - finished <= RATE_WINDOW)
+        # Over the window, or over the time since the oldest run kept, when that is shorter.
+        span = min(RATE_WINDOW, max(1.0, now - runs[0][0])) if runs else RATE_WINDOW
         return {
             "detector": self.spec.text,
             "state": self._state,
             "fps": self.fps,
-            "results_per_second": round(recent / RATE_WINDOW, 2),
+            "results_per_second": round(recent / span, 2),
             "inference_ms": round(statistics.median(ms for _, ms in runs), 2) if runs else None,
             "results": self._results,
             "errors": self._errors,

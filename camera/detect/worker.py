@@ -178,21 +178,22 @@ def serve(sock: socket.socket, spec: DetectorSpec, confidence: float, classes: S
     except Exception as exc:  # noqa: BLE001 - a plugin may fail in any way
         send_message(sock, ("failed", _one_line(exc)))
         return
-    send_message(sock, ("ready", detector.description))
-    while True:
-        try:
+    try:
+        send_message(sock, ("ready", detector.description))
+        while True:
             data = receive_message(sock, raw=True)
-        except (EOFError, OSError):
-            return
-        try:
-            image = jpeg.decode(data)  # type: ignore[arg-type]
-            started = time.perf_counter()
-            detections = detector(image)
-            elapsed_ms = (time.perf_counter() - started) * 1000
-        except Exception as exc:  # noqa: BLE001 - whatever a detector raises must reach the status
-            send_message(sock, ("error", _one_line(exc), traceback.format_exc()))
-            continue
-        send_message(sock, ("result", detections, elapsed_ms))
+            try:
+                image = jpeg.decode(data)  # type: ignore[arg-type]
+                started = time.perf_counter()
+                detections = detector(image)
+                elapsed_ms = (time.perf_counter() - started) * 1000
+            except Exception as exc:  # noqa: BLE001 - whatever a detector raises must reach the status
+                send_message(sock, ("error", _one_line(exc), traceback.format_exc()))
+                continue
+            send_message(sock, ("result", detections, elapsed_ms))
+    except (EOFError, OSError):
+        # The server closed its end: it stopped, or gave up on this worker.
+        return
 
 
 def _one_line(exc: BaseException) -> str:

@@ -1,0 +1,163 @@
+"""Detection beside 200 viewers: does a detector slow the video? Writes its section of docs/benchmarks.md.
+
+One relayed 640x480, 30 fps camera (bench/upstream.py), served by ``python
+-m webapp`` pinned to core 0 (its detector worker inherits that core, and
+competes there at its lower priority), watched by 200 viewers (bench/load.py
+on core 1), side by side in one run: with no detector, with ``motion``, and
+with ``bench.detectors:burn``, 150 ms of pure-Python CPU per frame. While
+the viewers watch, the newest detection result is read every 50 ms, which
+gives the results per second, the inference time and the result age (when
+the result was ready minus when its frame was captured).
+
+    python bench/detect.py                    # about 2 minutes
+    python bench/detect.py --viewers 20 --seconds 5 --out -
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+from report import write_section
+from run import HERE, IDLE_TIMEOUT, ROOT, Process, cpu_seconds, pinned, scenario
+
+VARIANTS = (("none", None), ("motion", "motion"), ("burn 150 ms", "bench.detectors:burn"))
+
+
+def children(pid: int) -> list[int]:
+    """The processes ``pid`` started (its detector worker)."""
+    found = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        text = Path(f"/proc/{pid}/task/{task}/children").read_text()
+        found += [int(child) for child in text.split()]
+    return found
+
+
+class ResultPoller:
+    """Reads the newest detection result every 50 ms in the background; keeps each distinct one."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.results: dict[int, dict] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.05):
+            try:
+                with urllib.request.urlopen(self.url, timeout=5) as response:
+                    result = json.loads(response.read())
+            except OSError:
+                continue
+            self.results.setdefault(result["seq"], result)
+
+    def stop(self) -> list[dict]:
+        self._stop.set()
+        self._thread.join()
+        return [self.results[seq] for seq in sorted(self.results)]
+
+
+def percentile(values: list[float], p: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))], 1)
+
+
+def run_variant(name: str, spec: str | None, upstream_port: str, args: argparse.Namespace) -> dict:
+    command = [sys.executable, "-m", "webapp", "--port", "0", "--threads", "64", "--idle-timeout",
+               str(IDLE_TIMEOUT), "--camera", f"cam=http://127.0.0.1:{upstream_port}/"]
+    if spec:
+        command += ["--detect", f"cam={spec}", "--detect-fps", str(args.detect_fps)]
+    server = Process(pinned(0, command), r"open http://localhost:(\d+)/", stream="stderr")
+    base = f"http://127.0.0.1:{server.match.group(1)}"
+    try:
+        urllib.request.urlopen(f"{base}/snapshot/cam.jpg", timeout=10).read()
+        workers = children(server.pid)
+        worker_cpu = sum(cpu_seconds(pid) for pid in workers)
+        poller = ResultPoller(f"{base}/api/cameras/cam/detections") if spec else None
+        started = time.monotonic()
+        result = scenario(server, f"{base}/video_feed/cam", name, args.viewers, args.seconds)
+        wall = time.monotonic() - started
+        results = poller.stop() if poller else []
+        worker_cpu = sum(cpu_seconds(pid) for pid in workers) - worker_cpu
+    finally:
+        server.stop()
+    ages = [(r["finished"] - r["timestamp"]) * 1000 for r in results]
+    inference = [r["inference_ms"] for r in results]
+    result.update(
+        detector=name,
+        detector_cpu_percent=round(100 * worker_cpu / wall, 1) if spec else None,
+        results_per_second=round(len(results) / wall, 2) if spec else None,
+        inference_ms_p50=percentile(inference, 50), inference_ms_p99=percentile(inference, 99),
+        result_age_ms_p50=percentile(ages, 50), result_age_ms_p99=percentile(ages, 99),
+    )
+    return result
+
+
+def table(results: list[dict], command: str, meta: str) -> str:
+    def fmt(value: object) -> str:
+        return "–" if value is None else str(value)
+
+    baseline = results[0]["fast"]["age_ms_p99"]
+    lines = [
+        "## Detection beside 200 viewers",
+        "",
+        f"Produced by `{command}` on {time.strftime('%Y-%m-%d')}.",
+        "",
+        meta,
+        "",
+        ("| detector | served | fps median | fps p5 | frame age p50 / p99 (ms) | p99 vs none (ms) | server CPU % "
+         "| detector CPU % | results/s | inference p50 / p99 (ms) | result age p50 / p99 (ms) |"),
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for result in results:
+        fast = result["fast"]
+        delta = round(fast["age_ms_p99"] - baseline, 1) if fast["age_ms_p99"] is not None else None
+        lines.append(
+            f"| {result['detector']} | {fast['served']}/{fast['viewers']} | {fast['fps_median']} | {fast['fps_p5']} "
+            f"| {fmt(fast['age_ms_p50'])} / {fmt(fast['age_ms_p99'])} | {'+' if delta and delta > 0 else ''}{fmt(delta)} "
+            f"| {result['server_cpu_percent']} | {fmt(result['detector_cpu_percent'])} "
+            f"| {fmt(result['results_per_second'])} | {fmt(result['inference_ms_p50'])} / {fmt(result['inference_ms_p99'])} "
+            f"| {fmt(result['result_age_ms_p50'])} / {fmt(result['result_age_ms_p99'])} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--viewers", type=int, default=200)
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--detect-fps", type=float, default=5)
+    parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"), help="markdown file, or - for stdout")
+    args = parser.parse_args()
+
+    upstream = Process(pinned(1, [sys.executable, str(HERE / "upstream.py"), "--port", "0"]), r"READY (\d+) frames (.*)")
+    try:
+        results = [run_variant(name, spec, upstream.match.group(1), args) for name, spec in VARIANTS]
+    finally:
+        upstream.stop()
+    command = "python bench/detect.py " + shlex.join(sys.argv[1:])
+    meta = (f"Machine: {os.cpu_count()} cores; server pinned to core 0 with its detector worker, load tool and "
+            f"upstream on core 1. Upstream: 640x480, 30 fps, frames of {upstream.match.group(2)}. "
+            f"{args.viewers} viewers for {args.seconds:g} s per detector, `--detect-fps {args.detect_fps:g}`. "
+            "Detector CPU is the worker process's; result age is when a result was ready minus when its "
+            f"frame was captured. Median of the per-viewer fps and percentiles of every frame's age, as in "
+            "the streaming table.")
+    text = table(results, command.strip(), meta)
+    if args.out == "-":
+        print(text)
+    else:
+        write_section(Path(args.out), "detect", text)
+        print(f"wrote {args.out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
