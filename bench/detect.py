@@ -25,7 +25,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from report import write_section
+from report import publish
 from run import HERE, IDLE_TIMEOUT, ROOT, Process, cpu_seconds, pinned, scenario
 
 VARIANTS = (("none", None), ("motion", "motion"), ("burn 150 ms", "bench.detectors:burn"))
@@ -152,11 +152,7 @@ def main() -> None:
             f"frame was captured. Median of the per-viewer fps and percentiles of every frame's age, as in "
             "the streaming table.")
     text = table(results, command.strip(), meta)
-    if args.out == "-":
-        print(text)
-    else:
-        write_section(Path(args.out), "detect", text)
-        print(f"wrote {args.out}", file=sys.stderr)
+    publish(args.out, "detect", text)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 TITLE = "# Benchmarks\n\n"
@@ -18,3 +19,12 @@ def write_section(path: Path, name: str, text: str) -> None:
         new = old.rstrip("\n") + "\n\n" + block
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(new)
+
+
+def publish(out: str, name: str, text: str) -> None:
+    """Print ``text`` (``out`` is ``-``) or write it as section ``name`` of the file ``out``."""
+    if out == "-":
+        print(text)
+        return
+    write_section(Path(out), name, text)
+    print(f"wrote {out}", file=sys.stderr)

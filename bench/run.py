@@ -25,7 +25,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from report import write_section
+from report import publish
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -246,11 +246,7 @@ def main() -> None:
             f"waitress, a worker thread each. Each viewer count ran {args.seconds:g} s; "
             f"the slow-viewer run {args.slow_seconds:g} s.")
     text = table(results, idle, command.strip(), meta)
-    if args.out == "-":
-        print(text)
-    else:
-        write_section(Path(args.out), "run", text)
-        print(f"wrote {args.out}", file=sys.stderr)
+    publish(args.out, "run", text)
 
 
 if __name__ == "__main__":

@@ -2,11 +2,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from typing import Self
 
 import pytest
 from flask import Flask
 
 from camera.sender import STALL_TIMEOUT
+from webapp import create_app
 from webapp.app import shutdown
 from webapp.config import SENDER
 from webapp.server import make_server
@@ -19,19 +21,36 @@ def serve(request) -> Iterator[Callable[[Flask], str]]:
     Every test using it runs twice: with streams handed to the sender
     thread, and streamed through waitress's own writes.
     """
-    running = []
+    with Servers() as servers:
+        yield lambda app, **options: servers.start(app, handoff=request.param == "sender", **options)
 
-    def start(app: Flask, threads: int = 32, client_timeout: float = STALL_TIMEOUT) -> str:
-        app.config["SOCKET_HANDOFF"] = request.param == "sender"
+
+@pytest.fixture
+def serve_app() -> Iterator[Callable[[dict], str]]:
+    """Serve ``create_app(config)`` on a real waitress, streams handed to the sender; returns its base URL."""
+    with Servers() as servers:
+        yield lambda config: servers.start(create_app(config))
+
+
+class Servers:
+    """Waitress servers on 127.0.0.1 that stop, with their apps' cameras and detectors, on exit."""
+
+    def __init__(self) -> None:
+        self.running: list[tuple[Flask, object]] = []
+
+    def start(self, app: Flask, handoff: bool = True, threads: int = 32, client_timeout: float = STALL_TIMEOUT) -> str:
+        app.config["SOCKET_HANDOFF"] = handoff
         app.extensions[SENDER].stall_timeout = client_timeout
         server = make_server(app, "127.0.0.1", 0, threads=threads, client_timeout=client_timeout)
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        running.append((app, server))
+        threading.Thread(target=server.run, daemon=True).start()
+        self.running.append((app, server))
         return f"http://127.0.0.1:{server.effective_port}"
 
-    yield start
-    for app, server in running:
-        shutdown(app)
-        server.close()
-        server.task_dispatcher.shutdown(timeout=2)
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for app, server in self.running:
+            shutdown(app)
+            server.close()
+            server.task_dispatcher.shutdown(timeout=2)

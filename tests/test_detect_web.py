@@ -2,7 +2,6 @@
 
 import json
 import sys
-import threading
 
 import numpy as np
 import pytest
@@ -15,29 +14,9 @@ from tests.models import classifier_model
 from tests.sources import SceneCamera, SilentCamera
 from tests.test_cli import Running, env, run_cli
 from webapp import create_app
-from webapp.app import shutdown
-from webapp.server import make_server
 from webapp.settings import ConfigError
 
 RESULT_KEYS = {"camera", "detector", "seq", "timestamp", "finished", "width", "height", "inference_ms", "detections"}
-
-
-@pytest.fixture
-def serve_app():
-    """Serve create_app(config) on a real waitress; stops the app's cameras and detectors afterwards."""
-    running = []
-
-    def start(config: dict) -> str:
-        app = create_app(config)
-        server = make_server(app, "127.0.0.1", 0, threads=16)
-        threading.Thread(target=server.run, daemon=True).start()
-        running.append((app, server))
-        return f"http://127.0.0.1:{server.effective_port}"
-
-    yield start
-    for app, server in running:
-        shutdown(app)
-        server.close()
 
 
 @pytest.fixture
