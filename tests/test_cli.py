@@ -156,6 +156,13 @@ def test_command_line_options_become_config():
     assert config_from_args(args) == {"MAX_VIEWERS": 7, "STRICT_SOURCES": True}
     args = build_parser().parse_args(["--no-handoff", "--threads", "100"])
     assert config_from_args(args) == {"SOCKET_HANDOFF": False, "MAX_VIEWERS": 92, "STRICT_SOURCES": True}
+    args = build_parser().parse_args(["--detect", "door=motion", "--detect", "yard=yolo:m.onnx?nms=0.4",
+                                      "--detect-confidence", "0.3", "--detect-classes", "person,car",
+                                      "--detect-fps", "2", "--detect-timeout", "4"])
+    assert config_from_args(args) == {
+        "DETECT": ["door=motion", "yard=yolo:m.onnx?nms=0.4"], "DETECT_CONFIDENCE": 0.3,
+        "DETECT_CLASSES": "person,car", "DETECT_FPS": 2.0, "DETECT_TIMEOUT": 4.0, "STRICT_SOURCES": True,
+    }
 
 
 def test_the_cli_serves_and_stops_cleanly_on_sigint(running):
