@@ -123,6 +123,8 @@ class BaseCamera:
         self._session_stop = threading.Event()
         self._running = False
         self._last_wanted = time.monotonic()
+        # Holders (a detector that must always see) keep it running without viewers.
+        self._holders = 0
 
         self._state = IDLE
         self._outage: Outage | None = None
@@ -177,6 +179,22 @@ class BaseCamera:
         with self.subscribe() as subscription:
             frame = subscription.next_frame(timeout)
         return frame if frame is not None and frame.live else None
+
+    def hold(self) -> None:
+        """Keep the camera running with or without viewers, until :meth:`unhold`.
+
+        A detector holds its camera: detecting is what it is for, watched
+        or not. A holder is no viewer: it is not counted in ``viewers``.
+        """
+        with self._lock:
+            self._holders += 1
+        self.start()
+
+    def unhold(self) -> None:
+        """Let the camera stop again once nobody watches."""
+        with self._lock:
+            self._holders = max(0, self._holders - 1)
+            self._last_wanted = time.monotonic()
 
     # -- lifecycle -----------------------------------------------------
 
@@ -415,7 +433,7 @@ class BaseCamera:
             self._send_no_signal(now)
 
     def _is_idle(self, now: float) -> bool:
-        if self.broadcaster.subscriber_count:
+        if self.broadcaster.subscriber_count or self._holders:
             self._last_wanted = now
             return False
         return now - self._last_wanted >= self.idle_timeout

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from camera.detect.build import MotionGate
 from camera.detect.motion import MotionDetector
 
 WIDTH, HEIGHT, SIZE = 640, 480, 48
@@ -83,3 +84,24 @@ def test_bad_settings_are_refused():
         MotionDetector(sensitivity=1.5)
     with pytest.raises(ValueError, match="min_area"):
         MotionDetector(min_area=-1)
+
+
+def test_a_motion_gate_runs_its_detector_only_on_frames_with_motion():
+    seen = []
+    gate = MotionGate(lambda image: seen.append(image) or ["something"], holdover=0)
+    assert gate(scene(None)) == [] and gate.gated == 1, "the first frame only starts the background"
+    for _ in range(5):
+        assert gate(scene(None)) == []
+    assert gate.gated == 6 and seen == [], "a still scene never reaches the detector"
+    assert gate(scene(200)) == ["something"] and len(seen) == 1, "motion: the detector runs on that frame"
+    assert gate(scene(240)) == ["something"] and gate.gated == 6
+
+
+def test_a_motion_gate_holds_over_after_the_last_motion():
+    seen = []
+    gate = MotionGate(lambda image: seen.append(1) or [], holdover=3600)
+    gate(scene(None))
+    gate(scene(200))
+    for _ in range(5):
+        gate(scene(200))
+    assert len(seen) == 6 and gate.gated == 1, "within the hold-over the detector runs on still frames too"

@@ -87,17 +87,18 @@ def test_frames_that_come_while_the_detector_is_busy_are_skipped_not_queued(runn
     assert min(gaps) >= 5, gaps
 
 
-def test_the_detector_only_runs_while_the_camera_does_and_never_keeps_it_running(running):
+def test_a_detector_keeps_its_camera_running_without_viewers_until_it_stops(running):
     camera = SceneCamera(idle_timeout=0.3)
     detection = running("tests.detectors:find_squares", camera=camera, fps=10)
+    results_of(detection, 3)
+    assert camera.state == "streaming" and camera.status()["viewers"] == 0, "a detector is no viewer"
     with camera.subscribe():
-        results_of(detection, 2)
-    assert wait_until(lambda: camera.state == "idle", 10), "the detector kept the camera running"
+        pass
     done = detection.status()["results"]
-    assert camera.broadcaster.subscriber_count == 0
-    with camera.subscribe() as viewer:
-        assert viewer.next_frame(5) is not None
-        assert wait_until(lambda: detection.status()["results"] > done, 10), "detection resumes with the camera"
+    assert wait_until(lambda: detection.status()["results"] >= done + 3, 10), "still detecting after the viewer left"
+    assert camera.state == "streaming"
+    detection.stop()
+    assert wait_until(lambda: camera.state == "idle", 10), "a stopped detector lets its camera go idle"
 
 
 def test_a_detector_that_raises_is_logged_once_and_the_camera_streams_on(running, caplog):
@@ -191,3 +192,19 @@ def test_plugin_output_is_checked_and_clipped():
     ):
         with pytest.raises(DetectionError, match=message):
             as_detection(item, 100, 100)
+
+
+def test_motion_gated_detection_runs_only_while_something_moves(running):
+    camera = SceneCamera()
+    detection = running("motion+tests.detectors:find_squares", camera=camera, fps=10)
+    results = results_of(detection, 3)
+    assert results[-1].detections and results[-1].detections[0].label == "square"
+    assert detection.status()["gated"] <= 1
+    camera.moving.clear()
+    # Two seconds of hold-over after the square stops, then the gate shuts.
+    assert wait_until(lambda: detection.status()["gated"] >= 5, 20), detection.status()
+    assert detection.latest.detections == [], "gated frames report nothing"
+    camera.moving.set()
+    gated = detection.status()["gated"]
+    assert wait_until(lambda: bool(detection.latest.detections), 20), "moving again opens the gate"
+    assert detection.status()["gated"] - gated <= 2

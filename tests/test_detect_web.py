@@ -1,6 +1,7 @@
 """Detection over real HTTP: run now, the newest result, the overlay picture, status, errors, settings."""
 
 import json
+import re
 import sys
 
 import numpy as np
@@ -106,7 +107,8 @@ def test_bad_detection_requests_get_json_errors(site, method, path, status, mess
 
 def test_no_live_frame_is_a_503_never_a_stale_result(site, serve_app):
     status, body = post(f"{site}/api/cameras/silent/detect?timeout=0.5")
-    assert status == 503 and "gave no frame within 0.5 s" in body["error"]
+    # Held by its detector, the silent camera may already count as lost (after 5 s without a frame).
+    assert status == 503 and re.match(r"camera 'silent' (gave no frame within 0.5 s|has no signal)", body["error"])
     gone = serve_app({"CAMERAS": {"door": f"http://127.0.0.1:{free_port()}/cam"},
                       "DETECT": "door=tests.detectors:find_squares"})
     status, body = post(f"{gone}/api/cameras/door/detect?timeout=2")

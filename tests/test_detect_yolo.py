@@ -153,7 +153,14 @@ def test_spec_options_reach_the_detector(tmp_path):
     ("motion?sensitivity=high", "sensitivity must be a number"),
     ("haar", "unknown detector 'haar'"),
     ("tests.detectors:raising?x=1", "unknown option 'x'"),
+    ("motion+motion", "motion\\+ takes another detector"),
+    ("motion+haar", "unknown detector 'haar'"),
 ])
 def test_bad_specs_are_one_line_errors(text, message):
     with pytest.raises(ValueError, match=message):
         parse_spec(text)
+
+
+def test_a_gated_spec_holds_the_detector_it_gates():
+    spec = parse_spec("motion+yolo:m.onnx?nms=0.4")
+    assert spec.kind == "gated" and spec.inner == parse_spec("yolo:m.onnx?nms=0.4")

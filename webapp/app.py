@@ -24,7 +24,7 @@ from .config import (
     socket_handoff,
 )
 from .connections import ConnectionStats
-from .detectors import DETECTION, build_detections
+from .detectors import DETECTION, OVERLAYS, build_detections, build_overlays
 from .settings import check_numbers
 from .slots import StreamSlots
 
@@ -53,6 +53,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions[SLOTS] = StreamSlots(max_viewers(app.config))
     app.extensions[EXTENSION] = build_cameras(app.config)
     app.extensions[DETECTION] = build_detections(app.config, app.extensions[EXTENSION])
+    app.extensions[OVERLAYS] = build_overlays(app.extensions[DETECTION])
     app.extensions[SENDER] = StreamSender()
     app.extensions[CONNECTIONS] = ConnectionStats()
     app.register_blueprint(routes.bp)
@@ -75,6 +76,8 @@ def shutdown(app: Flask, timeout: float = 3.0) -> None:
     cameras = app.extensions[EXTENSION].values()
     for camera in cameras:
         camera.stop(timeout=0)
+    for overlay in app.extensions[OVERLAYS].values():
+        overlay.stop()
     for detection in app.extensions[DETECTION].values():
         detection.stop(max(0.1, deadline - time.monotonic()))
     app.extensions[SENDER].stop(timeout)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, current_app, jsonify, request
 
 from camera import BaseCamera
-from camera.detect import FAILED, CameraDetection, DetectorError
+from camera.detect import FAILED, CameraDetection, DetectorError, OverlayStream
 
-from .detectors import detections_of
+from .detectors import detections_of, overlays_of
 from .shared import get_camera, jpeg_response, live_frame, require_usable, unavailable
 
 bp = Blueprint("detect", __name__)
@@ -20,6 +20,12 @@ def detection_of(camera: BaseCamera) -> CameraDetection:
         abort(404, description=f"camera {camera.name!r} has no detector; "
                                f"start camstream with --detect {camera.name}=SPEC")
     return detection
+
+
+def overlay_of(camera: BaseCamera) -> OverlayStream:
+    """The camera's stream with boxes drawn, or a 404 JSON error for a camera without a detector."""
+    detection_of(camera)
+    return overlays_of(current_app)[camera.name]
 
 
 @bp.post("/api/cameras/<name>/detect")

@@ -17,13 +17,15 @@ from typing import Any
 from flask import Flask
 
 from camera import BaseCamera
-from camera.detect import CameraDetection, parse_spec
+from camera.detect import CameraDetection, OverlayStream, parse_spec
 
 from .config import NAME_PATTERN
 from .settings import ConfigError
 
-# The key under app.extensions that holds an app's detectors, by camera name.
+# The keys under app.extensions that hold an app's detectors, and its
+# cameras' streams with the boxes drawn, by camera name.
 DETECTION = "camstream.detection"
+OVERLAYS = "camstream.overlays"
 
 log = logging.getLogger("camstream")
 
@@ -31,6 +33,15 @@ log = logging.getLogger("camstream")
 def detections_of(app: Flask) -> dict[str, CameraDetection]:
     """The detectors an app runs, by camera name."""
     return app.extensions[DETECTION]
+
+
+def overlays_of(app: Flask) -> dict[str, OverlayStream]:
+    """The streams with boxes drawn of the cameras that have a detector, by camera name."""
+    return app.extensions[OVERLAYS]
+
+
+def build_overlays(detections: Mapping[str, CameraDetection]) -> dict[str, OverlayStream]:
+    return {name: OverlayStream(detection.camera, detection) for name, detection in detections.items()}
 
 
 def build_detections(config: Mapping[str, Any], cameras: Mapping[str, BaseCamera]) -> dict[str, CameraDetection]:

@@ -13,8 +13,8 @@ from camera.sender import SenderStopped, SocketViewer
 from camera.stream import mjpeg_stream
 
 from .config import CONNECTIONS, SENDER, SLOTS
-from .detect import overlay_snapshot
-from .detectors import detections_of
+from .detect import overlay_of, overlay_snapshot
+from .detectors import detections_of, overlays_of
 from .handoff import take_socket
 from .shared import (
     NO_STORE,
@@ -46,10 +46,12 @@ def index() -> str:
 @bp.get("/video_feed", defaults={"name": None})
 @bp.get("/video_feed/<name>")
 def video_feed(name: str | None) -> Response:
+    """One camera's MJPEG stream; ``?overlay=1``: with its newest boxes drawn."""
     camera = get_camera(name)
     fps = query_number("fps", MIN_VIEWER_FPS, MAX_VIEWER_FPS)
+    overlay = query_flag("overlay")
     require_usable(camera)
-    return _stream([camera], fps, tagged=False)
+    return _stream([overlay_of(camera) if overlay else camera], fps, tagged=False)
 
 
 @bp.get("/streams")
@@ -58,13 +60,19 @@ def streams() -> Response:
 
     The page's shared worker reads this, so that any number of tabs and
     cameras need one of the browser's six connections to this server.
+    With ``?overlay=1`` the cameras that have a detector come with their
+    boxes drawn.
     """
     names = [name for name in request.args.get("cameras", "").split(",") if name]
     cameras = [get_camera(name) for name in dict.fromkeys(names)] if names else list(all_cameras().values())
     fps = query_number("fps", MIN_VIEWER_FPS, MAX_VIEWER_FPS)
+    overlay = query_flag("overlay")
     usable = [camera for camera in cameras if camera.usable]
     if not usable:
         require_usable(cameras[0])
+    if overlay:
+        overlays = overlays_of(current_app)
+        usable = [overlays.get(camera.name, camera) for camera in usable]
     return _stream(usable, fps, tagged=True)
 
 

@@ -8,7 +8,7 @@ from camera import RECONNECTING, BaseCamera, Frame
 from camera.limits import checked
 
 from .config import cameras_of
-from .detectors import detections_of
+from .detectors import detections_of, overlays_of
 from .errors import RETRY_AFTER_SECONDS, json_error
 
 NO_STORE = {"Cache-Control": "no-store, no-cache, must-revalidate, max-age=0", "Pragma": "no-cache"}
@@ -32,9 +32,16 @@ def get_camera(name: str | None) -> BaseCamera:
 
 
 def status_of(camera: BaseCamera) -> dict:
-    """A camera's status with its ``detection`` block (None for a camera without a detector)."""
+    """A camera's status with its ``detection`` block (None for a camera without a detector).
+
+    ``viewers`` counts the viewers of its stream with boxes drawn too.
+    """
+    status = camera.status()
     detection = detections_of(current_app).get(camera.name)
-    return {**camera.status(), "detection": detection.status() if detection is not None else None}
+    overlay = overlays_of(current_app).get(camera.name)
+    if overlay is not None:
+        status["viewers"] += overlay.viewers
+    return {**status, "detection": detection.status() if detection is not None else None}
 
 
 def query_flag(name: str) -> bool:

@@ -7,12 +7,14 @@ A detector is any callable that takes a BGR image and returns
 plugs in one's own. :class:`CameraDetection` runs one on a camera's newest
 frames in a worker process (:mod:`.worker`) and keeps the newest
 :class:`DetectionResult`, whose frame it can draw the boxes on
-(:mod:`.overlay`).
+(:mod:`.overlay`), once per result or, for viewers of an
+:class:`OverlayStream`, once per frame.
 """
 
 from .detection import Detection, DetectionError, as_detection
 from .errors import DetectorCrashed, DetectorError, DetectorLoadError, FrameError
 from .overlay import draw_detections
+from .overlay_stream import OverlayStream
 from .result import DetectionResult
 from .runner import FAILED, CameraDetection
 from .spec import DetectorSpec, parse_spec
@@ -28,6 +30,7 @@ __all__ = [
     "DetectorLoadError",
     "DetectorSpec",
     "FrameError",
+    "OverlayStream",
     "as_detection",
     "draw_detections",
     "parse_spec",

@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib
 import itertools
 import json
+import math
+import time
 from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
@@ -12,11 +14,37 @@ import numpy as np
 from .detection import Detection, DetectionError, as_detection
 from .errors import DetectorLoadError
 from .motion import MotionDetector
-from .spec import MOTION, YOLO, DetectorSpec
+from .spec import GATED, MOTION, YOLO, DetectorSpec
 from .yolo import YoloDetector
 
 # More than this from one frame is a detector gone wrong, not a busy scene.
 MAX_DETECTIONS = 1000
+# A motion gate keeps its detector running this long after the last motion.
+GATE_HOLDOVER = 2.0
+
+
+class MotionGate:
+    """Runs ``inner`` only on frames with motion, and for ``holdover`` seconds after the last.
+
+    A still scene then costs one motion check a frame. ``gated`` counts the
+    frames it kept from ``inner``; they report nothing.
+    """
+
+    def __init__(self, inner: Callable[[np.ndarray], Iterable[object]], holdover: float = GATE_HOLDOVER) -> None:
+        self.inner = inner
+        self.holdover = holdover
+        self.motion = MotionDetector()
+        self.gated = 0
+        self._until = -math.inf
+
+    def __call__(self, image: np.ndarray) -> Iterable[object]:
+        now = time.monotonic()
+        if self.motion(image):
+            self._until = now + self.holdover
+        if now > self._until:
+            self.gated += 1
+            return []
+        return self.inner(image)
 
 
 class Detector:
@@ -33,6 +61,11 @@ class Detector:
         self.description = description
         self.confidence = confidence
         self.classes = frozenset(classes)
+
+    @property
+    def gated(self) -> int:
+        """Frames a motion gate kept from the detector (0 without one)."""
+        return getattr(self.detect, "gated", 0)
 
     def __call__(self, image: np.ndarray) -> list[Detection]:
         height, width = image.shape[:2]
@@ -58,6 +91,10 @@ def build_detector(spec: DetectorSpec, confidence: float = 0.5, classes: Sequenc
     ``motion`` ignores ``confidence`` and ``classes``: it has its own
     sensitivity and one label.
     """
+    if spec.kind == GATED:
+        assert spec.inner is not None
+        inner = build_detector(spec.inner, confidence, classes)
+        return Detector(MotionGate(inner), f"{inner.description}, where motion is seen")
     if spec.kind == MOTION:
         motion = MotionDetector(sensitivity=float(spec.option("sensitivity", 0.5)),  # type: ignore[arg-type]
                                 min_area=float(spec.option("min_area", 0.1)))  # type: ignore[arg-type]

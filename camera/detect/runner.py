@@ -1,11 +1,12 @@
 """A camera's detector at work: the newest frame, at up to the detection rate, in a worker process.
 
-:class:`CameraDetection` watches its camera the way a viewer does (newest
-frame wins: frames that come while the detector is busy are skipped, never
-queued) but is no viewer, so a camera with a detector still starts and
-stops with its viewers; it detects while the camera runs. Its thread only
-waits: the work happens in a :class:`~camera.detect.worker.DetectorProcess`,
-which is restarted with backoff when it dies or hangs.
+:class:`CameraDetection` keeps its camera running from the moment the
+detector is ready, watched or not (detecting is what it is for), and
+watches it the way a viewer does (newest frame wins: frames that come while
+the detector is busy are skipped, never queued) without counting as one.
+Its thread only waits: the work happens in a
+:class:`~camera.detect.worker.DetectorProcess`, which is restarted with
+backoff when it dies or hangs.
 """
 
 from __future__ import annotations
@@ -69,7 +70,9 @@ class CameraDetection:
         self._state = STARTING
         self._last_error: str | None = None
         self._results = self._errors = self._restarts = 0
+        self._gated = self._worker_gated = 0
         self._runs: deque[tuple[float, float]] = deque(maxlen=50)
+        self._let_go = False
 
     # -- lifecycle -----------------------------------------------------
 
@@ -89,6 +92,7 @@ class CameraDetection:
                  self._process.description)
         self._thread = threading.Thread(target=self._run, name=f"detect-{self.camera.name}", daemon=True)
         self._thread.start()
+        self.camera.hold()
         return None
 
     def fail(self, reason: str) -> None:
@@ -99,8 +103,13 @@ class CameraDetection:
             self._cond.notify_all()
         log.error("camera %s: detector %s cannot run: %s", self.camera.name, self.spec.text, reason)
 
+    def _stopped_once(self) -> bool:
+        """Whether :meth:`stop` ran before (a camera is let go once)."""
+        stopped, self._let_go = self._let_go, True
+        return stopped
+
     def stop(self, timeout: float = 2.0) -> None:
-        """Stop detecting and end the worker process."""
+        """Stop detecting, let the camera stop when unwatched, and end the worker process."""
         self._stop.set()
         self._wake.set()
         with self._cond:
@@ -111,6 +120,8 @@ class CameraDetection:
         if thread is None:
             self._process.stop(0)
             return
+        if not self._stopped_once():
+            self.camera.unhold()
         thread.join(timeout)
         if thread.is_alive():
             # Stuck in a slow detection: killing the worker ends the wait.
@@ -184,7 +195,7 @@ class CameraDetection:
 
     def _detect(self, frame: Frame, backoff: Backoff) -> None:
         try:
-            detections, inference_ms = self._process.detect(frame.jpeg, self.timeout)
+            detections, inference_ms, gated = self._process.detect(frame.jpeg, self.timeout)
         except FrameError as exc:
             self._frame_failed(frame, exc)
             return
@@ -197,6 +208,9 @@ class CameraDetection:
             self._latest = result
             self._history.append(result)
             self._results += 1
+            # The worker counts since it started; a restarted one starts again from 0.
+            self._gated += max(0, gated - self._worker_gated)
+            self._worker_gated = gated
             self._runs.append((time.monotonic(), inference_ms))
             self._state = RUNNING
             self._cond.notify_all()
@@ -239,6 +253,7 @@ class CameraDetection:
                 log.warning("camera %s: detector %s did not restart: %s", self.camera.name, self.spec.text, exc)
                 continue
             with self._cond:
+                self._worker_gated = 0
                 if self._state == RESTARTING:
                     self._state = RUNNING
             log.info("camera %s: detector %s restarted", self.camera.name, self.spec.text)
@@ -266,5 +281,6 @@ class CameraDetection:
             "results": self._results,
             "errors": self._errors,
             "restarts": self._restarts,
+            "gated": self._gated,
             "last_error": self._last_error,
         }

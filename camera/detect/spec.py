@@ -1,4 +1,5 @@
-"""Detector spec strings: ``motion``, ``yolo:PATH``, ``MODULE:ATTR``, each with ``?name=value`` options.
+"""Detector spec strings: ``motion``, ``yolo:PATH``, ``MODULE:ATTR``, each with ``?name=value`` options,
+and ``motion+SPEC``: SPEC run only where motion is seen.
 
 A spec is parsed where it is configured, so a typo is an error at start-up;
 the detector itself is built from it inside its worker process
@@ -13,7 +14,8 @@ from urllib.parse import parse_qsl
 
 from ..limits import checked
 
-MOTION, YOLO, PLUGIN = "motion", "yolo", "plugin"
+MOTION, YOLO, PLUGIN, GATED = "motion", "yolo", "plugin", "gated"
+GATE_PREFIX = "motion+"
 PLUGIN_PATTERN = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", re.ASCII)
 
 # The options each kind takes, with their ranges (None: any text).
@@ -22,7 +24,7 @@ OPTIONS: dict[str, dict[str, tuple[float, float] | None]] = {
     YOLO: {"labels": None, "nms": (0.0, 1.0)},
     PLUGIN: {},
 }
-SYNTAX = "motion, yolo:PATH.onnx or MODULE:ATTR (with ?name=value options)"
+SYNTAX = "motion, yolo:PATH.onnx or MODULE:ATTR (with ?name=value options), or motion+ one of the last two"
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,8 @@ class DetectorSpec:
     kind: str
     target: str = ""
     options: tuple[tuple[str, str | float], ...] = ()
+    # For motion+SPEC: SPEC, which runs only where there is motion.
+    inner: DetectorSpec | None = None
 
     def option(self, name: str, default: object = None) -> object:
         return dict(self.options).get(name, default)
@@ -41,6 +45,11 @@ class DetectorSpec:
 def parse_spec(text: str) -> DetectorSpec:
     """Parse ``text``; :class:`ValueError` with one line saying what is wrong."""
     text = text.strip()
+    if text.startswith(GATE_PREFIX):
+        inner = parse_spec(text.removeprefix(GATE_PREFIX))
+        if inner.kind in (MOTION, GATED):
+            raise ValueError(f"detector {text!r}: motion+ takes another detector, not {inner.text!r}")
+        return DetectorSpec(text, GATED, inner=inner)
     body, _, query = text.partition("?")
     if body == MOTION:
         kind, target = MOTION, ""

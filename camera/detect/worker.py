@@ -72,8 +72,9 @@ class DetectorProcess:
             raise DetectorLoadError(message[1])
         self.description = message[1]
 
-    def detect(self, data: bytes, timeout: float) -> tuple[list[Detection], float]:
-        """Detections in the JPEG ``data`` and the detector's time in ms.
+    def detect(self, data: bytes, timeout: float) -> tuple[list[Detection], float, int]:
+        """Detections in the JPEG ``data``, the detector's time in ms, and the frames its motion gate
+        has kept from it so far.
 
         :class:`FrameError` when the detector raised on this frame (the
         worker goes on), :class:`DetectorCrashed` when the worker died or
@@ -89,7 +90,7 @@ class DetectorProcess:
         message = self._receive(timeout, f"the detector took longer than {timeout:g} s")
         if message[0] == "error":
             raise FrameError(message[1], message[2])
-        return message[1], message[2]
+        return message[1], message[2], message[3]
 
     def kill(self) -> None:
         """Kill the worker now; safe from any thread (its owner then sees :class:`DetectorCrashed`)."""
@@ -190,7 +191,7 @@ def serve(sock: socket.socket, spec: DetectorSpec, confidence: float, classes: S
             except Exception as exc:  # noqa: BLE001 - whatever a detector raises must reach the status
                 send_message(sock, ("error", _one_line(exc), traceback.format_exc()))
                 continue
-            send_message(sock, ("result", detections, elapsed_ms))
+            send_message(sock, ("result", detections, elapsed_ms, detector.gated))
     except (EOFError, OSError):
         # The server closed its end: it stopped, or gave up on this worker.
         return
