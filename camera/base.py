@@ -127,6 +127,7 @@ class BaseCamera:
         self._holders = 0
 
         self._state = IDLE
+        self._state_listeners: list[Callable[[BaseCamera, str], None]] = []
         self._outage: Outage | None = None
         self._last_error: str | None = None
         self._started_at: float | None = None
@@ -217,7 +218,7 @@ class BaseCamera:
             if self._running:
                 return
             self._running = True
-            self._state = STARTING
+            self._set_state(STARTING)
             self._outage = None
             self._started_at = time.monotonic()
             self._session_stop = threading.Event()
@@ -252,7 +253,7 @@ class BaseCamera:
             self._thread.quit.set()
         self._session_stop.set()
         if self._running:
-            self._state = FAILED if self._outage else IDLE
+            self._set_state(FAILED if self._outage else IDLE)
         self._running = False
         self._outage = None
         self._started_at = None
@@ -333,7 +334,7 @@ class BaseCamera:
         if self._state != STREAMING:
             with self._lock:
                 if not quit.is_set():
-                    self._state = STREAMING
+                    self._set_state(STREAMING)
         if self._cap.allows(time.monotonic()):
             self.broadcaster.publish(self._make_frame(item, size, captured_at))
             if quit.is_set():
@@ -377,11 +378,11 @@ class BaseCamera:
             if quit.is_set():
                 return
             first = self._outage is None
+            self._last_error = reason
             if first:
                 self._begin_outage(reason)
             elif self._outage is not None:
                 self._outage.reason = reason
-            self._last_error = reason
         if not first:
             log.debug("camera %s: still no source: %s", self.name, reason)
         elif isinstance(error, SourceError):
@@ -393,7 +394,7 @@ class BaseCamera:
     def _begin_outage(self, reason: str) -> None:
         """Enter the reconnecting state; the caller holds the lock."""
         self._outage = Outage(reason, time.time(), time.monotonic())
-        self._state = RECONNECTING
+        self._set_state(RECONNECTING)
         self._last_no_signal = 0.0
         # A snapshot must not be handed the last picture from before.
         self.broadcaster.reset()
@@ -447,8 +448,8 @@ class BaseCamera:
         """
         reason = f"no frame from the source for {self.stall_timeout:g} s"
         if self._outage is None:
-            self._begin_outage(reason)
             self._last_error = reason
+            self._begin_outage(reason)
             log.warning("camera %s: %s; reconnecting", self.name, reason)
         if self._abandoned is not None and self._abandoned.is_alive():
             return
@@ -495,6 +496,22 @@ class BaseCamera:
     @property
     def state(self) -> str:
         return self._state
+
+    def add_state_listener(self, listener: Callable[[BaseCamera, str], None]) -> None:
+        """Call ``listener(camera, state)`` on every change of state.
+
+        It is called where the change happens, often with the camera's lock
+        held: it must only note the change (queue it), never block or call
+        back into the camera.
+        """
+        self._state_listeners.append(listener)
+
+    def _set_state(self, state: str) -> None:
+        if state == self._state:
+            return
+        self._state = state
+        for listener in self._state_listeners:
+            listener(self, state)
 
     def measured_fps(self) -> float:
         """Frames published per second over the last couple of seconds.

@@ -184,6 +184,9 @@ class SocketViewer:
         if self._on_close is not None:
             self._on_close()
 
+    def tick(self, now: float) -> None:
+        """Called about once a second on the sender thread; a viewer of frames has nothing to do."""
+
     @property
     def full(self) -> bool:
         """True while the socket takes no more bytes and the sender waits for it to drain."""
@@ -311,6 +314,8 @@ class StreamSender:
             if viewer.stalled(now, self.stall_timeout):
                 log.info("closing a viewer whose connection took no data for %.0f s", self.stall_timeout)
                 viewer.close()
+            else:
+                viewer.tick(now)
 
     def _reap(self) -> None:
         for viewer in [v for v in self._viewers if v.closed]:

@@ -16,6 +16,7 @@ from tests.sources import SceneCamera
 from webapp import create_app
 from webapp.app import shutdown
 from webapp.config import SLOTS
+from webapp.events import events_of
 from webapp.server import make_server
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -271,3 +272,29 @@ def test_a_failing_detector_says_why_on_its_tile(browser, detect_site):
                            timeout=15000, polling=100)
     assert page.eval_on_selector('[data-camera="broken"] [data-field="detect-json"]', "link => link.hidden")
     page.close()
+
+
+def test_the_browsers_event_source_resumes_without_duplicates(browser):
+    app = create_app({"CAMERAS": {"scene": SceneCamera()}, "DETECT": {"scene": "tests.detectors:find_squares"},
+                      "DETECT_FPS": 10})
+    server = make_server(app, "127.0.0.1", 0, threads=16)
+    threading.Thread(target=server.run, daemon=True).start()
+    try:
+        page = browser.new_page()
+        page.goto(f"http://127.0.0.1:{server.effective_port}/static/camstream.css")
+        page.evaluate("""() => {
+            window.seen = []; window.opened = 0;
+            const source = new EventSource('/events');
+            source.onopen = () => { window.opened += 1; };
+            for (const kind of ['detection', 'state', 'status'])
+                source.addEventListener(kind, event => window.seen.push(Number(event.lastEventId)));
+        }""")
+        page.wait_for_function("() => window.seen.length >= 5", timeout=15000, polling=100)
+        events_of(app).end_streams()
+        page.wait_for_function("() => window.opened >= 2 && window.seen.length >= 40", timeout=20000, polling=100)
+        seen = page.evaluate("window.seen")
+        assert seen == list(range(seen[0], seen[0] + len(seen))), "every event once, in order, across the reconnect"
+        page.close()
+    finally:
+        shutdown(app)
+        server.close()

@@ -12,7 +12,7 @@ from flask.json.provider import DefaultJSONProvider
 
 from camera.sender import StreamSender
 
-from . import detect, errors, routes
+from . import detect, errors, events, routes
 from .config import (
     CONNECTIONS,
     DEFAULTS,
@@ -26,6 +26,7 @@ from .config import (
 from .connections import ConnectionStats
 from .detectors import DETECTION, OVERLAYS, build_detections, build_overlays
 from .settings import check_numbers
+from .shared import status_of
 from .slots import StreamSlots
 
 
@@ -54,10 +55,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions[EXTENSION] = build_cameras(app.config)
     app.extensions[DETECTION] = build_detections(app.config, app.extensions[EXTENSION])
     app.extensions[OVERLAYS] = build_overlays(app.extensions[DETECTION])
+    events.start_events(app, status_of)
     app.extensions[SENDER] = StreamSender()
     app.extensions[CONNECTIONS] = ConnectionStats()
     app.register_blueprint(routes.bp)
     app.register_blueprint(detect.bp)
+    app.register_blueprint(events.bp)
     errors.register(app)
     return app
 
@@ -76,6 +79,7 @@ def shutdown(app: Flask, timeout: float = 3.0) -> None:
     cameras = app.extensions[EXTENSION].values()
     for camera in cameras:
         camera.stop(timeout=0)
+    events.events_of(app).close()
     for overlay in app.extensions[OVERLAYS].values():
         overlay.stop()
     for detection in app.extensions[DETECTION].values():

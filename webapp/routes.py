@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Callable
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
-from werkzeug.http import http_date
 
 from camera import BaseCamera, mjpeg
-from camera.sender import SenderStopped, SocketViewer
+from camera.sender import SocketViewer, StreamSender
 from camera.stream import mjpeg_stream
 
-from .config import CONNECTIONS, SENDER, SLOTS
+from .config import CONNECTIONS, SLOTS
 from .detect import overlay_of, overlay_snapshot
 from .detectors import detections_of, overlays_of
-from .handoff import take_socket
 from .shared import (
-    NO_STORE,
     all_cameras,
     get_camera,
     jpeg_response,
@@ -26,9 +24,8 @@ from .shared import (
     query_number,
     require_usable,
     status_of,
-    unavailable,
 )
-from .slots import Slot
+from .streaming import serve_stream
 
 bp = Blueprint("camstream", __name__)
 
@@ -77,80 +74,22 @@ def streams() -> Response:
 
 
 def _stream(cameras: list[BaseCamera], fps: float | None, tagged: bool) -> Response:
-    """Take a stream slot and hand it, with the viewer, to the sender thread or to a WSGI response.
-
-    Whichever gets it gives the slot back when the stream ends; if anything
-    fails on the way, it is given back here (a slot is given back once).
-    """
-    # Everything about the answer that could fail is made before a slot or the socket is taken.
+    """An MJPEG stream of ``cameras``; ``tagged`` leads each part with its camera's ``X-Camera`` line."""
     tags = [mjpeg.camera_header(camera.name) if tagged else b"" for camera in cameras]
-    head = _stream_head()
-    slots = current_app.extensions[SLOTS]
-    slot = slots.acquire()
-    if slot is None:
-        return unavailable(f"all {slots.limit} stream slots are taken; try again shortly", max_viewers=slots.limit)
-    try:
-        handoff = request.method == "GET" and current_app.config["SOCKET_HANDOFF"]
-        sock = take_socket(request.environ) if handoff else None
-        if sock is None:
-            return _wsgi_stream(cameras, slot, fps, tagged)
-        return _hand_off(list(zip(cameras, tags, strict=True)), sock, head, slot, fps)
-    except BaseException:
-        slot.release()
-        raise
 
+    def socket_viewer(sock: socket.socket, head: bytes, sender: StreamSender,
+                      on_close: Callable[[], None]) -> tuple[SocketViewer, Callable[[], None]]:
+        viewer = SocketViewer(sock, head, sender, on_close=on_close)
+        feeds = [(camera, viewer.add_feed(camera.broadcaster, tag, fps))
+                 for camera, tag in zip(cameras, tags, strict=True)]
 
-def _hand_off(cameras: list[tuple[BaseCamera, bytes]], sock: socket.socket, head: bytes, slot: Slot,
-              fps: float | None) -> Response:
-    """Give the viewer's socket and its stream slot to the sender thread; waitress drops the response returned."""
-    sender = current_app.extensions[SENDER]
-    try:
-        viewer = SocketViewer(sock, head, sender, on_close=slot.release)
-        feeds = [(camera, viewer.add_feed(camera.broadcaster, tag, fps)) for camera, tag in cameras]
-        sender.add(viewer)
-    except BaseException as exc:
-        sock.close()
-        if isinstance(exc, SenderStopped):
-            slot.release()
-            return unavailable("the server is shutting down")
-        raise
-    # From here the sender owns the socket: closing the viewer releases everything.
-    try:
-        for camera, feed in feeds:
-            camera.attach(feed)
-    except BaseException:
-        viewer.close()
-        raise
-    return Response(status=200)
+        def attach() -> None:
+            for camera, feed in feeds:
+                camera.attach(feed)
+        return viewer, attach
 
-
-def _wsgi_stream(cameras: list[BaseCamera], slot: Slot, fps: float | None, tagged: bool) -> Response:
-    """Stream through the WSGI server, holding one of its worker threads."""
-    # Waitress offers this when it reads ahead on the connection; it lets a
-    # stream notice a viewer that left while the camera sends nothing.
-    is_disconnected = request.environ.get("waitress.client_disconnected")
-    body = mjpeg_stream(cameras, is_disconnected, fps, tagged)
-    response = Response(body, content_type=mjpeg.CONTENT_TYPE, headers={**NO_STORE, "X-Accel-Buffering": "no"})
-    # Runs when the server closes the response, however the stream ended.
-    response.call_on_close(slot.release)
-    return response
-
-
-def _stream_head() -> bytes:
-    """Status line and headers of a stream the sender writes itself, then its first boundary."""
-    protocol = request.environ.get("SERVER_PROTOCOL", "HTTP/1.1")
-    if protocol not in ("HTTP/1.0", "HTTP/1.1"):
-        protocol = "HTTP/1.1"
-    headers = {
-        "Content-Type": mjpeg.CONTENT_TYPE,
-        **NO_STORE,
-        "X-Accel-Buffering": "no",
-        "Connection": "close",
-        "Server": "camstream",
-        "Date": http_date(),
-    }
-    lines = [f"{protocol} 200 OK", *(f"{name}: {value}" for name, value in headers.items()), "", ""]
-    return "\r\n".join(lines).encode("latin-1") + mjpeg.STREAM_START
+    return serve_stream(mjpeg.CONTENT_TYPE, mjpeg.STREAM_START, socket_viewer,
+                        lambda is_disconnected: mjpeg_stream(cameras, is_disconnected, fps, tagged))
 
 
 @bp.get("/snapshot.jpg", defaults={"name": None})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Response, abort, current_app, request
+from flask import Flask, Response, abort, current_app, request
 
 from camera import RECONNECTING, BaseCamera, Frame
 from camera.limits import checked
@@ -31,14 +31,16 @@ def get_camera(name: str | None) -> BaseCamera:
     return camera
 
 
-def status_of(camera: BaseCamera) -> dict:
+def status_of(camera: BaseCamera, app: Flask | None = None) -> dict:
     """A camera's status with its ``detection`` block (None for a camera without a detector).
 
     ``viewers`` counts the viewers of its stream with boxes drawn too.
+    ``app`` is the current app unless given (outside a request).
     """
+    app = app or current_app
     status = camera.status()
-    detection = detections_of(current_app).get(camera.name)
-    overlay = overlays_of(current_app).get(camera.name)
+    detection = detections_of(app).get(camera.name)
+    overlay = overlays_of(app).get(camera.name)
     if overlay is not None:
         status["viewers"] += overlay.viewers
     return {**status, "detection": detection.status() if detection is not None else None}

@@ -16,7 +16,7 @@ import statistics
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ..backoff import Backoff
 from ..base import BaseCamera
@@ -73,6 +73,7 @@ class CameraDetection:
         self._gated = self._worker_gated = 0
         self._runs: deque[tuple[float, float]] = deque(maxlen=50)
         self._let_go = False
+        self._result_listeners: list[Callable[[DetectionResult], None]] = []
 
     # -- lifecycle -----------------------------------------------------
 
@@ -129,6 +130,10 @@ class CameraDetection:
             thread.join(timeout)
 
     # -- results -------------------------------------------------------
+
+    def add_result_listener(self, listener: Callable[[DetectionResult], None]) -> None:
+        """Call ``listener(result)`` with every new result, on the detection thread; it must not block."""
+        self._result_listeners.append(listener)
 
     @property
     def latest(self) -> DetectionResult | None:
@@ -215,6 +220,8 @@ class CameraDetection:
             self._state = RUNNING
             self._cond.notify_all()
         backoff.reset()
+        for listener in self._result_listeners:
+            listener(result)
         if recovered:
             log.info("camera %s: detector %s works again", self.camera.name, self.spec.text)
 
