@@ -58,6 +58,10 @@ class Feed:
     def close(self) -> None:
         self.viewer.close()
 
+    def continue_from(self, other: Feed) -> None:
+        """Take over where ``other`` left off, so that a frame it sent is not sent again."""
+        self._last_seq = other._last_seq
+
     def take(self) -> Frame | None:
         """The newest frame not yet sent, unless this viewer's frame rate says skip it."""
         frame = self._pending

@@ -12,7 +12,7 @@ from flask.json.provider import DefaultJSONProvider
 
 from camera.sender import StreamSender
 
-from . import detect, errors, events, routes
+from . import detect, errors, events, routes, ws
 from .config import (
     CONNECTIONS,
     DEFAULTS,
@@ -61,6 +61,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(routes.bp)
     app.register_blueprint(detect.bp)
     app.register_blueprint(events.bp)
+    app.register_blueprint(ws.bp)
     errors.register(app)
     return app
 

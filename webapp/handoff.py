@@ -36,8 +36,20 @@ def take_socket(environ: dict[str, Any]) -> socket.socket | None:
         return None
     # Waitress now aborts the response as if the client had left, and logs so.
     channel.connected = False
+    # And it must read no more: what the client sends from now on (a
+    # WebSocket's messages) is for the new owner. A read it was about to
+    # make finds nothing to do, and its next poll leaves the socket out.
+    channel.will_close = True
+    channel.handle_read = _read_nothing
+    trigger = getattr(getattr(channel, "server", None), "pull_trigger", None)
+    if trigger is not None:
+        trigger()
     _silence_handoff_log()
     return ours
+
+
+def _read_nothing() -> None:
+    """Stands in for a handed-off channel's ``handle_read``."""
 
 
 class _HandoffFilter(logging.Filter):

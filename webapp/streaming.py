@@ -53,6 +53,27 @@ def serve_stream(content_type: str, opening: bytes, make_viewer: ViewerFactory, 
         raise
 
 
+def serve_socket(head: bytes, make_viewer: ViewerFactory) -> Response:
+    """Take a stream slot and hand the socket to the sender thread, which writes ``head`` first.
+
+    For a connection only the sender thread can serve (a WebSocket): the
+    caller has checked that sockets are handed off.
+    """
+    slots = current_app.extensions[SLOTS]
+    slot = slots.acquire()
+    if slot is None:
+        return unavailable(f"all {slots.limit} stream slots are taken; try again shortly", max_viewers=slots.limit)
+    try:
+        sock = take_socket(request.environ)
+        if sock is None:
+            slot.release()
+            return unavailable("this server cannot hand the connection over", retry=False)
+        return _hand_off(make_viewer, sock, head, slot)
+    except BaseException:
+        slot.release()
+        raise
+
+
 def _hand_off(make_viewer: ViewerFactory, sock: socket.socket, head: bytes, slot: Slot) -> Response:
     """Give the viewer's socket and its stream slot to the sender thread; waitress drops the response returned."""
     sender = current_app.extensions[SENDER]
