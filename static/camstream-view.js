@@ -18,10 +18,14 @@
       try {
         var worker = new SharedWorker(new URL("camstream-worker.js", scriptBase).href, { name: "camstream" });
         shared = { port: worker.port, views: new Set() };
+        shared.listeners = [];
         shared.port.onmessage = function (event) {
           var data = event.data;
-          if (data.type !== "frame") return;
-          shared.views.forEach(function (view) { if (view.camera === data.camera) view.show(data.blob); });
+          if (data.type === "event") {
+            shared.listeners.forEach(function (listener) { listener(data.kind, data.data); });
+          } else if (data.type === "frame") {
+            shared.views.forEach(function (view) { if (view.camera === data.camera) view.show(data.blob); });
+          }
         };
         shared.port.start();
         setInterval(function () { shared.port.postMessage({ type: "ping" }); }, 5000);
@@ -91,6 +95,22 @@
       this.next();
     }
   }
+
+  // camstreamEvents(listener, server): listener(kind, data) for each of the server's events
+  // ("detection", "state", "status"), through the shared worker's one EventSource when it can.
+  window.camstreamEvents = function (listener, server) {
+    var base = new URL(server || defaultServer, document.baseURI).href;
+    var worker = new URL(base).origin === location.origin && "SharedWorker" in window ? sharedWorker() : false;
+    if (worker) {
+      worker.listeners.push(listener);
+      worker.port.postMessage({ type: "events", base: base });
+      return;
+    }
+    var source = new EventSource(base + "events");
+    ["detection", "state", "status"].forEach(function (kind) {
+      source.addEventListener(kind, function (event) { listener(kind, JSON.parse(event.data)); });
+    });
+  };
 
   if (!customElements.get("camstream-view")) customElements.define("camstream-view", CamstreamView);
 })();

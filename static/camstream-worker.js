@@ -4,7 +4,9 @@
 // stream holds one for as long as it runs, so plain <img> streams stop
 // working at the seventh. Tabs tell this worker which cameras they show;
 // it reads them all from one multiplexed stream (/streams?cameras=a,b) and
-// hands each JPEG, as a Blob, to the tabs showing that camera.
+// hands each JPEG, as a Blob, to the tabs showing that camera. Tabs that
+// want the server's events (detections, states, status) share one
+// EventSource on /events the same way.
 "use strict";
 
 var BOUNDARY = "--frame\r\n";
@@ -141,11 +143,36 @@ function refresh(base) {
   connection.pending = setTimeout(function () { connection.update(); }, 50);
 }
 
+var eventSources = new Map();  // base URL -> EventSource, while a tab of that server wants events
+
+function updateEvents(base) {
+  var wantedBy = 0;
+  ports.forEach(function (tab) { if (tab.base === base && tab.events) wantedBy += 1; });
+  var source = eventSources.get(base);
+  if (wantedBy && !source) {
+    // EventSource reconnects by itself and resumes with Last-Event-ID.
+    source = new EventSource(base + "events");
+    ["detection", "state", "status"].forEach(function (kind) {
+      source.addEventListener(kind, function (event) {
+        var data = JSON.parse(event.data);
+        ports.forEach(function (tab, port) {
+          if (tab.base === base && tab.events) port.postMessage({ type: "event", kind: kind, data: data });
+        });
+      });
+    });
+    eventSources.set(base, source);
+  } else if (!wantedBy && source) {
+    source.close();
+    eventSources.delete(base);
+  }
+}
+
 function forget(port) {
   var tab = ports.get(port);
   if (!tab) return;
   ports.delete(port);
   refresh(tab.base);
+  updateEvents(tab.base);
 }
 
 self.onconnect = function (event) {
@@ -160,6 +187,10 @@ self.onconnect = function (event) {
     } else if (data.type === "unwatch" && tab) {
       tab.cameras.delete(data.camera);
       refresh(tab.base);
+    } else if (data.type === "events") {
+      if (!tab) ports.set(port, tab = { base: data.base, cameras: new Set(), seen: Date.now() });
+      tab.events = true;
+      updateEvents(tab.base);
     } else if (data.type === "leave") {
       forget(port);
     } else if (tab) {

@@ -1,5 +1,6 @@
-// The page: each tile's state and numbers from the status API every 2 s,
-// full screen, the embed code for a camera, and running its detector.
+// The page: each tile's state and numbers, and the live boxes of its
+// detector, from the server's pushed events; full screen, the embed code
+// for a camera, and running its detector now.
 (function () {
   "use strict";
 
@@ -32,12 +33,81 @@
     });
   }
 
-  function poll() {
-    fetch("api/cameras", { cache: "no-store" })
-      .then(function (response) { return response.json(); })
-      .then(function (body) { update(body.cameras); })
-      .catch(function () { /* the server may be restarting; try again next tick */ })
-      .finally(function () { setTimeout(poll, 2000); });
+  function percent(score) { return Math.round(score * 100) + "%"; }
+
+  // Boxes older than this are not drawn.
+  var BOX_SECONDS = 1.5;
+  var results = new Map();  // camera -> {result, at}
+
+  function tileOf(name) { return document.querySelector('[data-camera="' + CSS.escape(name) + '"]'); }
+
+  // Where the picture is inside the <img> (object-fit: contain), in CSS pixels relative to the view.
+  function pictureRect(view, width, height) {
+    var box = view.img.getBoundingClientRect(), outer = view.getBoundingClientRect();
+    var scale = Math.min(box.width / width, box.height / height);
+    return { x: box.left - outer.left + (box.width - width * scale) / 2,
+             y: box.top - outer.top + (box.height - height * scale) / 2, scale: scale };
+  }
+
+  function drawBoxes(name) {
+    var tile = tileOf(name), canvas = tile && tile.querySelector('[data-field="boxes"]');
+    if (!canvas) return;
+    var view = tile.querySelector("camstream-view"), entry = results.get(name);
+    var on = tile.querySelector('[data-action="boxes"]').getAttribute("aria-pressed") === "true";
+    var fresh = entry && performance.now() - entry.at < BOX_SECONDS * 1000;
+    var ratio = window.devicePixelRatio || 1, bounds = view.getBoundingClientRect();
+    canvas.width = Math.round(bounds.width * ratio);
+    canvas.height = Math.round(bounds.height * ratio);
+    var context = canvas.getContext("2d");
+    context.clearRect(0, 0, canvas.width, canvas.height);
+    var drawn = on && fresh && view.img.naturalWidth ? entry.result.detections : [];
+    canvas.hidden = !drawn.length;
+    canvas.dataset.boxes = JSON.stringify(drawn.map(function (d) { return d.box; }));
+    canvas.dataset.seq = drawn.length ? entry.result.seq : "";
+    if (!drawn.length) return;
+    var rect = pictureRect(view, entry.result.width, entry.result.height);
+    context.scale(ratio, ratio);
+    context.lineWidth = 2;
+    context.font = "12px system-ui, sans-serif";
+    drawn.forEach(function (detection) {
+      var x = rect.x + detection.box[0] * rect.scale, y = rect.y + detection.box[1] * rect.scale;
+      var text = detection.label + " " + percent(detection.score);
+      context.strokeStyle = context.fillStyle = "#ffb21d";
+      context.strokeRect(x, y, detection.box[2] * rect.scale, detection.box[3] * rect.scale);
+      context.fillRect(x, Math.max(0, y - 16), context.measureText(text).width + 6, 16);
+      context.fillStyle = "#000";
+      context.fillText(text, x + 3, Math.max(12, y - 4));
+    });
+  }
+
+  function detected(result) {
+    results.set(result.camera, { result: result, at: performance.now() });
+    var tile = tileOf(result.camera), labels = tile && tile.querySelector('[data-field="labels"]');
+    if (labels) {
+      labels.textContent = result.detections.map(function (d) { return d.label + " " + percent(d.score); })
+        .join(", ");
+    }
+    drawBoxes(result.camera);
+  }
+
+  function stateChanged(change) {
+    var tile = tileOf(change.camera);
+    if (!tile) return;
+    var state = tile.querySelector('[data-field="state"]');
+    state.textContent = change.state;
+    state.className = "state " + change.state;
+    var troubled = change.state === "failed" || change.state === "reconnecting";
+    tile.querySelector('[data-field="error"]').textContent = troubled && change.last_error || "";
+  }
+
+  function listen() {
+    window.camstreamEvents(function (kind, data) {
+      if (kind === "status") update([data]);
+      else if (kind === "state") stateChanged(data);
+      else if (kind === "detection") detected(data);
+    });
+    // Stale boxes disappear even when no new result comes.
+    setInterval(function () { results.forEach(function (_, name) { drawBoxes(name); }); }, 500);
   }
 
   function copyEmbed(tile, button) {
@@ -54,7 +124,6 @@
     }
   }
 
-  function percent(score) { return Math.round(score * 100) + "%"; }
 
   function showResult(tile, result) {
     var panel = tile.querySelector('[data-field="detect-result"]');
@@ -112,6 +181,14 @@
     });
     var embed = tile.querySelector('[data-action="embed"]');
     embed.addEventListener("click", function () { copyEmbed(tile, embed); });
+    var boxesButton = tile.querySelector('[data-action="boxes"]');
+    if (boxesButton) {
+      boxesButton.addEventListener("click", function () {
+        var on = boxesButton.getAttribute("aria-pressed") !== "true";
+        boxesButton.setAttribute("aria-pressed", String(on));
+        drawBoxes(tile.dataset.camera);
+      });
+    }
     var detectButton = tile.querySelector('[data-action="detect"]');
     if (detectButton) {
       detectButton.addEventListener("click", function () { detect(tile, detectButton); });
@@ -121,5 +198,5 @@
     }
   });
 
-  poll();
+  listen();
 })();

@@ -98,9 +98,10 @@ def test_twelve_tabs_all_show_moving_video_over_one_connection(browser, site):
         # Every view of every tab shows new frames.
         page.wait_for_function(f"before => ({ALL_FRAMES}).every((n, i) => n >= before[i] + 2)",
                                arg=before, timeout=20000, polling=200)
-    assert app.extensions[SLOTS].used == 1, "every tab and camera shares one stream"
+    # Every tab and camera shares one video stream, and one event stream for the numbers.
+    assert app.extensions[SLOTS].used == 2
     _status, health = get_json(f"{base}/healthz")
-    assert health["streams"] == 1
+    assert health["streams"] == 2
     context.close()
 
 
@@ -298,3 +299,34 @@ def test_the_browsers_event_source_resumes_without_duplicates(browser):
     finally:
         shutdown(app)
         server.close()
+
+
+def test_live_boxes_follow_the_moving_square_and_can_be_turned_off(browser, detect_site):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(detect_site + "/", wait_until="domcontentloaded")
+    canvas = '[data-camera="scene"] [data-field="boxes"]'
+    drawn = []
+    for _ in range(4):
+        previous = drawn[-1]["seq"] if drawn else ""
+        page.wait_for_function(f"previous => {{ const c = document.querySelector('{canvas}');"
+                               " return c && !c.hidden && c.dataset.seq && c.dataset.seq !== previous; }",
+                               arg=previous, timeout=15000, polling=50)
+        drawn.append(page.eval_on_selector(canvas, """canvas => {
+            const box = JSON.parse(canvas.dataset.boxes)[0], view = canvas.parentElement;
+            const img = view.img.getBoundingClientRect(), outer = view.getBoundingClientRect();
+            const scale = Math.min(img.width / 320, img.height / 240), ratio = canvas.width / outer.width;
+            const x = (img.left - outer.left + (img.width - 320 * scale) / 2 + box[0] * scale) * ratio;
+            const y = (img.top - outer.top + (img.height - 240 * scale) / 2 + (box[1] + box[3] / 2) * scale) * ratio;
+            const pixel = canvas.getContext('2d').getImageData(Math.round(x), Math.round(y), 1, 1).data;
+            return {seq: canvas.dataset.seq, box: box, alpha: pixel[3]};
+        }"""))
+    assert all(entry["alpha"] > 0 for entry in drawn), f"the box's left edge is drawn on the canvas: {drawn}"
+    assert all(abs(entry["box"][1] - 100) <= 2 for entry in drawn), "around the square, in the frame's pixels"
+    xs = [entry["box"][0] for entry in drawn]
+    assert len(set(xs)) >= 3, f"the boxes move with the square: {xs}"
+    labels = page.text_content('[data-camera="scene"] [data-field="labels"]')
+    assert labels.startswith("square ")
+    page.click('[data-camera="scene"] [data-action="boxes"]')
+    page.wait_for_function(f"() => document.querySelector('{canvas}').hidden", timeout=5000, polling=50)
+    assert page.get_attribute('[data-camera="scene"] [data-action="boxes"]', "aria-pressed") == "false"
+    page.close()

@@ -277,8 +277,10 @@ class CameraDetection:
         now = time.monotonic()
         runs = list(self._runs)
         recent = sum(1 for finished, _ in runs if now - finished <= RATE_WINDOW)
-        # Over the window, or over the time since the oldest run kept, when that is shorter.
-        span = min(RATE_WINDOW, max(1.0, now - runs[0][0])) if runs else RATE_WINDOW
+        # Over the window, or since the oldest run kept when that is more recent (it opens the span).
+        span = RATE_WINDOW
+        if runs and now - runs[0][0] < RATE_WINDOW:
+            recent, span = recent - 1, max(1.0, now - runs[0][0])
         return {
             "detector": self.spec.text,
             "state": self._state,
