@@ -1,12 +1,16 @@
-"""Open N concurrent viewers of an MJPEG URL and report what they saw.
+"""Open N concurrent viewers of an MJPEG URL (or a WebSocket or an event stream) and report what they saw.
 
 One process, asyncio. Each viewer parses the multipart stream (chunked or
 not), and records when each frame arrived and how old it was (arrival time
 minus the part's ``X-Timestamp``). ``--slow K`` makes K of the viewers
 behave like a phone on weak Wi-Fi: an 8 KB receive buffer, little buffering
-of its own, and a capped read rate.
+of its own, and a capped read rate. ``--mode ws`` reads ``/ws/<name>``
+instead: binary messages are frames, aged by the send time bench/upstream.py
+writes into each JPEG's comment; text messages are counted. ``--mode
+events`` reads ``/events`` and counts its events (as "frames").
 
     python bench/load.py http://127.0.0.1:8000/video_feed --viewers 50 --seconds 20
+    python bench/load.py http://127.0.0.1:8000/ws/cam --mode ws --viewers 50 --slow 1
 
 Prints one JSON object (see :func:`summarize`).
 """
@@ -15,7 +19,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
+import os
 import resource
 import socket
 import statistics
@@ -39,6 +45,7 @@ class Viewer:
     ages: list[float] = field(default_factory=list)
     status: int | None = None
     error: str | None = None
+    messages: int = 0
 
 
 class ByteSource:
@@ -120,7 +127,7 @@ class DirectSource:
         self.readexactly = reader.readexactly
 
 
-async def watch(url: str, viewer: Viewer, deadline: float, rate: float | None) -> None:
+async def watch(url: str, viewer: Viewer, deadline: float, rate: float | None, mode: str = "mjpeg") -> None:
     parts = urlsplit(url)
     viewer.started = time.monotonic()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -133,18 +140,21 @@ async def watch(url: str, viewer: Viewer, deadline: float, rate: float | None) -
         limit = SLOW_READ if viewer.slow else 2**20
         reader, writer = await asyncio.open_connection(sock=sock, limit=limit)
         path = parts.path + (f"?{parts.query}" if parts.query else "")
-        writer.write(f"GET {path} HTTP/1.1\r\nHost: {parts.netloc}\r\n\r\n".encode())
+        upgrade = ("Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                   f"Sec-WebSocket-Key: {base64.b64encode(os.urandom(16)).decode()}\r\n") if mode == "ws" else ""
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: {parts.netloc}\r\n{upgrade}\r\n".encode())
         status_line = await reader.readline()
         viewer.status = int(status_line.split()[1])
         headers = {}
         while (line := await reader.readline()) not in (b"\r\n", b""):
             name, _, value = line.decode("latin-1").partition(":")
             headers[name.strip().lower()] = value.strip()
-        if viewer.status != 200:
+        if viewer.status != (101 if mode == "ws" else 200):
             return
         chunked = "chunked" in headers.get("transfer-encoding", "")
         source = ByteSource(reader, chunked, rate) if chunked or rate else DirectSource(reader)
-        await read_frames(source, viewer, deadline)
+        read = {"ws": read_messages, "events": read_events}.get(mode, read_frames)
+        await read(source, viewer, deadline)
     except (OSError, EOFError, ValueError, IndexError, asyncio.IncompleteReadError) as exc:
         viewer.error = f"{type(exc).__name__}: {exc}"
     finally:
@@ -169,15 +179,52 @@ async def read_frames(source: ByteSource | DirectSource, viewer: Viewer, deadlin
         if length is None:
             raise ValueError("part without Content-Length")
         await source.readexactly(length)
-        now = time.monotonic()
-        viewer.frames += 1
-        viewer.bytes += length
-        if viewer.last_frame is not None:
-            viewer.longest_gap = max(viewer.longest_gap, now - viewer.last_frame)
-        viewer.first_frame = viewer.first_frame or now
-        viewer.last_frame = now
-        if stamp is not None:
-            viewer.ages.append(time.time() - stamp)
+        arrived(viewer, length, stamp)
+
+
+def arrived(viewer: Viewer, size: int, stamp: float | None) -> None:
+    now = time.monotonic()
+    viewer.frames += 1
+    viewer.bytes += size
+    if viewer.last_frame is not None:
+        viewer.longest_gap = max(viewer.longest_gap, now - viewer.last_frame)
+    viewer.first_frame = viewer.first_frame or now
+    viewer.last_frame = now
+    if stamp is not None:
+        viewer.ages.append(time.time() - stamp)
+
+
+async def read_messages(source: ByteSource | DirectSource, viewer: Viewer, deadline: float) -> None:
+    """WebSocket messages from the server (unmasked, unfragmented): binary ones are frames."""
+    while time.monotonic() < deadline:
+        head = await source.readexactly(2)
+        opcode, length = head[0] & 0x0F, head[1] & 0x7F
+        if length >= 126:
+            length = int.from_bytes(await source.readexactly(2 if length == 126 else 8), "big")
+        payload = await source.readexactly(length)
+        if opcode == 0x2:
+            arrived(viewer, length, sent_at(payload))
+        elif opcode == 0x1:
+            viewer.messages += 1
+        elif opcode == 0x8:
+            raise EOFError("the server closed the WebSocket")
+
+
+def sent_at(jpeg: bytes) -> float | None:
+    """The send time bench/upstream.py put in the JPEG's first comment segment, if it is there."""
+    if jpeg[2:4] != b"\xff\xfe":
+        return None
+    comment = jpeg[6:4 + int.from_bytes(jpeg[4:6], "big")]
+    return float(comment[5:]) if comment.startswith(b"sent ") else None
+
+
+async def read_events(source: ByteSource | DirectSource, viewer: Viewer, deadline: float) -> None:
+    """Server-Sent Events: each ``data:`` line is one event."""
+    while time.monotonic() < deadline:
+        line = await source.readuntil(b"\n")
+        if line.startswith(b"data:"):
+            viewer.messages += 1
+            arrived(viewer, len(line), None)
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -213,6 +260,7 @@ def summarize(viewers: list[Viewer], seconds: float, cpu_seconds: float) -> dict
             "age_ms_max": ms(max(ages)) if ages else None,
             "longest_gap_ms": ms(max(v.longest_gap for v in members)),
             "mb_per_s": round(sum(v.bytes for v in members) / seconds / 1e6, 2),
+            "messages_per_s": round(sum(v.messages for v in members) / seconds, 2),
             "errors": sum(1 for v in members if v.error),
             "refused": sum(1 for v in members if v.status not in (None, 200)),
             "first_error": next((v.error for v in members if v.error), None),
@@ -226,14 +274,14 @@ def summarize(viewers: list[Viewer], seconds: float, cpu_seconds: float) -> dict
     }
 
 
-async def run(url: str, count: int, slow: int, seconds: float, rate: float, ramp: float) -> dict:
+async def run(url: str, count: int, slow: int, seconds: float, rate: float, ramp: float, mode: str = "mjpeg") -> dict:
     viewers = [Viewer(slow=i < slow) for i in range(count)]
     usage = resource.getrusage(resource.RUSAGE_SELF)
     started = time.monotonic()
     deadline = started + seconds
     tasks = []
     for index, viewer in enumerate(viewers):
-        tasks.append(asyncio.create_task(watch(url, viewer, deadline, rate if viewer.slow else None)))
+        tasks.append(asyncio.create_task(watch(url, viewer, deadline, rate if viewer.slow else None, mode)))
         if ramp and index % 20 == 19:
             await asyncio.sleep(ramp)
     await asyncio.wait(tasks, timeout=seconds + 10)
@@ -253,6 +301,8 @@ def main() -> None:
     parser.add_argument("--slow-rate", type=float, default=200_000, help="slow viewers' bytes per second")
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--ramp", type=float, default=0.05, help="pause after every 20 connections")
+    parser.add_argument("--mode", choices=["mjpeg", "ws", "events"], default="mjpeg",
+                        help="what the URL serves: an MJPEG stream, /ws/<name>, or /events")
     args = parser.parse_args()
     if not args.url.startswith("http://"):
         parser.error("only http:// URLs")
@@ -261,7 +311,7 @@ def main() -> None:
     host = urlsplit(args.url).hostname or ""
     if not (host == "localhost" or host.startswith("127.")):
         parser.error("load is only sent to loopback (127.0.0.0/8)")
-    summary = asyncio.run(run(args.url, args.viewers, args.slow, args.seconds, args.slow_rate, args.ramp))
+    summary = asyncio.run(run(args.url, args.viewers, args.slow, args.seconds, args.slow_rate, args.ramp, args.mode))
     print(json.dumps(summary))
 
 

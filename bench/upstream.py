@@ -1,11 +1,13 @@
 """A paced MJPEG camera stand-in for the benchmark: 640x480, 30 fps, JPEG quality 80.
 
 Frames are blurred noise that moves, 40-60 KB each like a real camera's, and
-are encoded once at start. Serves on 127.0.0.1 only and prints
-``READY <port>`` when it listens.
+are encoded once at start; each carries the time it was sent in a JPEG
+comment. Serves on 127.0.0.1 only and prints ``READY <port>`` when it
+listens.
 
     python bench/upstream.py --port 0
     python bench/upstream.py --port 0 --drop-every 60 --drop-for 10   # for the soak
+    python bench/upstream.py --port 0 --still                          # nothing moves
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import cv2
 import numpy as np
 
 BOUNDARY = "upstreamboundary"
+STAMP_PREFIX = "sent "
 
 
 def make_frames(count: int = 30, size: tuple[int, int] = (640, 480), quality: int = 80) -> list[bytes]:
@@ -38,13 +41,23 @@ def make_frames(count: int = 30, size: tuple[int, int] = (640, 480), quality: in
     return frames
 
 
-def serve(port: int, fps: float, drop_every: float = 0.0, drop_for: float = 0.0) -> None:
+def stamped(jpeg: bytes) -> bytes:
+    """``jpeg`` with the time it is sent in a comment segment, which a relay passes on untouched.
+
+    It lets a client that gets only the JPEG (a WebSocket one) tell how old a frame is.
+    """
+    comment = f"{STAMP_PREFIX}{time.time():.6f}".encode()
+    return jpeg[:2] + b"\xff\xfe" + (len(comment) + 2).to_bytes(2, "big") + comment + jpeg[2:]
+
+
+def serve(port: int, fps: float, drop_every: float = 0.0, drop_for: float = 0.0, still: bool = False) -> None:
     """Serve until killed; with ``drop_every``, go away for ``drop_for`` seconds that often.
 
     A drop closes the listening socket and every stream, the way a camera
     that reboots or loses power does, then listens on the same port again.
+    ``still`` sends one picture over and over: a scene where nothing moves.
     """
-    frames = make_frames()
+    frames = make_frames()[:1] if still else make_frames()
     up = threading.Event()
     up.set()
 
@@ -60,7 +73,7 @@ def serve(port: int, fps: float, drop_every: float = 0.0, drop_for: float = 0.0)
             index = 0
             try:
                 while up.is_set():
-                    jpeg = frames[index % len(frames)]
+                    jpeg = stamped(frames[index % len(frames)])
                     head = (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n"
                             f"X-Timestamp: {time.time():.6f}\r\n\r\n").encode()
                     self.wfile.write(head + jpeg + b"\r\n")
@@ -100,10 +113,11 @@ def main() -> None:
     parser.add_argument("--fps", type=float, default=30.0)
     parser.add_argument("--drop-every", type=float, default=0.0, help="seconds between drops; 0: never")
     parser.add_argument("--drop-for", type=float, default=10.0, help="how long each drop lasts")
+    parser.add_argument("--still", action="store_true", help="one picture over and over: nothing moves")
     args = parser.parse_args()
     if args.drop_every and not 0 < args.drop_for < args.drop_every:
         parser.error("--drop-for must be shorter than --drop-every")
-    serve(args.port, args.fps, args.drop_every, args.drop_for)
+    serve(args.port, args.fps, args.drop_every, args.drop_for, args.still)
 
 
 if __name__ == "__main__":

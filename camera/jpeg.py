@@ -35,6 +35,14 @@ def decode(data: bytes, reduced: bool = False) -> np.ndarray:
     return image
 
 
+def decode_half(data: bytes) -> np.ndarray:
+    """Decode JPEG bytes to a BGR image of half the width and height, in a fraction of the time."""
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_REDUCED_COLOR_2)
+    if image is None:
+        raise JpegError("not a decodable JPEG")
+    return image
+
+
 def check_size(width: int, height: int) -> None:
     """Raise :class:`JpegError` for a picture too large to decode (or of no size), as its header says."""
     if not (0 < width <= MAX_SIDE and 0 < height <= MAX_SIDE and width * height <= MAX_PIXELS):

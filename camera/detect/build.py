@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
+from .. import jpeg
 from .detection import Detection, DetectionError, as_detection
 from .errors import DetectorLoadError
 from .motion import MotionDetector
@@ -37,14 +38,18 @@ class MotionGate:
         self.gated = 0
         self._until = -math.inf
 
-    def __call__(self, image: np.ndarray) -> Iterable[object]:
+    def opens(self, image: np.ndarray) -> bool:
+        """Whether ``inner`` should run on this frame (``image`` may be a smaller copy of it)."""
         now = time.monotonic()
         if self.motion(image):
             self._until = now + self.holdover
         if now > self._until:
             self.gated += 1
-            return []
-        return self.inner(image)
+            return False
+        return True
+
+    def __call__(self, image: np.ndarray) -> Iterable[object]:
+        return self.inner(image) if self.opens(image) else []
 
 
 class Detector:
@@ -68,8 +73,21 @@ class Detector:
         return getattr(self.detect, "gated", 0)
 
     def __call__(self, image: np.ndarray) -> list[Detection]:
+        return self._checked(self.detect(image), image)
+
+    def run_jpeg(self, data: bytes) -> list[Detection]:
+        """Detections in JPEG ``data``; a motion gate looks at a half-size decode, and a closed gate
+        costs no full one."""
+        gate = self.detect if isinstance(self.detect, MotionGate) else None
+        if gate is None:
+            return self(jpeg.decode(data))
+        if not gate.opens(jpeg.decode_half(data)):
+            return []
+        image = jpeg.decode(data)
+        return self._checked(gate.inner(image), image)
+
+    def _checked(self, raw: Iterable[object] | None, image: np.ndarray) -> list[Detection]:
         height, width = image.shape[:2]
-        raw = self.detect(image)
         if raw is None:
             return []
         items = list(itertools.islice(raw, MAX_DETECTIONS + 1))

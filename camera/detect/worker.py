@@ -168,7 +168,6 @@ def _read(sock: socket.socket, size: int, deadline: float | None) -> bytes:
 
 def serve(sock: socket.socket, spec: DetectorSpec, confidence: float, classes: Sequence[str]) -> None:
     """The worker: load the detector, then answer one frame at a time until the socket closes."""
-    from .. import jpeg
     from .build import build_detector
 
     try:
@@ -184,9 +183,8 @@ def serve(sock: socket.socket, spec: DetectorSpec, confidence: float, classes: S
         while True:
             data = receive_message(sock, raw=True)
             try:
-                image = jpeg.decode(data)  # type: ignore[arg-type]
                 started = time.perf_counter()
-                detections = detector(image)
+                detections = detector.run_jpeg(data)  # type: ignore[arg-type]
                 elapsed_ms = (time.perf_counter() - started) * 1000
             except Exception as exc:  # noqa: BLE001 - whatever a detector raises must reach the status
                 send_message(sock, ("error", _one_line(exc), traceback.format_exc()))
