@@ -62,7 +62,9 @@ class EventLog:
         return self._next_id - 1
 
     def publish(self, kind: str, camera: str, data: dict[str, Any]) -> Event:
-        text = json.dumps(data, allow_nan=False, separators=(",", ":"))
+        """Number and encode an event once; its JSON carries its kind too, as ``event``, so that a
+        WebSocket client, which has no ``event:`` field, can tell the kinds apart."""
+        text = json.dumps({"event": kind, **data}, allow_nan=False, separators=(",", ":"))
         with self._lock:
             number = self._next_id
             self._next_id += 1

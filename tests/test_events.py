@@ -71,6 +71,7 @@ def test_detection_results_state_changes_and_status_arrive_as_events(site):
         assert reader.response.headers["Content-Type"].startswith("text/event-stream")
         seen = reader.read_until(lambda event: event[1] == "detection")
         _, _, result = seen[-1]
+        assert result["event"] == "detection"
         assert result["camera"] == "scene" and result["detections"][0]["label"] == "square"
         assert {"seq", "timestamp", "width", "height", "inference_ms"} <= set(result)
         # Waking the plain camera: its states, in order, then its status.

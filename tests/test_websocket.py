@@ -63,7 +63,7 @@ def test_frames_and_events_over_one_websocket(site):
     try:
         assert decode(next_binary(ws)).shape == (240, 320, 3)
         event = next_text(ws)
-        while "detections" not in event:
+        while event.get("event") != "detection":
             event = next_text(ws)
         assert event["camera"] == "scene" and event["detections"][0]["label"] == "square"
         assert wait_until(lambda: app.extensions["camstream"]["scene"].status()["viewers"] == 1, 5), \

@@ -22,6 +22,7 @@ from .yolo import YoloDetector
 MAX_DETECTIONS = 1000
 # A motion gate keeps its detector running this long after the last motion.
 GATE_HOLDOVER = 2.0
+GATE_WIDTH = 160
 
 
 class MotionGate:
@@ -34,7 +35,8 @@ class MotionGate:
     def __init__(self, inner: Callable[[np.ndarray], Iterable[object]], holdover: float = GATE_HOLDOVER) -> None:
         self.inner = inner
         self.holdover = holdover
-        self.motion = MotionDetector()
+        # Deciding whether anything moves needs less detail than showing where.
+        self.motion = MotionDetector(width=GATE_WIDTH)
         self.gated = 0
         self._until = -math.inf
 
@@ -76,12 +78,12 @@ class Detector:
         return self._checked(self.detect(image), image)
 
     def run_jpeg(self, data: bytes) -> list[Detection]:
-        """Detections in JPEG ``data``; a motion gate looks at a half-size decode, and a closed gate
+        """Detections in JPEG ``data``; a motion gate looks at a quarter-size decode, and a closed gate
         costs no full one."""
         gate = self.detect if isinstance(self.detect, MotionGate) else None
         if gate is None:
             return self(jpeg.decode(data))
-        if not gate.opens(jpeg.decode_half(data)):
+        if not gate.opens(jpeg.decode_quarter(data)):
             return []
         image = jpeg.decode(data)
         return self._checked(gate.inner(image), image)

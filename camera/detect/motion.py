@@ -19,6 +19,7 @@ import numpy as np
 
 from .detection import Detection
 
+# Frames are looked at this wide at most (a motion gate looks at them half as wide).
 WORK_WIDTH = 320
 # A change covering more than this share of the frame is lighting, not motion.
 GLOBAL_CHANGE = 0.5
@@ -37,7 +38,7 @@ class MotionDetector:
 
     label = "motion"
 
-    def __init__(self, sensitivity: float = 0.5, min_area: float = 0.1) -> None:
+    def __init__(self, sensitivity: float = 0.5, min_area: float = 0.1, width: int = WORK_WIDTH) -> None:
         if not 0.0 <= sensitivity <= 1.0:
             raise ValueError(f"motion sensitivity must be from 0 to 1, not {sensitivity!r}")
         if not 0.0 <= min_area <= 100.0:
@@ -45,6 +46,7 @@ class MotionDetector:
         # Sensitivity 0 needs a change of 60 levels, 1 one of 6.
         self.threshold = 6 + (1.0 - sensitivity) * 54
         self.min_area = min_area / 100.0
+        self.width = width
         self._background: np.ndarray | None = None
 
     def __call__(self, image: np.ndarray) -> list[Detection]:
@@ -54,13 +56,13 @@ class MotionDetector:
         if background is None or background.shape != small.shape:
             self._background = small.astype(np.float32)
             return []
-        difference = cv2.absdiff(small, cv2.convertScaleAbs(background))
-        changed = difference.max(axis=2) > self.threshold
-        if changed.mean() > GLOBAL_CHANGE:
+        blue, green, red = cv2.split(cv2.absdiff(small, cv2.convertScaleAbs(background)))
+        _, changed_mask = cv2.threshold(cv2.max(cv2.max(blue, green), red), self.threshold, 1, cv2.THRESH_BINARY)
+        if cv2.countNonZero(changed_mask) > GLOBAL_CHANGE * changed_mask.size:
             self._background = small.astype(np.float32)
             return []
         cv2.accumulateWeighted(small, background, BACKGROUND_ALPHA)
-        changed_mask = changed.astype(np.uint8)
+        changed = changed_mask.view(bool)
         # Join the parts of one moving thing into one blob; its box is that of its changed pixels.
         blobs = cv2.dilate(changed_mask, np.ones((5, 5), np.uint8), iterations=2)
         contours, _ = cv2.findContours(blobs, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
@@ -77,12 +79,11 @@ class MotionDetector:
             detections.append(Detection(self.label, min(1.0, share), box))
         return detections
 
-    @staticmethod
-    def _prepare(image: np.ndarray) -> np.ndarray:
+    def _prepare(self, image: np.ndarray) -> np.ndarray:
         if image.ndim == 2:
             image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
         height, width = image.shape[:2]
-        if width > WORK_WIDTH:
-            image = cv2.resize(image, (WORK_WIDTH, max(1, round(height * WORK_WIDTH / width))),
+        if width > self.width:
+            image = cv2.resize(image, (self.width, max(1, round(height * self.width / width))),
                                interpolation=cv2.INTER_AREA)
         return cv2.GaussianBlur(image, (5, 5), 0)
