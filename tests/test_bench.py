@@ -76,3 +76,20 @@ def test_the_detection_bench_writes_its_section_and_keeps_the_others(tmp_path):
     # The burner ran: it reports results, and they took at least its 150 ms each.
     cells = rows["burn 150 ms"].split(" | ")
     assert float(cells[8]) > 0 and float(cells[9].split(" / ")[0]) >= 150
+
+
+def test_the_live_bench_runs_every_kind_of_viewer_at_once(tmp_path):
+    out = tmp_path / "benchmarks.md"
+    subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "live.py"), "--scale", "0.02", "--seconds", "2", "--out", str(out)],
+        capture_output=True, text=True, timeout=180, check=True, cwd=ROOT,
+    )
+    rows = {line.split(" | ")[0].lstrip("| "): line.split(" | ") for line in out.read_text().splitlines()
+            if line.startswith("| ") and not line.startswith("| ---")}
+    for name, served in (("2 MJPEG", "2/2"), ("1 overlay", "1/1"), ("1 WebSocket", "1/1"),
+                         ("1 slow WebSocket (200 KB/s)", "1/1"), ("1 events", "1/1")):
+        assert rows[name][1] == served, rows[name]
+    assert float(rows["1 WebSocket"][2]) > 0, "WebSocket frames arrived"
+    assert float(rows["1 events"][5]) > 0, "events arrived"
+    still = rows["still scene, no viewers, `motion+` a 150 ms detector"]
+    assert int(still[4].rstrip(" |")) > 0, "the gate kept frames from the detector"
