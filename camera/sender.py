@@ -161,15 +161,20 @@ class SocketViewer:
         return False
 
     def readable(self) -> None:
-        """The client sent something or hung up; a viewer has nothing to say."""
+        """The client sent something or hung up; a viewer of frames has nothing to say."""
+        self._receive(4096)
+
+    def _receive(self, size: int) -> bytes:
+        """What the client sent (b"" if nothing yet); a client that hung up closes the viewer."""
         try:
-            data = self.sock.recv(4096)
+            data = self.sock.recv(size)
         except BlockingIOError:
-            return
+            return b""
         except OSError:
             data = b""
         if not data:
             self.close()
+        return data
 
     def finish(self) -> None:
         """Release the socket; runs once, on the sender thread."""

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterator
 
-from .events import EventLog
+from .events import Event, EventLog
 from .sender import SocketViewer, StreamSender
 
 CONTENT_TYPE = "text/event-stream; charset=utf-8"
@@ -26,14 +26,16 @@ KEEPALIVE = b": keepalive\n\n"
 BATCH = 50
 
 
-class EventViewer(SocketViewer):
-    """One ``/events`` client on the sender thread: the log's events of ``cameras`` after ``last_id``."""
+class LogViewer(SocketViewer):
+    """A socket viewer that follows an :class:`~camera.events.EventLog` from ``last_id`` on.
 
-    def __init__(self, sock: socket.socket, head: bytes, sender: StreamSender, log: EventLog,
-                 cameras: Collection[str] | None, last_id: int, on_close: Callable[[], None] | None = None) -> None:
+    New events wake it; the log closing, or ending its streams, ends it.
+    """
+
+    def __init__(self, sock: socket.socket, head: bytes, sender: StreamSender, log: EventLog, last_id: int,
+                 on_close: Callable[[], None] | None = None) -> None:
         super().__init__(sock, head, sender, on_close)
         self.log = log
-        self.cameras = cameras
         self.last_id = last_id
         self.generation = log.generation
         log.listen(self._logged)
@@ -48,8 +50,22 @@ class EventViewer(SocketViewer):
         self.log.unlisten(self._logged)
         super().close()
 
+    def new_events(self, cameras: Collection[str] | None) -> list[Event]:
+        """The next events of ``cameras`` (all if None) since the last call, a batch at a time."""
+        events, self.last_id = self.log.after(self.last_id, cameras, BATCH)
+        return events
+
+
+class EventViewer(LogViewer):
+    """One ``/events`` client on the sender thread: the log's events of ``cameras`` after ``last_id``."""
+
+    def __init__(self, sock: socket.socket, head: bytes, sender: StreamSender, log: EventLog,
+                 cameras: Collection[str] | None, last_id: int, on_close: Callable[[], None] | None = None) -> None:
+        super().__init__(sock, head, sender, log, last_id, on_close)
+        self.cameras = cameras
+
     def _next_part(self) -> bool:
-        events, self.last_id = self.log.after(self.last_id, self.cameras, BATCH)
+        events = self.new_events(self.cameras)
         self._out.extend(memoryview(event.sse) for event in events)
         return bool(events)
 

@@ -25,15 +25,15 @@ from wsproto.frame_protocol import CloseReason
 from .broadcast import Broadcaster
 from .events import EventLog
 from .limits import checked
-from .sender import SocketViewer, StreamSender
+from .sender import StreamSender
+from .sse import LogViewer
 
 # The longest message a client may send; it only ever sends small JSON.
 MAX_MESSAGE = 64 * 1024
 MIN_FPS, MAX_FPS = 0.1, 120.0
-EVENT_BATCH = 50
 
 
-class WebSocketViewer(SocketViewer):
+class WebSocketViewer(LogViewer):
     """One ``/ws/<name>`` client: ``source`` gives the plain frames, ``overlay`` (if any) the drawn ones.
 
     ``source`` and ``overlay`` are cameras or overlay streams: anything with
@@ -42,35 +42,20 @@ class WebSocketViewer(SocketViewer):
 
     def __init__(self, sock: socket.socket, head: bytes, sender: StreamSender, *, source: Any,
                  overlay: Any | None, log: EventLog, on_close: Callable[[], None] | None = None) -> None:
-        super().__init__(sock, head, sender, on_close)
+        super().__init__(sock, head, sender, log, log.last_id, on_close)
         self.ws = Connection(ConnectionType.SERVER)
         self.source = source
         self.overlay = overlay
         self.camera_name = source.name
-        self.log = log
-        self.last_id = log.last_id
         self.fps: float | None = None
         self.feed = self.add_feed(source.broadcaster)
         self._message: list[str] = []
         self._message_size = 0
         self._ending = False
-        log.listen(self._logged)
 
     def attach(self) -> None:
         """Subscribe to the frames, once the sender owns the socket."""
         self.source.attach(self.feed)
-
-    # -- any thread ----------------------------------------------------
-
-    def _logged(self) -> None:
-        if self.log.closed:
-            self.close()
-        else:
-            self.wake()
-
-    def close(self) -> None:
-        self.log.unlisten(self._logged)
-        super().close()
 
     # -- the sender thread ---------------------------------------------
 
@@ -79,7 +64,7 @@ class WebSocketViewer(SocketViewer):
             # The close frame has gone out: end the connection.
             self.close()
             return False
-        events, self.last_id = self.log.after(self.last_id, (self.camera_name,), EVENT_BATCH)
+        events = self.new_events((self.camera_name,))
         for event in events:
             self._send(TextMessage(data=event.json))
         frame = self.feed.take()
@@ -88,14 +73,8 @@ class WebSocketViewer(SocketViewer):
         return bool(events) or frame is not None
 
     def readable(self) -> None:
-        try:
-            data = self.sock.recv(65536)
-        except BlockingIOError:
-            return
-        except OSError:
-            data = b""
+        data = self._receive(65536)
         if not data:
-            self.close()
             return
         self._message_size += len(data)
         if self._message_size > MAX_MESSAGE + 16:
