@@ -65,17 +65,19 @@ def test_the_detection_bench_writes_its_section_and_keeps_the_others(tmp_path):
     out = tmp_path / "benchmarks.md"
     out.write_text("# Benchmarks\n\n<!-- begin run -->\nthe streaming table\n<!-- end run -->\n")
     subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "detect.py"), "--viewers", "2", "--seconds", "2", "--out", str(out)],
+        [sys.executable, str(ROOT / "bench" / "detect.py"), "--viewers", "2", "--seconds", "2", "--rounds", "1",
+         "--out", str(out)],
         capture_output=True, text=True, timeout=180, check=True, cwd=ROOT,
     )
     text = out.read_text()
     assert "<!-- begin run -->\nthe streaming table\n<!-- end run -->" in text
-    rows = {line.split(" | ")[0].lstrip("| "): line for line in text.splitlines() if line.startswith("| ")}
-    assert rows["none"].startswith("| none | 2/2 |")
-    assert rows["motion"].startswith("| motion | 2/2 |") and rows["burn 150 ms"].startswith("| burn 150 ms | 2/2 |")
+    rows = {line.split(" | ")[1]: line for line in text.splitlines() if line.startswith("| 1 | ")}
+    assert rows["none"].startswith("| 1 | none | 2/2 |")
+    assert rows["motion"].startswith("| 1 | motion | 2/2 |")
     # The burner ran: it reports results, and they took at least its 150 ms each.
     cells = rows["burn 150 ms"].split(" | ")
-    assert float(cells[8]) > 0 and float(cells[9].split(" / ")[0]) >= 150
+    assert cells[2] == "2/2" and float(cells[9]) > 0 and float(cells[10].split(" / ")[0]) >= 150
+    assert "Medians over the rounds" in text
 
 
 def test_the_live_bench_runs_every_kind_of_viewer_at_once(tmp_path):
