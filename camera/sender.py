@@ -120,7 +120,7 @@ class SocketViewer:
         # Set before unsubscribing: a feed being attached right now then
         # either is removed here or sees the flag (Broadcaster.add).
         self._closing = True
-        for feed in self.feeds:
+        for feed in list(self.feeds):
             feed.broadcaster.unsubscribe(feed)
         self._sender.notify(self)
 

@@ -134,6 +134,9 @@ class WebSocketViewer(LogViewer):
         self.feed.continue_from(old)
         target = self.overlay if self.overlay is not None and broadcaster is self.overlay.broadcaster else self.source
         target.attach(self.feed)
+        if self.closed:
+            # Closed from another thread while switching: leave no feed behind.
+            broadcaster.unsubscribe(self.feed)
 
     def _end(self, code: int, reason: str) -> None:
         """Send a close frame (or answer the client's) and end the connection once it is out."""
