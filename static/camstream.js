@@ -60,7 +60,8 @@
     canvas.height = Math.round(bounds.height * ratio);
     var context = canvas.getContext("2d");
     context.clearRect(0, 0, canvas.width, canvas.height);
-    var drawn = on && fresh && view.img.naturalWidth ? entry.result.detections : [];
+    // The <img> keeps its box while a new frame decodes, so boxes need not wait for it (no flicker).
+    var drawn = on && fresh ? entry.result.detections : [];
     canvas.hidden = !drawn.length;
     canvas.dataset.boxes = JSON.stringify(drawn.map(function (d) { return d.box; }));
     canvas.dataset.seq = drawn.length ? entry.result.seq : "";

@@ -306,20 +306,22 @@ def test_live_boxes_follow_the_moving_square_and_can_be_turned_off(browser, dete
     page.goto(detect_site + "/", wait_until="domcontentloaded")
     canvas = '[data-camera="scene"] [data-field="boxes"]'
     drawn = []
+    # One look at the canvas, in one step: a new drawing, its first box, and the canvas pixel on that box's
+    # left edge (or null while there is no new drawing).
+    look = f"""previous => {{
+        const canvas = document.querySelector('{canvas}');
+        if (!canvas || canvas.hidden || !canvas.dataset.seq || canvas.dataset.seq === previous) return null;
+        const box = JSON.parse(canvas.dataset.boxes)[0], view = canvas.parentElement;
+        const img = view.img.getBoundingClientRect(), outer = view.getBoundingClientRect();
+        const scale = Math.min(img.width / 320, img.height / 240), ratio = canvas.width / outer.width;
+        const x = (img.left - outer.left + (img.width - 320 * scale) / 2 + box[0] * scale) * ratio;
+        const y = (img.top - outer.top + (img.height - 240 * scale) / 2 + (box[1] + box[3] / 2) * scale) * ratio;
+        const pixel = canvas.getContext('2d').getImageData(Math.round(x), Math.round(y), 1, 1).data;
+        return {{seq: canvas.dataset.seq, box: box, alpha: pixel[3]}};
+    }}"""
     for _ in range(4):
         previous = drawn[-1]["seq"] if drawn else ""
-        page.wait_for_function(f"previous => {{ const c = document.querySelector('{canvas}');"
-                               " return c && !c.hidden && c.dataset.seq && c.dataset.seq !== previous; }",
-                               arg=previous, timeout=15000, polling=50)
-        drawn.append(page.eval_on_selector(canvas, """canvas => {
-            const box = JSON.parse(canvas.dataset.boxes)[0], view = canvas.parentElement;
-            const img = view.img.getBoundingClientRect(), outer = view.getBoundingClientRect();
-            const scale = Math.min(img.width / 320, img.height / 240), ratio = canvas.width / outer.width;
-            const x = (img.left - outer.left + (img.width - 320 * scale) / 2 + box[0] * scale) * ratio;
-            const y = (img.top - outer.top + (img.height - 240 * scale) / 2 + (box[1] + box[3] / 2) * scale) * ratio;
-            const pixel = canvas.getContext('2d').getImageData(Math.round(x), Math.round(y), 1, 1).data;
-            return {seq: canvas.dataset.seq, box: box, alpha: pixel[3]};
-        }"""))
+        drawn.append(page.wait_for_function(look, arg=previous, timeout=15000, polling=50).json_value())
     assert all(entry["alpha"] > 0 for entry in drawn), f"the box's left edge is drawn on the canvas: {drawn}"
     assert all(abs(entry["box"][1] - 100) <= 2 for entry in drawn), "around the square, in the frame's pixels"
     xs = [entry["box"][0] for entry in drawn]
