@@ -5,8 +5,10 @@ import threading
 import numpy as np
 import pytest
 
-from camera import PatternCamera
+from camera import Frame, PatternCamera, jpeg
+from camera.detect import Detection, DetectionResult, OverlayStream
 from camera.detect.overlay import colour_of
+from camera.detect.overlay_stream import MAX_RESULT_AGE
 from tests.helpers import MjpegReader, decode, get, get_json, wait_until
 from tests.sources import SceneCamera
 from tests.test_multiplex import tagged_parts
@@ -98,3 +100,21 @@ def test_overlay_for_a_camera_without_a_detector_is_a_404(site):
     assert status == 404 and b"has no detector" in body
     status, _, body = get(f"{base}/video_feed/scene?overlay=sometimes")
     assert status == 400 and b"overlay must be 1 or 0" in body
+
+
+def test_boxes_far_from_the_frame_in_time_are_not_drawn():
+    camera = SceneCamera()
+    image = np.full((240, 320, 3), 90, np.uint8)
+    data = jpeg.encode(image, 80)
+
+    class Latest:
+        latest = None
+
+    overlay = OverlayStream(camera, Latest())
+    result_frame = Frame(1, data, 1000.0, 320, 240)
+    Latest.latest = DetectionResult("scene", "test", result_frame, [Detection("square", 0.9, (100, 100, 40, 40))],
+                                    1.0, 1000.01)
+    near, far = Frame(2, data, 1001.0, 320, 240), Frame(3, data, 1000.0 + MAX_RESULT_AGE + 0.5, 320, 240)
+    assert overlay._drawn(near).jpeg != data and overlay.frames_drawn == 1, "boxes from 1 s before are drawn"
+    assert overlay._drawn(far) is far and overlay.frames_drawn == 1, "boxes from 2 s before are not"
+    assert overlay._drawn(Frame(4, data, 1000.5, 320, 240, live=False)).live is False, "no boxes on no signal"
