@@ -1,0 +1,124 @@
+"""Reading recordings back: frames between two times, paced MJPEG playback, and MP4 files."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from .. import jpeg, mjpeg
+from . import formats
+from .h264 import H264Writer
+from .index import EventRow, Segment
+from .storage import Storage
+
+# A pause in a recording longer than this is skipped in playback, not waited out.
+MAX_GAP_SECONDS = 2.0
+# Playback of a recording still being written waits this long for more before it ends.
+FOLLOW_SECONDS = 3.0
+# The longest span one MP4 download may cover.
+MAX_EXPORT_SECONDS = 3600.0
+
+Payload = bytes | np.ndarray
+
+
+class NothingRecorded(LookupError):
+    """No frame is stored for the time asked for."""
+
+
+def frames_between(storage: Storage, segments: Iterable[Segment], start: float, end: float | None,
+                   after: float | None = None) -> Iterator[tuple[float, Payload]]:
+    """The frames of ``segments`` from ``start`` to ``end``, in time order, later than ``after``."""
+    last = float("-inf") if after is None else after
+    for segment in segments:
+        path = storage.path(segment.path)
+        if not path.exists():
+            continue
+        for timestamp, payload in formats.read(segment.format, path, segment.start, start):
+            if end is not None and timestamp > end:
+                break
+            if timestamp <= last:
+                continue
+            last = timestamp
+            yield timestamp, payload
+
+
+def clip_segments(storage: Storage, event: EventRow) -> list[Segment]:
+    """Where an event's clip is: its own clip files, else the continuous recording around it."""
+    own = storage.index.segments(event_id=event.id)
+    if own:
+        return own
+    return storage.index.segments(event.camera, event.clip_start, event.clip_end, kind="continuous")
+
+
+def as_jpeg(payload: Payload, quality: int) -> bytes:
+    return payload if isinstance(payload, bytes) else jpeg.encode(payload, quality)
+
+
+def playback(storage: Storage, camera: str, start: float, quality: int,
+             gone: Callable[[], bool] = lambda: False, sleep: Callable[[float], None] = time.sleep) -> Iterator[bytes]:
+    """An MJPEG body: ``camera``'s recording from ``start``, paced as it was recorded.
+
+    Gaps between recordings are skipped; a recording still being written
+    is followed while it grows, and the stream ends :data:`FOLLOW_SECONDS`
+    after the newest frame stored.
+    """
+    yield mjpeg.STREAM_START
+    cursor: float | None = None
+    anchor: tuple[float, float] | None = None  # (recording time, wall clock) of the pacing's start
+    waited = 0.0
+    while not gone():
+        segments = storage.index.segments(camera, start if cursor is None else cursor)
+        sent = False
+        for timestamp, payload in frames_between(storage, segments, start, None, cursor):
+            if anchor is None or timestamp - (cursor or timestamp) > MAX_GAP_SECONDS:
+                anchor = (timestamp, time.monotonic())
+            delay = anchor[1] + (timestamp - anchor[0]) - time.monotonic()
+            if delay > 0:
+                sleep(delay)
+            if gone():
+                return
+            cursor = timestamp
+            sent = True
+            yield mjpeg.encode_part(as_jpeg(payload, quality), timestamp)
+        if sent:
+            waited = 0.0
+            continue
+        if waited >= FOLLOW_SECONDS:
+            return
+        sleep(0.5)
+        waited += 0.5
+
+
+def export_mp4(frames: Iterable[tuple[float, Payload]], path: Path, fps: float | None = None) -> int:
+    """Encode ``frames`` into a whole H.264 MP4 at ``path`` (written beside it, then moved); how many went in.
+
+    Raises :class:`NothingRecorded` when there is no frame.
+    """
+    # A name of its own, so two requests making the same file do not write into each other.
+    handle, name = tempfile.mkstemp(suffix=".part", dir=path.parent)
+    os.close(handle)
+    temporary = Path(name)
+    temporary.unlink()
+    writer: H264Writer | None = None
+    try:
+        for timestamp, payload in frames:
+            if writer is None:
+                writer = H264Writer(temporary, timestamp, fps, fragmented=False)
+            writer.write(payload, timestamp)
+        if writer is None:
+            raise NothingRecorded("no frame is recorded in that time")
+        writer.close()
+        os.replace(temporary, path)
+        return writer.frames
+    except BaseException:
+        if writer is not None:
+            with contextlib.suppress(Exception):  # the first error is the one to report
+                writer.close()
+        temporary.unlink(missing_ok=True)
+        raise

@@ -1,0 +1,412 @@
+"""Recording one camera: continuous segments or event clips, its events and their snapshots.
+
+A :class:`Recorder` watches its camera like a viewer does (newest frame
+wins; it never sits in the capture loop) from a thread of its own, which
+does all the writing. Detection results reach it through
+:meth:`Recorder.take_result`, which only queues them. Any write that fails
+(a full disk, a folder it may not write) pauses recording with the reason
+in the status, closes what it was writing with what it holds, and retries
+every :data:`RETRY_SECONDS` until it works again; capture, streaming and
+detection never notice.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..base import BaseCamera
+from ..detect.result import DetectionResult
+from ..frame import Frame
+from .formats import SUFFIXES, SegmentWriter, open_writer
+from .retention import Retention, headroom
+from .ring import FrameRing
+from .storage import Storage
+from .tracker import EventTracker, OpenEvent
+
+log = logging.getLogger("camstream.record")
+
+EVENTS = "events"
+CONTINUOUS = "continuous"
+MODES = (EVENTS, CONTINUOUS)
+
+RECORDING = "recording"
+WAITING = "waiting"
+PAUSED = "paused"
+STOPPED = "stopped"
+
+# How stale a segment's row may be: what a kill -9 loses of the index.
+SYNC_SECONDS = 1.0
+RETRY_SECONDS = 2.0
+SPACE_CHECK_SECONDS = 2.0
+# A continuous segment is closed when its camera has sent nothing for this long.
+QUIET_SECONDS = 10.0
+# Results waiting for the recorder's thread; more means it is far behind, and the oldest go.
+MAX_PENDING_RESULTS = 256
+
+
+@dataclass(frozen=True)
+class RecordSettings:
+    mode: str = EVENTS
+    format: str = "jpeg"
+    segment_seconds: float = 60.0
+    pre_capture: float = 5.0
+    post_capture: float = 5.0
+    event_gap: float = 10.0
+    labels: tuple[str, ...] = ()
+    snapshot_quality: int = 90
+
+
+@dataclass
+class Writing:
+    """A file being written and its row in the index."""
+
+    writer: SegmentWriter
+    segment_id: int
+    name: str
+    event_id: int | None = None
+    last_seq: int = -1
+    synced: float = field(default_factory=time.monotonic)
+    # For a clip: the time its last frame may have (the event's end + post-capture), once known.
+    until: float | None = None
+
+
+class Recorder:
+    """Records ``camera`` into ``storage`` as ``settings`` say; ``detector`` names what opens events."""
+
+    def __init__(self, camera: BaseCamera, storage: Storage, retention: Retention, settings: RecordSettings,
+                 detector: str = "") -> None:
+        self.camera = camera
+        self.storage = storage
+        self.index = storage.index
+        self.retention = retention
+        self.settings = settings
+        self.detector = detector
+        self.tracker = EventTracker(settings.event_gap, settings.labels)
+        self._ring = FrameRing(settings.pre_capture)
+        self._results: deque[DetectionResult] = deque(maxlen=MAX_PENDING_RESULTS)
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._segment: Writing | None = None
+        self._clips: list[Writing] = []
+        # Files closed while the index could not be written (a full disk): their rows are closed on resuming.
+        self._unsynced: list[Writing] = []
+        self._listeners: list[Callable[[str, dict[str, Any]], None]] = []
+        self._state = WAITING if settings.mode == EVENTS else RECORDING
+        self._reason: str | None = None
+        self._retry_at = 0.0
+        self._space_checked = 0.0
+        self._last_frame_at = time.monotonic()
+        self._last_snapshot_at = 0.0
+        self.frames_written = 0
+        self.bytes_written = 0
+        self.segments_written = 0
+        self.events_opened = 0
+        self.frames_skipped = 0
+        self._last_taken_seq = -1
+
+    # -- lifecycle -----------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=f"record-{self.camera.name}", daemon=True)
+        self._thread.start()
+        if self.settings.mode == CONTINUOUS:
+            # Continuous recording records whether anyone watches.
+            self.camera.hold()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop, closing open files and events with what they hold."""
+        if self._stop.is_set():
+            return
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        if self.settings.mode == CONTINUOUS:
+            self.camera.unhold()
+
+    def add_event_listener(self, listener: Callable[[str, dict[str, Any]], None]) -> None:
+        """Call ``listener(kind, event)`` (``event_start`` or ``event_end``) from the recorder's thread."""
+        self._listeners.append(listener)
+
+    def take_result(self, result: DetectionResult) -> None:
+        """A detection result for the event tracker; called on the detection thread, so it only queues."""
+        self._results.append(result)
+        self._wake.set()
+
+    # -- the recording thread ------------------------------------------
+
+    def _run(self) -> None:
+        subscription = self.camera.broadcaster.watch(self._wake)
+        try:
+            while not self._stop.is_set():
+                self._wake.wait(0.5)
+                self._wake.clear()
+                self._step(subscription.take())
+        except Exception:
+            log.exception("camera %s: the recorder failed", self.camera.name)
+            self._state = STOPPED
+            self._reason = "the recorder failed; see the log"
+        finally:
+            subscription.close()
+            self._finish()
+
+    def _step(self, frame: Frame | None) -> None:
+        now = time.time()
+        if frame is not None and frame.live:
+            if self._last_taken_seq >= 0 and frame.seq > self._last_taken_seq + 1:
+                self.frames_skipped += frame.seq - self._last_taken_seq - 1
+            self._last_taken_seq = frame.seq
+            self._last_frame_at = time.monotonic()
+            self._ring.add(frame)
+        try:
+            while self._results:
+                self._take(self._results.popleft())
+            if self._state == PAUSED:
+                self._retry()
+            if self._state != PAUSED:
+                self._check_space()
+            if self._state != PAUSED and frame is not None and frame.live:
+                self._write(frame)
+            self._tick(now)
+        except (OSError, sqlite3.Error) as exc:
+            self._pause(exc)
+
+    def _take(self, result: DetectionResult) -> None:
+        tracker = self.tracker
+        if tracker.opens(result):
+            self._open_event(result)
+        if tracker.see(result):
+            self._save_snapshot(force=False)
+
+    def _open_event(self, result: DetectionResult) -> None:
+        start = result.frame.timestamp
+        event_id = self.index.add_event(self.camera.name, start, self.detector,
+                                        self.settings.pre_capture, self.settings.post_capture)
+        self.tracker.current = OpenEvent(event_id, start, start)
+        self.events_opened += 1
+        log.info("camera %s: event %d started", self.camera.name, event_id)
+        if self.settings.mode == EVENTS and self._state != PAUSED:
+            self._open_clip(event_id, start)
+        self._announce("event_start", event_id)
+
+    def _close_event(self, event: OpenEvent) -> None:
+        self.tracker.current = None
+        self._save_snapshot(force=True, event=event)
+        self.index.update_event(event.id, end=event.last_seen, labels=event.labels, best_score=event.best_score,
+                                best_time=event.best.frame.timestamp if event.best else None)
+        for clip in self._clips:
+            if clip.event_id == event.id:
+                clip.until = event.last_seen + self.settings.post_capture
+        log.info("camera %s: event %d ended after %.1f s (%s)", self.camera.name, event.id,
+                 event.last_seen - event.start, ", ".join(sorted(event.labels)) or "nothing")
+        self._announce("event_end", event.id)
+
+    def _announce(self, kind: str, event_id: int) -> None:
+        row = self.index.event(event_id)
+        if row is None:
+            return
+        for listener in self._listeners:
+            listener(kind, row.as_json())
+
+    def _save_snapshot(self, force: bool, event: OpenEvent | None = None) -> None:
+        """Write the open event's best frame, clean and with boxes, at most once a second unless ``force``."""
+        event = event or self.tracker.current
+        if event is None or event.best is None or not event.unsaved:
+            return
+        if not force and time.monotonic() - self._last_snapshot_at < 1.0:
+            return
+        best = event.best
+        clean = self.storage.snapshot_name(self.camera.name, event.id, boxes=False)
+        boxes = self.storage.snapshot_name(self.camera.name, event.id, boxes=True)
+        size = self.storage.write_file(clean, best.frame.jpeg)
+        size += self.storage.write_file(boxes, best.overlay_jpeg(self.settings.snapshot_quality))
+        self.index.update_event(event.id, snapshot=clean, snapshot_boxes=boxes, bytes=size, labels=event.labels,
+                                best_score=event.best_score, best_time=best.frame.timestamp)
+        event.unsaved = False
+        self._last_snapshot_at = time.monotonic()
+
+    # -- writing -------------------------------------------------------
+
+    def _open(self, name: str, kind: str, start: float, event_id: int | None) -> Writing:
+        fmt = self.settings.format
+        writer = open_writer(fmt, self.storage.path(name), start, self.camera.fps)
+        try:
+            segment_id = self.index.add_segment(self.camera.name, kind, fmt, name, start, event_id)
+        except BaseException:
+            writer.close()
+            self.storage.remove(name)
+            raise
+        self.segments_written += 1
+        return Writing(writer, segment_id, name, event_id)
+
+    def _open_clip(self, event_id: int, start: float) -> None:
+        clip_start = start - self.settings.pre_capture
+        name = self.storage.clip_name(self.camera.name, event_id, clip_start, SUFFIXES[self.settings.format])
+        clip = self._open(name, "clip", clip_start, event_id)
+        self._clips.append(clip)
+        for frame in self._ring.since(clip_start):
+            self._append(clip, frame)
+
+    def _write(self, frame: Frame) -> None:
+        if self.settings.mode == CONTINUOUS:
+            segment = self._segment
+            if segment is not None and segment.writer.first is not None \
+                    and frame.timestamp - segment.writer.first >= self.settings.segment_seconds:
+                self._close(segment)
+                segment = self._segment = None
+            if segment is None:
+                name = self.storage.segment_name(self.camera.name, frame.timestamp, SUFFIXES[self.settings.format])
+                segment = self._segment = self._open(name, "continuous", frame.timestamp, None)
+            self._append(segment, frame)
+            return
+        event = self.tracker.current
+        if event is not None and not any(clip.event_id == event.id for clip in self._clips):
+            # Back from a pause in the middle of an event: its clip goes on in a new file.
+            self._open_clip(event.id, frame.timestamp + self.settings.pre_capture)
+        for clip in self._clips:
+            if clip.until is None or frame.timestamp <= clip.until:
+                self._append(clip, frame)
+
+    def _append(self, writing: Writing, frame: Frame) -> None:
+        if frame.seq <= writing.last_seq:
+            return
+        before = writing.writer.size
+        writing.writer.write(frame.jpeg, frame.timestamp)
+        writing.last_seq = frame.seq
+        self.frames_written += 1
+        self.bytes_written += max(0, writing.writer.size - before)
+        self._state = RECORDING
+
+    def _tick(self, now: float) -> None:
+        """Close what is due (events, clips, a quiet segment) and bring rows up to date."""
+        event = self.tracker.current
+        if event is not None and self.tracker.due(now):
+            self._close_event(event)
+        for clip in list(self._clips):
+            if clip.until is not None and now >= clip.until:
+                self._close(clip)
+        if self._segment is not None and time.monotonic() - self._last_frame_at > QUIET_SECONDS:
+            self._close(self._segment)
+        for writing in self._writings():
+            if time.monotonic() - writing.synced >= SYNC_SECONDS:
+                self._sync(writing, open=True)
+        if self.settings.mode == EVENTS and not self._clips and self._state == RECORDING:
+            self._state = WAITING
+
+    def _writings(self) -> list[Writing]:
+        return [*self._clips, *([self._segment] if self._segment else [])]
+
+    def _sync(self, writing: Writing, open: bool) -> None:
+        writer = writing.writer
+        if writer.first is None:
+            return
+        self.index.update_segment(writing.segment_id, writer.last or writer.first, writer.frames, writer.size,
+                                  open=open, start=writer.first)
+        writing.synced = time.monotonic()
+
+    def _close(self, writing: Writing) -> None:
+        """Close a file and its row; a file that got no frame goes."""
+        if writing is self._segment:
+            self._segment = None
+        if writing in self._clips:
+            self._clips.remove(writing)
+        try:
+            writing.writer.close()
+        finally:
+            self._close_row(writing)
+
+    def _close_row(self, writing: Writing) -> None:
+        if writing.writer.frames:
+            self._sync(writing, open=False)
+        else:
+            self.index.delete_segment(writing.segment_id)
+            self.storage.remove(writing.name)
+
+    # -- trouble with the disk -----------------------------------------
+
+    def _check_space(self) -> None:
+        now = time.monotonic()
+        if now - self._space_checked < SPACE_CHECK_SECONDS:
+            return
+        self._space_checked = now
+        free = self.storage.free_bytes()
+        limits = self.retention.limits
+        if free < limits.min_free + headroom(limits.min_free):
+            self.retention.wake()
+        if free < limits.min_free:
+            raise OSError(28, f"less than {format_bytes(limits.min_free)} free on the disk "
+                              f"({format_bytes(free)} left)")
+
+    def _pause(self, error: BaseException) -> None:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        if self._state != PAUSED:
+            log.error("camera %s: recording paused: %s", self.camera.name, reason)
+            # Further failures while paused (a snapshot, a new event) do not put the retry off.
+            self._retry_at = time.monotonic() + RETRY_SECONDS
+        self._state = PAUSED
+        self._reason = reason
+        self.retention.wake()
+        for writing in self._writings():
+            try:
+                self._close(writing)
+            except (OSError, sqlite3.Error):
+                self._unsynced.append(writing)
+
+    def _retry(self) -> None:
+        if time.monotonic() < self._retry_at:
+            return
+        self._retry_at = time.monotonic() + RETRY_SECONDS
+        self._space_checked = 0.0
+        self._check_space()
+        self.storage.write_file(".write-check", b"ok")
+        self.storage.remove(".write-check")
+        while self._unsynced:
+            self._close_row(self._unsynced[0])
+            self._unsynced.pop(0)
+        log.info("camera %s: recording resumed", self.camera.name)
+        self._state = RECORDING if self.settings.mode == CONTINUOUS else WAITING
+        self._reason = None
+
+    def _finish(self) -> None:
+        event = self.tracker.current
+        for action in ([lambda: self._close_event(event)] if event else []) + \
+                [lambda writing=writing: self._close(writing) for writing in self._writings()]:
+            try:
+                action()
+            except (OSError, sqlite3.Error) as exc:
+                log.warning("camera %s: while stopping the recorder: %s", self.camera.name, exc)
+        self._state = STOPPED
+
+    # -- status --------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        """The ``recording`` block of the camera's status."""
+        event = self.tracker.current
+        return {
+            "mode": self.settings.mode,
+            "format": self.settings.format,
+            "state": self._state,
+            "reason": self._reason,
+            "event": event.id if event else None,
+            "frames_written": self.frames_written,
+            "frames_skipped": self.frames_skipped,
+            "bytes_written": self.bytes_written,
+            "segments_written": self.segments_written,
+            "events": self.events_opened,
+        }
+
+
+def format_bytes(size: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if abs(size) < 1000:
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} TB"

@@ -1,0 +1,105 @@
+"""The storage folder: where recordings, clips and snapshots go, how full it is, and deleting safely.
+
+Layout, under the folder the user chose::
+
+    camstream.db                                 the index (see .index)
+    recordings/<camera>/<YYYY-MM-DD>/<ms>.mjpeg  continuous segments (or .mp4 for H.264)
+    clips/<camera>/<event id>-<ms>.mjpeg         an event's frames when only events are recorded
+    clips/<camera>/<event id>.mp4                a clip made playable, kept once made
+    snapshots/<camera>/<event id>[-boxes].jpg    an event's best frame
+    tmp/                                         MP4 files made for one download
+
+``<ms>`` is the segment's start in milliseconds since the epoch, so a file
+the index lost can be adopted by its name. Every path handed in from
+outside is checked to stay inside the folder.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from pathlib import Path
+
+from .index import Index
+
+log = logging.getLogger("camstream.record")
+
+FOLDERS = ("recordings", "clips", "snapshots")
+
+
+class Storage:
+    """The storage folder and its index."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+        for folder in FOLDERS:
+            (self.root / folder).mkdir(parents=True, exist_ok=True)
+        # Files made for one request (an MP4 to download); what a crash left there goes at start.
+        self.temp = self.root / "tmp"
+        shutil.rmtree(self.temp, ignore_errors=True)
+        self.temp.mkdir(exist_ok=True)
+        self.index = Index(self.root / "camstream.db")
+
+    def path(self, relative: str) -> Path:
+        """The absolute path of a file named in the index; ValueError for one outside the folder."""
+        path = (self.root / relative).resolve()
+        if not path.is_relative_to(self.root) or path == self.root:
+            raise ValueError(f"not a path inside the storage folder: {relative!r}")
+        return path
+
+    def relative(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()
+
+    @staticmethod
+    def segment_name(camera: str, start: float, suffix: str) -> str:
+        day = time.strftime("%Y-%m-%d", time.localtime(start))
+        return f"recordings/{camera}/{day}/{int(start * 1000)}{suffix}"
+
+    @staticmethod
+    def clip_name(camera: str, event_id: int, start: float, suffix: str) -> str:
+        return f"clips/{camera}/{event_id}-{int(start * 1000)}{suffix}"
+
+    @staticmethod
+    def playable_clip_name(camera: str, event_id: int) -> str:
+        return f"clips/{camera}/{event_id}.mp4"
+
+    @staticmethod
+    def snapshot_name(camera: str, event_id: int, boxes: bool) -> str:
+        return f"snapshots/{camera}/{event_id}{'-boxes' if boxes else ''}.jpg"
+
+    def write_file(self, relative: str, data: bytes) -> int:
+        """Write a small file whole (a snapshot): to a temporary name first, so a crash leaves no half file."""
+        path = self.path(relative)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(path.name + ".part")
+        try:
+            with open(temporary, "wb") as file:
+                file.write(data)
+            os.replace(temporary, path)
+        except OSError:
+            temporary.unlink(missing_ok=True)
+            raise
+        return len(data)
+
+    def remove(self, relative: str | None) -> None:
+        """Delete a file named in the index, and its day's folder once empty; a missing file is fine."""
+        if not relative:
+            return
+        try:
+            path = self.path(relative)
+            path.unlink(missing_ok=True)
+            if path.parent.parent.parent == self.root / "recordings":
+                path.parent.rmdir()
+        except OSError:
+            pass
+        except ValueError:
+            log.warning("not deleting %r: outside the storage folder", relative)
+
+    def free_bytes(self) -> int:
+        """Free space on the storage folder's disk, as an unprivileged writer may use it."""
+        return shutil.disk_usage(self.root).free
+
+    def close(self) -> None:
+        self.index.close()
