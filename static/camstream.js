@@ -30,6 +30,12 @@
       tile.querySelector('[data-field="error"]').textContent = troubled && camera.last_error || "";
       var detection = tile.querySelector('[data-field="detection"]');
       if (detection && camera.detection) detection.textContent = describeDetection(camera.detection);
+      var recording = tile.querySelector('[data-field="recording"]');
+      if (recording && camera.recording) {
+        recording.textContent = camera.recording.state === "paused"
+          ? "recording paused: " + camera.recording.reason : camera.recording.mode + " recording";
+        recording.className = "recording " + camera.recording.state;
+      }
     });
   }
 

@@ -49,8 +49,9 @@ class Running:
         for line in self.process.stderr:
             self.lines.put(line)
 
-    def wait_for_line(self, pattern: str, timeout: float = 30) -> re.Match:
-        seen = []
+    def wait_for_line(self, pattern: str, timeout: float = 30, seen: list[str] | None = None) -> re.Match:
+        """The first line from here on that matches; ``seen`` collects the lines read up to it."""
+        seen = [] if seen is None else seen
         try:
             while True:
                 line = self.lines.get(timeout=timeout)

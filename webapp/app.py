@@ -12,7 +12,7 @@ from flask.json.provider import DefaultJSONProvider
 
 from camera.sender import StreamSender
 
-from . import detect, errors, events, routes, ws
+from . import detect, errors, events, history, recordings, routes, ws
 from .config import (
     CONNECTIONS,
     DEFAULTS,
@@ -24,7 +24,8 @@ from .config import (
     socket_handoff,
 )
 from .connections import ConnectionStats
-from .detectors import DETECTION, OVERLAYS, build_detections, build_overlays
+from .detectors import DETECTION, OVERLAYS, build_detections, build_overlays, detect_entries
+from .recording import RECORDING, plan_recording, start_recording
 from .settings import check_numbers
 from .shared import status_of
 from .slots import StreamSlots
@@ -52,16 +53,26 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     check_numbers(app.config, config, DEFAULTS)
     app.config["SOCKET_HANDOFF"] = socket_handoff(app.config)
     app.extensions[SLOTS] = StreamSlots(max_viewers(app.config))
-    app.extensions[EXTENSION] = build_cameras(app.config)
-    app.extensions[DETECTION] = build_detections(app.config, app.extensions[EXTENSION])
+    cameras = app.extensions[EXTENSION] = build_cameras(app.config)
+    plan = plan_recording(app.config, cameras, {name for name, _ in detect_entries(app.config, list(cameras))})
+    app.extensions[DETECTION] = build_detections(app.config, cameras)
     app.extensions[OVERLAYS] = build_overlays(app.extensions[DETECTION])
     events.start_events(app, status_of)
+    try:
+        app.extensions[RECORDING] = start_recording(plan, cameras, app.extensions[DETECTION],
+                                                    events.events_of(app))
+    except BaseException:
+        for detection in app.extensions[DETECTION].values():
+            detection.stop(timeout=1.0)
+        raise
     app.extensions[SENDER] = StreamSender()
     app.extensions[CONNECTIONS] = ConnectionStats()
     app.register_blueprint(routes.bp)
     app.register_blueprint(detect.bp)
     app.register_blueprint(events.bp)
     app.register_blueprint(ws.bp)
+    app.register_blueprint(history.bp)
+    app.register_blueprint(recordings.bp)
     errors.register(app)
     return app
 
@@ -85,6 +96,7 @@ def shutdown(app: Flask, timeout: float = 3.0) -> None:
         overlay.stop()
     for detection in app.extensions[DETECTION].values():
         detection.stop(max(0.1, deadline - time.monotonic()))
+    app.extensions[RECORDING].stop()
     app.extensions[SENDER].stop(timeout)
     for camera in cameras:
         camera.join(max(0.0, deadline - time.monotonic()))

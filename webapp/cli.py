@@ -15,6 +15,7 @@ from camera.limits import MAX_FPS, MAX_SIDE, MIN_FPS
 
 from .app import create_app, shutdown
 from .config import HANDOFF_MAX_VIEWERS, cameras_of, max_viewers
+from .recording import parse_size
 from .server import DEFAULT_THREADS, RESERVED_THREADS, make_server, raise_open_file_limit, streaming_settings
 from .settings import NUMBERS
 
@@ -61,11 +62,38 @@ def build_parser() -> argparse.ArgumentParser:
                         help="keep only these labels, comma-separated (person,car)")
     number("DETECT_FPS", help="detector runs per second at most, per camera (default: 5)")
     number("DETECT_TIMEOUT", help="seconds a detector may take on a frame before it is restarted (default: 10)")
+    parser.add_argument("--record", action="append", default=[], metavar="NAME=MODE",
+                        help="record a camera: 'events' (clips of what the detector finds) or 'continuous' "
+                        "(everything, in segments); MODE alone for a one-camera server; repeat for several")
+    parser.add_argument("--record-format", choices=["jpeg", "h264"],
+                        help="jpeg: frames as captured (no CPU); h264: about 10x smaller, costs CPU "
+                        "(default: jpeg)")
+    parser.add_argument("--storage", metavar="DIR", help="where recordings go (default: ./camstream-data)")
+    number("RETAIN_DAYS", help="delete recordings and events older than this; 0 keeps them (default: 7)")
+    parser.add_argument("--max-storage", metavar="SIZE", type=_size,
+                        help="most the recordings may take, e.g. 20GB; the oldest go first (default: no cap)")
+    parser.add_argument("--min-free", metavar="SIZE", type=_size,
+                        help="free space to leave on the disk; recording pauses below it (default: 1GB)")
+    number("SEGMENT_SECONDS", help="length of a continuous recording's files (default: 60)")
+    number("PRE_CAPTURE", help="seconds before an event its clip starts (default: 5)")
+    number("POST_CAPTURE", help="seconds after an event its clip goes on (default: 5)")
+    number("EVENT_GAP", help="seconds with nothing detected that end an event (default: 10)")
+    parser.add_argument("--event-labels", metavar="LABELS",
+                        help="labels that open events, comma-separated (default: any the detector reports)")
     parser.add_argument("--no-handoff", dest="handoff", action="store_false", default=None,
                         help="stream through waitress's own writes, one worker thread per viewer")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
                         help="(default: %(default)s)")
     return parser
+
+
+def _size(text: str) -> str:
+    """An argparse ``type=`` for sizes: checked here, passed on as written."""
+    try:
+        parse_size("it", text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("it ")) from None
+    return text
 
 
 def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
@@ -82,8 +110,12 @@ def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
         config["CAMERAS"] = cameras
     if args.detect:
         config["DETECT"] = list(args.detect)
+    if args.record:
+        config["RECORD"] = list(args.record)
     for key in ("fps", "quality", "width", "height", "idle_timeout", "max_viewers", "detect_confidence",
-                "detect_classes", "detect_fps", "detect_timeout"):
+                "detect_classes", "detect_fps", "detect_timeout", "record_format", "storage", "retain_days",
+                "max_storage", "min_free", "segment_seconds", "pre_capture", "post_capture", "event_gap",
+                "event_labels"):
         value = getattr(args, key)
         if value is not None:
             config[key.upper()] = value

@@ -46,6 +46,18 @@ DEFAULTS: dict[str, Any] = {
     "DETECT_CLASSES": None,
     "DETECT_FPS": 5.0,
     "DETECT_TIMEOUT": 10.0,
+    # Recording by camera (see webapp/recording.py), where and how long.
+    "RECORD": None,
+    "RECORD_FORMAT": "jpeg",
+    "STORAGE": None,
+    "RETAIN_DAYS": 7.0,
+    "MAX_STORAGE": None,
+    "MIN_FREE": "1GB",
+    "SEGMENT_SECONDS": 60.0,
+    "PRE_CAPTURE": 5.0,
+    "POST_CAPTURE": 5.0,
+    "EVENT_GAP": 10.0,
+    "EVENT_LABELS": None,
     # A source or detector that can never work (a missing file or model)
     # raises rather than leaving its camera or detector failed while the
     # others serve.
@@ -66,6 +78,43 @@ log = logging.getLogger("camstream")
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}", re.ASCII)
 NAME_RULE = ("must start with an ASCII letter or digit, followed by up to 63 ASCII letters, digits, "
              "'-' or '_'")
+
+
+def per_camera(setting: object, names: list[str], thing: str, placeholder: str) -> list[tuple[str, str]]:
+    """``(camera name, value)`` pairs from a per-camera setting such as ``DETECT`` or ``RECORD``.
+
+    The setting is ``"name=value,name=value"`` (its environment variable's
+    form), a list of ``"name=value"`` strings (one per flag) or a mapping; a
+    value without ``name=`` belongs to the only camera of a one-camera
+    server. Values may hold ``=`` themselves (``motion?sensitivity=0.8``):
+    what stands before the first one is a camera name only if it could be
+    one. ``thing`` (``"a detector"``) and ``placeholder`` (``SPEC``) word the errors.
+    """
+    if not setting:
+        return []
+    if isinstance(setting, Mapping):
+        pairs = [(str(name), str(value)) for name, value in setting.items()]
+    else:
+        items = setting.split(",") if isinstance(setting, str) else list(setting)  # type: ignore[call-overload]
+        pairs = [_split_entry(str(item), names, thing, placeholder) for item in items if str(item).strip()]
+    seen: set[str] = set()
+    for name, _ in pairs:
+        if name not in names:
+            raise ConfigError(f"{thing} is given for camera {name!r}, but there is no camera of that name")
+        if name in seen:
+            raise ConfigError(f"camera {name!r} is given two {thing.partition(' ')[2]}s")
+        seen.add(name)
+    return pairs
+
+
+def _split_entry(entry: str, names: list[str], thing: str, placeholder: str) -> tuple[str, str]:
+    name, sep, value = entry.strip().partition("=")
+    if sep and NAME_PATTERN.fullmatch(name.strip()):
+        return name.strip(), value.strip()
+    if len(names) != 1:
+        raise ConfigError(f"{thing.partition(' ')[2]} {entry.strip()!r} names no camera; "
+                          f"with several cameras write NAME={placeholder}")
+    return names[0], entry.strip()
 
 
 def cameras_of(app: Flask) -> dict[str, BaseCamera]:

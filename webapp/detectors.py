@@ -19,7 +19,7 @@ from flask import Flask
 from camera import BaseCamera
 from camera.detect import CameraDetection, OverlayStream, parse_spec
 
-from .config import NAME_PATTERN
+from .config import per_camera
 from .settings import ConfigError
 
 # The keys under app.extensions that hold an app's detectors, and its
@@ -81,36 +81,7 @@ def build_detections(config: Mapping[str, Any], cameras: Mapping[str, BaseCamera
 
 def detect_entries(config: Mapping[str, Any], names: list[str]) -> list[tuple[str, str]]:
     """``(camera name, spec)`` pairs from ``DETECT``, checked against the cameras there are."""
-    setting = config.get("DETECT")
-    if not setting:
-        return []
-    if isinstance(setting, Mapping):
-        pairs = [(str(name), str(spec)) for name, spec in setting.items()]
-    else:
-        items = setting.split(",") if isinstance(setting, str) else list(setting)
-        pairs = [_split_entry(str(item), names) for item in items if str(item).strip()]
-    seen: set[str] = set()
-    for name, _ in pairs:
-        if name not in names:
-            raise ConfigError(f"a detector is given for camera {name!r}, but there is no camera of that name")
-        if name in seen:
-            raise ConfigError(f"camera {name!r} is given two detectors")
-        seen.add(name)
-    return pairs
-
-
-def _split_entry(entry: str, names: list[str]) -> tuple[str, str]:
-    """``"name=spec"``, or a bare spec for a one-camera server.
-
-    Specs may hold ``=`` in their options (``motion?sensitivity=0.8``);
-    what stands before the first ``=`` is a camera name only if it could be one.
-    """
-    name, sep, spec = entry.strip().partition("=")
-    if sep and NAME_PATTERN.fullmatch(name.strip()):
-        return name.strip(), spec.strip()
-    if len(names) != 1:
-        raise ConfigError(f"detector {entry.strip()!r} names no camera; with several cameras write NAME=SPEC")
-    return names[0], entry.strip()
+    return per_camera(config.get("DETECT"), names, "a detector", "SPEC")
 
 
 def detect_classes(value: object) -> tuple[str, ...]:

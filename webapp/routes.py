@@ -15,6 +15,7 @@ from camera.stream import mjpeg_stream
 from .config import CONNECTIONS, SLOTS
 from .detect import overlay_of, overlay_snapshot
 from .detectors import detections_of, overlays_of
+from .recording import recording_of
 from .shared import (
     all_cameras,
     get_camera,
@@ -37,7 +38,7 @@ MIN_VIEWER_FPS, MAX_VIEWER_FPS = 0.1, 120.0
 @bp.get("/")
 def index() -> str:
     return render_template("index.html", cameras=list(all_cameras().values()),
-                           detectors=detections_of(current_app))
+                           detectors=detections_of(current_app), recorders=recording_of(current_app).recorders)
 
 
 @bp.get("/video_feed", defaults={"name": None})

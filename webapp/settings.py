@@ -63,6 +63,11 @@ NUMBERS = {number.key: number for number in (
     Number("DETECT_CONFIDENCE", float, 0, 1, "--detect-confidence"),
     Number("DETECT_FPS", float, 0.1, MAX_FPS, "--detect-fps"),
     Number("DETECT_TIMEOUT", float, 0.1, 3600, "--detect-timeout"),
+    Number("RETAIN_DAYS", float, 0, 36500, "--retain-days"),
+    Number("SEGMENT_SECONDS", float, 1, 3600, "--segment-seconds"),
+    Number("PRE_CAPTURE", float, 0, 60, "--pre-capture"),
+    Number("POST_CAPTURE", float, 0, 300, "--post-capture"),
+    Number("EVENT_GAP", float, 0.1, 3600, "--event-gap"),
     # Only the command line sets these; waitress-serve has its own flags.
     Number("PORT", int, 0, 65535, "--port"),
     Number("THREADS", int, 1, 1024, "--threads"),

@@ -10,6 +10,7 @@ from camera.limits import checked
 from .config import cameras_of
 from .detectors import detections_of, overlays_of
 from .errors import RETRY_AFTER_SECONDS, json_error
+from .recording import recording_of
 
 NO_STORE = {"Cache-Control": "no-store, no-cache, must-revalidate, max-age=0", "Pragma": "no-cache"}
 # Bound of ?timeout= on snapshots and detection.
@@ -32,7 +33,7 @@ def get_camera(name: str | None) -> BaseCamera:
 
 
 def status_of(camera: BaseCamera, app: Flask | None = None) -> dict:
-    """A camera's status with its ``detection`` block (None for a camera without a detector).
+    """A camera's status with its ``detection`` and ``recording`` blocks (None where it has none).
 
     ``viewers`` counts the viewers of its stream with boxes drawn too.
     ``app`` is the current app unless given (outside a request).
@@ -43,7 +44,9 @@ def status_of(camera: BaseCamera, app: Flask | None = None) -> dict:
     overlay = overlays_of(app).get(camera.name)
     if overlay is not None:
         status["viewers"] += overlay.viewers
-    return {**status, "detection": detection.status() if detection is not None else None}
+    recorder = recording_of(app).recorders.get(camera.name)
+    return {**status, "detection": detection.status() if detection is not None else None,
+            "recording": recorder.status() if recorder is not None else None}
 
 
 def query_flag(name: str) -> bool:

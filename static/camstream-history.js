@@ -1,0 +1,184 @@
+// The events page: events with their snapshot, labels and times, filtered by camera and label,
+// a player for a clip, and for continuous recording a timeline of the last day to play from.
+// New and ended events arrive on the server's pushed events and refresh the list.
+(function () {
+  "use strict";
+
+  var DAY = 86400;
+  var main = document.querySelector(".history");
+  var cameraSelect = main.querySelector('[data-field="camera"]');
+  var labelSelect = main.querySelector('[data-field="label"]');
+  var list = main.querySelector('[data-field="events"]');
+  var player = main.querySelector('[data-field="player"]');
+  var video = player.querySelector("video"), still = player.querySelector("img");
+  var caption = player.querySelector('[data-field="caption"]');
+  var continuous = main.dataset.continuous ? main.dataset.continuous.split(",") : [];
+  var labelsSeen = new Set();
+
+  function percent(score) { return Math.round(score * 100) + "%"; }
+  function when(seconds) { return new Date(seconds * 1000).toLocaleString(); }
+  function element(tag, attributes, text) {
+    var node = document.createElement(tag);
+    Object.keys(attributes || {}).forEach(function (name) { node.setAttribute(name, attributes[name]); });
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function query() {
+    var params = new URLSearchParams({ limit: "200" });
+    if (cameraSelect.value) params.set("camera", cameraSelect.value);
+    if (labelSelect.value) params.set("label", labelSelect.value);
+    return params;
+  }
+
+  function describe(event) {
+    return Object.keys(event.labels).map(function (label) { return label + " " + percent(event.labels[label]); })
+      .join(", ");
+  }
+
+  function render(events) {
+    list.replaceChildren.apply(list, events.map(function (event) {
+      var item = element("li", { "data-event": event.id });
+      item.appendChild(element("img", { src: event.snapshot + "?boxes=1", loading: "lazy",
+                                        alt: "what camera " + event.camera + " saw" }));
+      var about = element("div", { "class": "about" });
+      about.appendChild(element("strong", {}, event.camera));
+      about.appendChild(element("span", { "class": "labels" }, describe(event)));
+      about.appendChild(element("time", { datetime: new Date(event.start * 1000).toISOString() },
+                                when(event.start) + (event.end === null ? "" :
+                                  " \u00b7 " + Math.max(1, Math.round(event.end - event.start)) + " s")));
+      if (event.end === null) about.appendChild(element("span", { "class": "ongoing" }, "going on"));
+      var play = element("button", { type: "button", "data-action": "play" }, "play");
+      play.addEventListener("click", function () { playClip(event); });
+      about.appendChild(play);
+      about.appendChild(element("a", { href: event.clip, download: event.camera + "-event-" + event.id + ".mp4" },
+                                "download"));
+      if (event.end !== null) {
+        var remove = element("button", { type: "button", "data-action": "delete" }, "delete");
+        remove.addEventListener("click", function () { deleteEvent(event, item); });
+        about.appendChild(remove);
+      }
+      item.appendChild(about);
+      return item;
+    }));
+    main.querySelector('[data-field="empty"]').hidden = events.length > 0;
+    main.querySelector('[data-field="count"]').textContent = events.length + " event" + (events.length === 1 ? "" : "s");
+  }
+
+  function rememberLabels(events) {
+    events.forEach(function (event) { Object.keys(event.labels).forEach(function (label) { labelsSeen.add(label); }); });
+    var chosen = labelSelect.value;
+    var options = [element("option", { value: "" }, "any")].concat(Array.from(labelsSeen).sort().map(function (label) {
+      return element("option", { value: label }, label);
+    }));
+    labelSelect.replaceChildren.apply(labelSelect, options);
+    labelSelect.value = chosen;
+  }
+
+  function load() {
+    return fetch("api/events?" + query()).then(function (response) { return response.json(); })
+      .then(function (body) {
+        if (!body.events) throw new Error(body.error || "no events");
+        if (!labelSelect.value) rememberLabels(body.events);
+        render(body.events);
+      }).catch(function (error) {
+        main.querySelector('[data-field="count"]').textContent = "cannot load events: " + error.message;
+      });
+  }
+
+  function playClip(event) {
+    still.hidden = true;
+    still.removeAttribute("src");
+    video.hidden = false;
+    video.src = event.clip + (event.end === null ? "?t=" + Date.now() : "");
+    caption.textContent = event.camera + " \u00b7 " + describe(event) + " \u00b7 " + when(event.start);
+    player.hidden = false;
+    video.play().catch(function () {});
+  }
+
+  function playRecording(camera, start) {
+    video.pause();
+    video.hidden = true;
+    video.removeAttribute("src");
+    still.hidden = false;
+    still.src = "playback/" + encodeURIComponent(camera) + "?start=" + start.toFixed(3);
+    caption.textContent = camera + " from " + when(start);
+    player.hidden = false;
+  }
+
+  function closePlayer() {
+    video.pause();
+    video.removeAttribute("src");
+    still.removeAttribute("src");
+    player.hidden = true;
+  }
+
+  function deleteEvent(event, item) {
+    if (!window.confirm("Delete this event, its snapshot and its clip?")) return;
+    fetch("api/events/" + event.id, { method: "DELETE" }).then(function (response) {
+      if (response.ok) item.remove();
+    });
+  }
+
+  // A day of a camera's continuous recording as a bar; a click plays from that moment.
+  function timeline(camera) {
+    var end = Date.now() / 1000, start = end - DAY;
+    var section = element("div", { "data-timeline": camera });
+    section.appendChild(element("h2", {}, camera + ": the last 24 hours"));
+    var bar = element("div", { "class": "bar", title: "click to play from there" });
+    var ticks = element("div", { "class": "ticks" });
+    for (var hour = 0; hour <= 24; hour += 6) {
+      var tick = element("span", {}, new Date((start + hour * 3600) * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }));
+      tick.style.left = (hour / 24 * 100) + "%";
+      ticks.appendChild(tick);
+    }
+    section.appendChild(bar);
+    section.appendChild(ticks);
+    bar.addEventListener("click", function (click) {
+      var box = bar.getBoundingClientRect();
+      playRecording(camera, start + (click.clientX - box.left) / box.width * DAY);
+    });
+    function place(node, from, to) {
+      node.style.left = Math.max(0, (from - start) / DAY * 100) + "%";
+      node.style.width = Math.max(0, (Math.min(to, end) - Math.max(from, start)) / DAY * 100) + "%";
+      bar.appendChild(node);
+    }
+    var params = new URLSearchParams({ camera: camera, start: start.toFixed(0), limit: "10000" });
+    fetch("api/recordings?" + params).then(function (response) { return response.json(); }).then(function (body) {
+      (body.recordings || []).forEach(function (segment) { place(element("span", {}), segment.start, segment.end); });
+    });
+    fetch("api/events?" + new URLSearchParams({ camera: camera, after: start.toFixed(0), limit: "1000" }))
+      .then(function (response) { return response.json(); }).then(function (body) {
+        (body.events || []).forEach(function (event) {
+          place(element("span", { "class": "event" }), event.start, event.end || end);
+        });
+      });
+    return section;
+  }
+
+  function showTimelines() {
+    var holder = main.querySelector('[data-field="timelines"]');
+    var cameras = continuous.filter(function (camera) { return !cameraSelect.value || camera === cameraSelect.value; });
+    holder.replaceChildren.apply(holder, cameras.map(timeline));
+  }
+
+  cameraSelect.addEventListener("change", function () {
+    var url = new URL(window.location.href);
+    if (cameraSelect.value) url.searchParams.set("camera", cameraSelect.value);
+    else url.searchParams.delete("camera");
+    window.history.replaceState(null, "", url);
+    load();
+    showTimelines();
+  });
+  labelSelect.addEventListener("change", load);
+  player.querySelector('[data-action="close-player"]').addEventListener("click", closePlayer);
+
+  if (window.EventSource) {
+    var source = new EventSource("events");
+    var refresh = function () { load(); };
+    source.addEventListener("event_start", refresh);
+    source.addEventListener("event_end", refresh);
+  }
+  load();
+  showTimelines();
+})();

@@ -1,0 +1,117 @@
+"""Events: what the detectors saw, with snapshots and clips (``/api/events``)."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    after_this_request,
+    current_app,
+    jsonify,
+    render_template,
+    request,
+    send_file,
+)
+
+from camera.record import EventRow, NothingRecorded, clip_segments, delete_event, export_mp4, frames_between
+
+from .recorded import EXPORTS, busy, mp4_response, query_limit, query_time, storage
+from .recording import recording_of
+from .shared import NO_STORE, get_camera, query_flag
+
+bp = Blueprint("history", __name__)
+
+# SQLite's integers stop here; a larger id names no event.
+MAX_ID = 2**63 - 1
+
+
+def find_event(event_id: int) -> EventRow:
+    event = storage().index.event(event_id) if event_id <= MAX_ID else None
+    if event is None:
+        abort(404, description=f"no event {event_id}")
+    return event
+
+
+@bp.get("/api/events")
+def events() -> Response:
+    """Events, newest first: ``?camera=&label=&after=&before=&limit=`` (times bound their start)."""
+    name = request.args.get("camera") or None
+    camera = get_camera(name).name if name else None
+    label = request.args.get("label") or None
+    if label is not None and len(label) > 100:
+        abort(400, description="label must be at most 100 characters")
+    after, before = query_time("after"), query_time("before")
+    found = storage().index.events(camera, label, after, before, query_limit(50, 1000))
+    return jsonify(events=[event.as_json() for event in found])
+
+
+@bp.get("/api/events/<int:event_id>")
+def event(event_id: int) -> Response:
+    return jsonify(find_event(event_id).as_json())
+
+
+@bp.delete("/api/events/<int:event_id>")
+def delete(event_id: int) -> Response:
+    found = find_event(event_id)
+    if found.end is None:
+        abort(409, description=f"event {event_id} is still going on; delete it once it has ended")
+    delete_event(storage(), event_id)
+    return Response(status=204)
+
+
+@bp.get("/api/events/<int:event_id>/snapshot.jpg")
+def snapshot(event_id: int) -> Response:
+    """The event's best frame; ``?boxes=1`` with what was found drawn on it."""
+    found = find_event(event_id)
+    name = found.snapshot_boxes if query_flag("boxes") else found.snapshot
+    path = storage().path(name) if name else None
+    if path is None or not path.exists():
+        abort(404, description=f"event {event_id} has no snapshot")
+    return send_file(path, mimetype="image/jpeg", max_age=0)
+
+
+@bp.get("/api/events/<int:event_id>/clip.mp4")
+def clip(event_id: int) -> Response:
+    """The event's clip as H.264 MP4, made on first request and kept once the event has ended."""
+    found = find_event(event_id)
+    store = storage()
+    kept = store.path(store.playable_clip_name(found.camera, found.id))
+    if kept.exists():
+        return mp4_response(kept, f"{found.camera}-event-{found.id}.mp4")
+    if not EXPORTS.acquire(blocking=False):
+        return busy("clips being made")
+    try:
+        segments = clip_segments(store, found)
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        # An event still going on gets the clip so far, made for this request only.
+        target = kept if found.end is not None else Path(tempfile.mkstemp(suffix=".mp4", dir=store.temp)[1])
+        try:
+            export_mp4(frames_between(store, segments, found.clip_start, found.clip_end), target)
+        except NothingRecorded:
+            target.unlink(missing_ok=True)
+            abort(404, description=f"event {event_id} has no recorded frames")
+    finally:
+        EXPORTS.release()
+    if target is kept:
+        store.index.update_event(found.id, bytes=found.bytes + kept.stat().st_size)
+        return mp4_response(kept, f"{found.camera}-event-{found.id}.mp4")
+
+    @after_this_request
+    def remove(response: Response) -> Response:
+        response.call_on_close(lambda: target.unlink(missing_ok=True))
+        return response
+    response = send_file(target, mimetype="video/mp4", max_age=0)
+    response.headers.update(NO_STORE)
+    return response
+
+
+@bp.get("/history")
+def page() -> str:
+    """The page of events (and recordings) of ``?camera=`` or of every camera that records."""
+    name = request.args.get("camera") or None
+    camera = get_camera(name).name if name else None
+    return render_template("history.html", camera=camera, recorders=recording_of(current_app).recorders)

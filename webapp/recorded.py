@@ -1,0 +1,75 @@
+"""What the events and recordings routes share: the storage, times in queries, MP4 files, limits."""
+
+from __future__ import annotations
+
+import math
+import threading
+from datetime import datetime
+from pathlib import Path
+
+from flask import Response, abort, current_app, request, send_file
+
+from camera.record import Storage
+
+from .recording import recording_of
+from .shared import unavailable
+
+# Times before 2000 or after 2200 are no camera's.
+EARLIEST, LATEST = 946684800.0, 7258118400.0
+# Requests that read through recordings at once: each holds a worker thread and a core for a while.
+MAX_PLAYBACKS = 4
+MAX_EXPORTS = 2
+PLAYBACKS = threading.BoundedSemaphore(MAX_PLAYBACKS)
+EXPORTS = threading.BoundedSemaphore(MAX_EXPORTS)
+
+
+def storage() -> Storage:
+    """The app's storage, or a 404 JSON error when no camera records."""
+    found = recording_of(current_app).storage
+    if found is None:
+        abort(404, description="nothing is recorded on this server: no camera has --record")
+    return found
+
+
+def parse_time(name: str, raw: str) -> float:
+    """Seconds since the epoch from ``raw``, a number or ISO 8601 (local time without an offset)."""
+    text = raw.strip()
+    try:
+        value = float(text)
+    except ValueError:
+        try:
+            value = datetime.fromisoformat(text.replace("z", "Z")).timestamp()
+        except (ValueError, OverflowError, OSError):
+            abort(400, description=f"{name} must be seconds since the epoch or an ISO 8601 time, "
+                                   f"not {raw[:40]!r}")
+    if not math.isfinite(value) or not EARLIEST <= value <= LATEST:
+        abort(400, description=f"{name} must be a time between the years 2000 and 2200, not {raw[:40]!r}")
+    return value
+
+
+def query_time(name: str, required: bool = False) -> float | None:
+    raw = request.args.get(name, "")
+    if raw == "":
+        if required:
+            abort(400, description=f"{name} is required (seconds since the epoch or ISO 8601)")
+        return None
+    return parse_time(name, raw)
+
+
+def query_limit(default: int, high: int) -> int:
+    raw = request.args.get("limit", "")
+    if raw == "":
+        return default
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= high:
+        abort(400, description=f"limit must be a whole number from 1 to {high}, not {raw[:40]!r}")
+    return int(raw)
+
+
+def busy(what: str) -> Response:
+    return unavailable(f"too many {what} at once; try again shortly")
+
+
+def mp4_response(path: Path, download_name: str) -> Response:
+    """An MP4 file with range requests, which a ``<video>`` uses to seek."""
+    return send_file(path, mimetype="video/mp4", conditional=True, download_name=download_name,
+                     max_age=0)

@@ -1,0 +1,86 @@
+"""Recordings: what is stored (``/api/recordings``), played back as MJPEG or downloaded as MP4."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from flask import Blueprint, Response, abort, jsonify, request, send_file
+
+from camera import mjpeg
+from camera.record import MAX_EXPORT_SECONDS, NothingRecorded, export_mp4, frames_between, playback
+
+from .recorded import EXPORTS, PLAYBACKS, busy, query_limit, query_time, storage
+from .shared import NO_STORE, get_camera
+
+bp = Blueprint("recordings", __name__)
+
+
+@bp.get("/api/recordings")
+def recordings() -> Response:
+    """Stored segments, oldest first: ``?camera=&start=&end=&limit=``."""
+    name = request.args.get("camera") or None
+    camera = get_camera(name).name if name else None
+    start, end = query_time("start"), query_time("end")
+    _check_order(start, end)
+    found = storage().index.segments(camera, start, end, limit=query_limit(1000, 10000))
+    return jsonify(recordings=[{**segment.as_json(),
+                                "playback": f"/playback/{segment.camera}?start={segment.start:.3f}"}
+                               for segment in found])
+
+
+@bp.get("/playback/<name>")
+def play(name: str) -> Response:
+    """``name``'s recording from ``?start=T`` (the oldest kept by default) as MJPEG, paced as recorded."""
+    camera = get_camera(name)
+    store = storage()
+    start = query_time("start")
+    if start is None:
+        oldest = store.index.segments(camera.name, limit=1)
+        if not oldest:
+            abort(404, description=f"nothing of camera {camera.name!r} is recorded")
+        start = oldest[0].start
+    elif not store.index.segments(camera.name, start, limit=1):
+        abort(404, description=f"nothing of camera {camera.name!r} is recorded after {start:.3f}")
+    if not PLAYBACKS.acquire(blocking=False):
+        return busy("playbacks")
+    gone = request.environ.get("waitress.client_disconnected") or (lambda: False)
+    body = playback(store, camera.name, start, camera.quality, gone)
+    response = Response(body, content_type=mjpeg.CONTENT_TYPE, headers={**NO_STORE, "X-Accel-Buffering": "no"})
+    response.call_on_close(PLAYBACKS.release)
+    return response
+
+
+@bp.get("/api/recordings/<name>.mp4")
+def download(name: str) -> Response:
+    """``name``'s recording from ``?start=`` to ``?end=`` as an H.264 MP4 file."""
+    camera = get_camera(name)
+    start, end = query_time("start", required=True), query_time("end", required=True)
+    _check_order(start, end)
+    assert start is not None and end is not None
+    if end - start > MAX_EXPORT_SECONDS:
+        abort(400, description=f"one download covers at most {MAX_EXPORT_SECONDS:g} s; ask for several")
+    store = storage()
+    segments = store.index.segments(camera.name, start, end)
+    if not EXPORTS.acquire(blocking=False):
+        return busy("downloads being made")
+    target = Path(tempfile.mkstemp(suffix=".mp4", dir=store.temp)[1])
+    try:
+        export_mp4(frames_between(store, segments, start, end), target, camera.fps)
+    except NothingRecorded:
+        target.unlink(missing_ok=True)
+        abort(404, description=f"nothing of camera {camera.name!r} is recorded between {start:.3f} and {end:.3f}")
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+    finally:
+        EXPORTS.release()
+    response = send_file(target, mimetype="video/mp4", as_attachment=True,
+                         download_name=f"{camera.name}-{int(start)}-{int(end)}.mp4", max_age=0)
+    response.call_on_close(lambda: target.unlink(missing_ok=True))
+    return response
+
+
+def _check_order(start: float | None, end: float | None) -> None:
+    if start is not None and end is not None and end < start:
+        abort(400, description="end must not be before start")
