@@ -9,10 +9,10 @@ from webapp.settings import ConfigError
 
 @pytest.mark.parametrize("args, message", [
     (["--record", "sometimes"], "camera 'default': recording must be 'events' or 'continuous', not 'sometimes'"),
-    (["--record", "events"], "camera 'default' records events, but has no detector to find them; give it one "
-                             "(--detect default=motion) or record continuous"),
-    (["--record", "yard=continuous"], "a recording mode is given for camera 'yard', but there is no camera of "
-                                      "that name"),
+    (["--record", "events"], ("camera 'default' records events, but has no detector to find them; give it one "
+                             "(--detect default=motion) or record continuous")),
+    (["--record", "yard=continuous"], ("a recording mode is given for camera 'yard', but there is no camera of "
+                                      "that name")),
     (["--record", "continuous", "--record", "default=events"], "camera 'default' is given two recording modes"),
     (["--record-format", "gif"], "argument --record-format: invalid choice: 'gif'"),
     (["--max-storage", "lots"], "argument --max-storage: must be a size such as 500MB or 20GB, not 'lots'"),
