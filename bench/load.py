@@ -178,8 +178,9 @@ async def read_frames(source: ByteSource | DirectSource, viewer: Viewer, deadlin
                 stamp = float(value)
         if length is None:
             raise ValueError("part without Content-Length")
-        await source.readexactly(length)
-        arrived(viewer, length, stamp)
+        jpeg = await source.readexactly(length)
+        # A server that sends no X-Timestamp: the send time bench/upstream.py wrote into the JPEG.
+        arrived(viewer, length, stamp if stamp is not None else sent_at(jpeg))
 
 
 def arrived(viewer: Viewer, size: int, stamp: float | None) -> None:
