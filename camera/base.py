@@ -134,6 +134,9 @@ class BaseCamera:
         self._last_no_signal = 0.0
         self._frames_captured = 0
         self._frames_encoded = 0
+        self._frames_published = 0
+        # Every time the source was lost while running (for /metrics; status shows the current outage).
+        self.outages = 0
         self._bad_frames = 0
         self._seq = itertools.count(1)
         self._cap = RateLimit(fps, RateLimit.SOURCE_BURST)
@@ -394,6 +397,7 @@ class BaseCamera:
     def _begin_outage(self, reason: str) -> None:
         """Enter the reconnecting state; the caller holds the lock."""
         self._outage = Outage(reason, time.time(), time.monotonic())
+        self.outages += 1
         self._set_state(RECONNECTING)
         self._last_no_signal = 0.0
         # A snapshot must not be handed the last picture from before.
@@ -482,6 +486,7 @@ class BaseCamera:
         else:
             data, size = self._encode(item)
         self._size = size
+        self._frames_published += 1
         self._publish_times.append(time.monotonic())
         return Frame(next(self._seq), data, captured_at, *size)
 
@@ -543,6 +548,7 @@ class BaseCamera:
             "viewers": self.broadcaster.subscriber_count,
             "frames_captured": self._frames_captured,
             "frames_encoded": self._frames_encoded,
+            "frames_published": self._frames_published,
             "bad_frames": self._bad_frames,
             "last_error": self._last_error,
             "uptime": round(now - started_at, 3) if started_at is not None else 0.0,

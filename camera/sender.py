@@ -141,6 +141,7 @@ class SocketViewer:
                 self.close()
                 return
             self.last_progress = time.monotonic()
+            self._sender.bytes_sent += sent
             if sent < len(self._out[0]):
                 self._out[0] = self._out[0][sent:]
             else:
@@ -229,6 +230,10 @@ class StreamSender:
         self._viewers: set[SocketViewer] = set()
         self._stopping = False
         self._thread: threading.Thread | None = None
+        # Counted on the sender thread, read by /metrics: bytes written to viewers, and viewers
+        # whose socket was full at the last sweep (about once a second).
+        self.bytes_sent = 0
+        self.backlog = 0
 
     @property
     def viewer_count(self) -> int:
@@ -319,6 +324,7 @@ class StreamSender:
             self._woken = False
 
     def _close_stalled(self, now: float) -> None:
+        self.backlog = sum(1 for viewer in self._viewers if viewer.full)
         for viewer in self._viewers:
             if viewer.stalled(now, self.stall_timeout):
                 log.info("closing a viewer whose connection took no data for %.0f s", self.stall_timeout)

@@ -12,7 +12,7 @@ from flask.json.provider import DefaultJSONProvider
 
 from camera.sender import StreamSender
 
-from . import detect, errors, events, history, recordings, routes, ws
+from . import compat, detect, errors, events, history, metrics, recordings, routes, ws
 from .config import (
     CONNECTIONS,
     DEFAULTS,
@@ -67,7 +67,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         raise
     app.extensions[SENDER] = StreamSender()
     app.extensions[CONNECTIONS] = ConnectionStats()
+    metrics.start_metrics(app)
     app.register_blueprint(routes.bp)
+    app.register_blueprint(compat.bp)
+    app.register_blueprint(metrics.bp)
     app.register_blueprint(detect.bp)
     app.register_blueprint(events.bp)
     app.register_blueprint(ws.bp)

@@ -12,11 +12,13 @@ from typing import Any, NoReturn
 
 from camera import SourceError
 from camera.limits import MAX_FPS, MAX_SIDE, MIN_FPS
+from camera.sources.opencv import quiet_native_logs
 
 from .app import create_app, shutdown
 from .config import HANDOFF_MAX_VIEWERS, cameras_of, max_viewers
 from .recording import parse_size
 from .server import DEFAULT_THREADS, RESERVED_THREADS, make_server, raise_open_file_limit, streaming_settings
+from .service import systemd_unit
 from .settings import NUMBERS
 
 log = logging.getLogger("camstream")
@@ -82,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="labels that open events, comma-separated (default: any the detector reports)")
     parser.add_argument("--no-handoff", dest="handoff", action="store_false", default=None,
                         help="stream through waitress's own writes, one worker thread per viewer")
+    parser.add_argument("--print-systemd-unit", action="store_true",
+                        help="print a systemd unit that runs camstream with the other flags given, and exit")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
                         help="(default: %(default)s)")
     return parser
@@ -128,11 +132,17 @@ def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    if args.print_systemd_unit:
+        print(systemd_unit([flag for flag in argv if flag != "--print-systemd-unit"]), end="")
+        return 0
     logging.basicConfig(
         level=args.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if args.log_level != "debug":
+        quiet_native_logs()
     try:
         app = create_app(config_from_args(args))
     except (SourceError, ValueError) as exc:

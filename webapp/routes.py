@@ -45,7 +45,11 @@ def index() -> str:
 @bp.get("/video_feed/<name>")
 def video_feed(name: str | None) -> Response:
     """One camera's MJPEG stream; ``?overlay=1``: with its newest boxes drawn."""
-    camera = get_camera(name)
+    return camera_stream(get_camera(name))
+
+
+def camera_stream(camera: BaseCamera) -> Response:
+    """``camera``'s MJPEG stream as this request asks for it (``?fps=``, ``?overlay=1``)."""
     fps = query_number("fps", MIN_VIEWER_FPS, MAX_VIEWER_FPS)
     overlay = query_flag("overlay")
     require_usable(camera)
@@ -97,7 +101,11 @@ def _stream(cameras: list[BaseCamera], fps: float | None, tagged: bool) -> Respo
 @bp.get("/snapshot/<name>.jpg")
 def snapshot(name: str | None) -> Response:
     """The newest frame; with ``?overlay=1`` the frame of the newest detection result, boxes drawn."""
-    camera = get_camera(name)
+    return camera_snapshot(get_camera(name))
+
+
+def camera_snapshot(camera: BaseCamera) -> Response:
+    """``camera``'s newest frame as this request asks for it (``?overlay=1``, ``?timeout=``)."""
     if query_flag("overlay"):
         return overlay_snapshot(camera)
     frame = live_frame(camera)

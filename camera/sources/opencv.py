@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterator
 
 import cv2
@@ -17,6 +18,16 @@ from ..pacing import Pacer
 # reports its own error first.
 URL_TIMEOUT_MS = 4000
 FALLBACK_FILE_FPS = 25.0
+
+
+def quiet_native_logs() -> None:
+    """Silence what OpenCV and its FFmpeg print on their own (``[tcp @ 0x...] Connection ... failed``,
+    ``[ WARN:0@1.2] ...``): camstream reports the same trouble in its own log, once, with the camera's name.
+
+    FFmpeg's level is read when OpenCV first opens a capture, so call this before any camera starts.
+    """
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
 
 def open_capture(target: int | str, description: str, params: tuple[int, ...] = ()) -> cv2.VideoCapture:
