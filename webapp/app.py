@@ -17,6 +17,7 @@ from .config import (
     CONNECTIONS,
     DEFAULTS,
     EXTENSION,
+    MQTT,
     SENDER,
     SLOTS,
     build_cameras,
@@ -24,7 +25,8 @@ from .config import (
     socket_handoff,
 )
 from .connections import ConnectionStats
-from .detectors import DETECTION, OVERLAYS, build_detections, build_overlays, detect_entries
+from .detectors import DETECTION, OVERLAYS, build_detections, build_overlays, detect_classes, detect_entries
+from .mqtt import Broker, MqttPublisher, parse_broker, sensor_labels
 from .recording import RECORDING, plan_recording, start_recording
 from .settings import check_numbers
 from .shared import status_of
@@ -53,6 +55,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     check_numbers(app.config, config, DEFAULTS)
     app.config["SOCKET_HANDOFF"] = socket_handoff(app.config)
     app.extensions[SLOTS] = StreamSlots(max_viewers(app.config))
+    broker = parse_broker(str(app.config["MQTT"])) if app.config.get("MQTT") else None
     cameras = app.extensions[EXTENSION] = build_cameras(app.config)
     plan = plan_recording(app.config, cameras, {name for name, _ in detect_entries(app.config, list(cameras))})
     app.extensions[DETECTION] = build_detections(app.config, cameras)
@@ -65,6 +68,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         for detection in app.extensions[DETECTION].values():
             detection.stop(timeout=1.0)
         raise
+    app.extensions[MQTT] = start_mqtt(app, broker) if broker else None
     app.extensions[SENDER] = StreamSender()
     app.extensions[CONNECTIONS] = ConnectionStats()
     metrics.start_metrics(app)
@@ -88,9 +92,24 @@ class StrictJSON(DefaultJSONProvider):
         return super().dumps(obj, **kwargs)
 
 
+def start_mqtt(app: Flask, broker: Broker) -> MqttPublisher:
+    """Publish the app's cameras, detections and events to ``broker``."""
+    detections = app.extensions[DETECTION]
+    chosen = detect_classes(app.config.get("EVENT_LABELS")) or detect_classes(app.config.get("DETECT_CLASSES"))
+    labels = {name: sensor_labels(detection.spec.text, chosen) for name, detection in detections.items()}
+    publisher = MqttPublisher(broker, app.extensions[EXTENSION], labels, str(app.config["MQTT_PREFIX"]),
+                              str(app.config["MQTT_DISCOVERY_PREFIX"]))
+    publisher.start(detections, app.extensions[RECORDING].recorders)
+    return publisher
+
+
 def shutdown(app: Flask, timeout: float = 3.0) -> None:
     """End every stream and release every camera of ``app``, waiting ``timeout`` seconds at most in all."""
     deadline = time.monotonic() + timeout
+    publisher = app.extensions.get(MQTT)
+    if publisher is not None:
+        publisher.stop()
+        app.extensions[MQTT] = None
     cameras = app.extensions[EXTENSION].values()
     for camera in cameras:
         camera.stop(timeout=0)

@@ -84,6 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="labels that open events, comma-separated (default: any the detector reports)")
     parser.add_argument("--no-handoff", dest="handoff", action="store_false", default=None,
                         help="stream through waitress's own writes, one worker thread per viewer")
+    parser.add_argument("--mqtt", metavar="URL",
+                        help="publish to this MQTT broker: mqtt://[user:password@]host[:port] (mqtts:// for TLS)")
+    parser.add_argument("--mqtt-prefix", metavar="TOPIC", help="topics' prefix (default: camstream)")
+    parser.add_argument("--mqtt-discovery-prefix", metavar="TOPIC",
+                        help="Home Assistant's discovery prefix (default: homeassistant)")
     parser.add_argument("--print-systemd-unit", action="store_true",
                         help="print a systemd unit that runs camstream with the other flags given, and exit")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
@@ -119,7 +124,7 @@ def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
     for key in ("fps", "quality", "width", "height", "idle_timeout", "max_viewers", "detect_confidence",
                 "detect_classes", "detect_fps", "detect_timeout", "record_format", "storage", "retain_days",
                 "max_storage", "min_free", "segment_seconds", "pre_capture", "post_capture", "event_gap",
-                "event_labels"):
+                "event_labels", "mqtt", "mqtt_prefix", "mqtt_discovery_prefix"):
         value = getattr(args, key)
         if value is not None:
             config[key.upper()] = value

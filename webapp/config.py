@@ -25,6 +25,7 @@ EXTENSION = "camstream"
 SLOTS = "camstream.slots"
 SENDER = "camstream.sender"
 CONNECTIONS = "camstream.connections"
+MQTT = "camstream.mqtt"
 
 DEFAULTS: dict[str, Any] = {
     "SOURCE": "auto",
@@ -58,6 +59,10 @@ DEFAULTS: dict[str, Any] = {
     "POST_CAPTURE": 5.0,
     "EVENT_GAP": 10.0,
     "EVENT_LABELS": None,
+    # An MQTT broker to publish to (see webapp/mqtt.py), the topics' prefix and Home Assistant's.
+    "MQTT": None,
+    "MQTT_PREFIX": "camstream",
+    "MQTT_DISCOVERY_PREFIX": "homeassistant",
     # A source or detector that can never work (a missing file or model)
     # raises rather than leaving its camera or detector failed while the
     # others serve.

@@ -12,7 +12,7 @@ from camera import BaseCamera, mjpeg
 from camera.sender import SocketViewer, StreamSender
 from camera.stream import mjpeg_stream
 
-from .config import CONNECTIONS, SLOTS
+from .config import CONNECTIONS, MQTT, SLOTS
 from .detect import overlay_of, overlay_snapshot
 from .detectors import detections_of, overlays_of
 from .recording import recording_of
@@ -130,4 +130,5 @@ def healthz() -> Response:
     return jsonify(status="ok", uptime=round(time.time() - STARTED_AT, 3), cameras=states,
                    streams=slots.used, max_viewers=slots.limit, streams_refused=slots.refused,
                    # Counted by camstream's own server only (not under waitress-serve).
-                   connections=connections.as_dict() if connections.limit else None)
+                   connections=connections.as_dict() if connections.limit else None,
+                   mqtt=publisher.status() if (publisher := current_app.extensions.get(MQTT)) else None)
