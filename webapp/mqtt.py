@@ -129,7 +129,10 @@ class MqttPublisher:
 
     def stop(self) -> None:
         """Say offline (a clean disconnect sends no last will), then disconnect."""
-        self._queue.put(None)
+        try:
+            self._queue.put(None, timeout=2.0)
+        except queue.Full:
+            pass  # the thread is a daemon; what it had not published yet is lost with it
         self._thread.join(5.0)
         if self._connected.is_set():
             for name in self.cameras:
