@@ -9,7 +9,6 @@ from flask import (
     Blueprint,
     Response,
     abort,
-    after_this_request,
     current_app,
     jsonify,
     render_template,
@@ -100,12 +99,9 @@ def clip(event_id: int) -> Response:
         store.index.update_event(found.id, bytes=found.bytes + kept.stat().st_size)
         return mp4_response(kept, f"{found.camera}-event-{found.id}.mp4")
 
-    @after_this_request
-    def remove(response: Response) -> Response:
-        response.call_on_close(lambda: target.unlink(missing_ok=True))
-        return response
     response = send_file(target, mimetype="video/mp4", max_age=0)
     response.headers.update(NO_STORE)
+    response.call_on_close(lambda: target.unlink(missing_ok=True))
     return response
 
 

@@ -165,14 +165,9 @@ class Index:
     def segments(self, camera: str | None = None, start: float | None = None, end: float | None = None,
                  kind: str | None = None, event_id: int | None = None, limit: int = 100_000) -> list[Segment]:
         """Segments overlapping [start, end], oldest first."""
-        where, args = _where(camera=camera, kind=kind, event_id=event_id)
-        if start is not None:
-            where.append("end >= ?")
-            args.append(start)
-        if end is not None:
-            where.append("start <= ?")
-            args.append(end)
-        rows = self._query(f"SELECT * FROM segments {_join(where)} ORDER BY start, id LIMIT ?", [*args, limit])
+        where, args = _where(("camera = ?", camera), ("kind = ?", kind), ("event_id = ?", event_id),
+                             ("end >= ?", start), ("start <= ?", end))
+        rows = self._query(f"SELECT * FROM segments {where} ORDER BY start, id LIMIT ?", [*args, limit])
         return [_segment(row) for row in rows]
 
     def segment(self, segment_id: int) -> Segment | None:
@@ -236,23 +231,11 @@ class Index:
         return _event(rows[0]) if rows else None
 
     def events(self, camera: str | None = None, label: str | None = None, after: float | None = None,
-               before: float | None = None, limit: int = 50, cameras: list[str] | None = None) -> list[EventRow]:
+               before: float | None = None, limit: int = 50) -> list[EventRow]:
         """Events newest first; ``after``/``before`` bound their start."""
-        where, args = _where(camera=camera)
-        if cameras is not None:
-            where.append(f"camera IN ({','.join('?' * len(cameras))})")
-            args.extend(cameras)
-        if after is not None:
-            where.append("start >= ?")
-            args.append(after)
-        if before is not None:
-            where.append("start <= ?")
-            args.append(before)
-        if label is not None:
-            where.append("EXISTS (SELECT 1 FROM json_each(labels) WHERE json_each.key = ?)")
-            args.append(label)
-        rows = self._query(f"SELECT * FROM events {_join(where)} ORDER BY start DESC, id DESC LIMIT ?",
-                           [*args, limit])
+        where, args = _where(("camera = ?", camera), ("start >= ?", after), ("start <= ?", before),
+                             ("EXISTS (SELECT 1 FROM json_each(labels) WHERE json_each.key = ?)", label))
+        rows = self._query(f"SELECT * FROM events {where} ORDER BY start DESC, id DESC LIMIT ?", [*args, limit])
         return [_event(row) for row in rows]
 
     def close_open_events(self) -> int:
@@ -271,17 +254,12 @@ class Index:
         return event, clips
 
 
-def _where(**equal: object) -> tuple[list[str], list[Any]]:
-    where, args = [], []
-    for column, value in equal.items():
-        if value is not None:
-            where.append(f"{column} = ?")
-            args.append(value)
-    return where, args
-
-
-def _join(where: list[str]) -> str:
-    return f"WHERE {' AND '.join(where)}" if where else ""
+def _where(*conditions: tuple[str, object]) -> tuple[str, list[Any]]:
+    """A WHERE clause of the conditions whose value is not None (``("camera = ?", name)``), and its arguments."""
+    used = [(sql, value) for sql, value in conditions if value is not None]
+    if not used:
+        return "", []
+    return "WHERE " + " AND ".join(sql for sql, _ in used), [value for _, value in used]
 
 
 def _segment(row: Mapping[str, Any]) -> Segment:
