@@ -17,7 +17,7 @@ import json
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -132,17 +132,23 @@ class EventHub:
     every :data:`STATUS_SECONDS`.
     """
 
-    def __init__(self, log: EventLog, cameras: Iterable[BaseCamera], detections: Iterable[Any],
-                 status_of: Callable[[BaseCamera], dict[str, Any]]) -> None:
+    def __init__(self, log: EventLog, status_of: Callable[[BaseCamera], dict[str, Any]]) -> None:
         self.log = log
-        self.cameras = list(cameras)
         self.status_of = status_of
+        self.cameras: dict[str, BaseCamera] = {}
         self._lock = threading.Lock()
         self._ticking: threading.Thread | None = None
-        for camera in self.cameras:
-            camera.add_state_listener(self._state_changed)
-        for detection in detections:
-            detection.add_result_listener(self._result)
+
+    def watch(self, camera: BaseCamera, detection: Any = None) -> None:
+        """Put ``camera``'s states and ``detection``'s results (if it has a detector) into the log."""
+        self.cameras = {**self.cameras, camera.name: camera}
+        camera.add_state_listener(self._state_changed)
+        if detection is not None:
+            detection.add_result_listener(lambda result: self._result(camera, result))
+
+    def forget(self, name: str) -> None:
+        """Stop following the camera called ``name`` (it was removed); what it does from now on is not news."""
+        self.cameras = {key: camera for key, camera in self.cameras.items() if key != name}
 
     def reader_joined(self) -> None:
         """A reader started following the log: make sure status events flow."""
@@ -152,10 +158,14 @@ class EventHub:
                 self._ticking.start()
 
     def _state_changed(self, camera: BaseCamera, state: str) -> None:
+        if self.cameras.get(camera.name) is not camera:
+            return
         self.log.publish("state", camera.name, {"camera": camera.name, "state": state,
                                                 "time": round(time.time(), 3), "last_error": camera.status()["last_error"]})
 
-    def _result(self, result: Any) -> None:
+    def _result(self, camera: BaseCamera, result: Any) -> None:
+        if self.cameras.get(camera.name) is not camera:
+            return
         self.log.publish("detection", result.camera, result.as_json())
 
     def _tick(self) -> None:
@@ -167,7 +177,7 @@ class EventHub:
         while not self.log.closed and quiet_rounds < 3:
             if self.log.listening:
                 quiet_rounds = 0
-                for camera in self.cameras:
+                for camera in self.cameras.values():
                     self.log.publish("status", camera.name, self.status_of(camera))
             else:
                 quiet_rounds += 1

@@ -151,12 +151,12 @@ def test_command_line_options_become_config():
     )
     assert config_from_args(args) == {
         "CAMERAS": ["default=pattern", "yard=rtsp://x/y"], "FPS": 12.0, "WIDTH": 320, "IDLE_TIMEOUT": 3.0,
-        "STRICT_SOURCES": True,
+        "THREADS": 100, "STRICT_SOURCES": True,
     }
     args = build_parser().parse_args(["--max-viewers", "7"])
     assert config_from_args(args) == {"MAX_VIEWERS": 7, "STRICT_SOURCES": True}
     args = build_parser().parse_args(["--no-handoff", "--threads", "100"])
-    assert config_from_args(args) == {"SOCKET_HANDOFF": False, "MAX_VIEWERS": 92, "STRICT_SOURCES": True}
+    assert config_from_args(args) == {"SOCKET_HANDOFF": False, "THREADS": 100, "STRICT_SOURCES": True}
     args = build_parser().parse_args(["--detect", "door=motion", "--detect", "yard=yolo:m.onnx?nms=0.4",
                                       "--detect-confidence", "0.3", "--detect-classes", "person,car",
                                       "--detect-fps", "2", "--detect-timeout", "4"])
@@ -253,3 +253,12 @@ def test_the_installed_package_serves_its_page(running, tmp_path):
         assert "/video_feed/default" in response.read().decode()
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/static/camstream.js", timeout=10) as response:
         assert response.status == 200
+
+
+@pytest.mark.parametrize("how", ["flags", "file"])
+def test_without_handoff_the_streams_leave_workers_free(running, tmp_path, how):
+    (tmp_path / "camstream.toml").write_text("socket_handoff = false\nthreads = 20\nport = 0\nsource = \"pattern\"\n")
+    flags = ["--no-handoff", "--threads", "20", "--port", "0"] if how == "flags" else ["--config", "camstream.toml"]
+    server = running([sys.executable, "-m", "webapp", *flags], env(), cwd=tmp_path)
+    base = "http://127.0.0.1:" + server.wait_for_line(r"open http://localhost:(\d+)/").group(1)
+    assert fetch_json(f"{base}/healthz")["max_viewers"] == 12

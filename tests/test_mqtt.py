@@ -18,6 +18,7 @@ from tests.helpers import MjpegReader, free_port, get_json, wait_until
 from tests.sources import SceneCamera
 from tests.test_cli import env, running  # noqa: F401 - a fixture
 from webapp import create_app
+from webapp.lineup import reload
 from webapp.settings import ConfigError
 
 mqtt = pytest.importorskip("paho.mqtt.client")
@@ -181,3 +182,34 @@ def test_a_wrong_broker_url_is_a_config_error_that_hides_the_password(url):
     with pytest.raises(ConfigError) as error:
         create_app({"SOURCE": "pattern", "MQTT": url})
     assert "MQTT must be" in str(error.value) and ":p@" not in str(error.value)
+
+
+def test_reloading_announces_added_cameras_and_removes_the_removed_from_home_assistant(broker, tmp_path):
+    config = tmp_path / "camstream.toml"
+    camera = '[cameras.{}]\nsource = "pattern"\ndetect = "motion"\n'
+    config.write_text(f'mqtt = "mqtt://127.0.0.1:{broker.port}"\n' + camera.format("porch"))
+    app = create_app({"CONFIG": str(config)})
+    watcher = Watcher(broker.port)
+    try:
+        with Servers() as servers:
+            servers.start(app)
+            assert watcher.wait_for("camstream/porch/availability", "offline")
+            porch = next(topic for topic, _, _ in list(watcher.messages) if topic.endswith("_porch_motion/config"))
+            config.write_text(f'mqtt = "mqtt://127.0.0.1:{broker.port}"\n' + camera.format("shed"))
+            change = reload(app)
+            assert (change.added, change.removed) == (["shed"], ["porch"])
+            shed = porch.replace("_porch_", "_shed_")
+            assert watcher.wait_for(shed)
+            assert json.loads(watcher.payloads(shed)[-1])["state_topic"] == "camstream/shed/motion"
+            # An empty retained config is how Home Assistant is told an entity is gone.
+            assert watcher.wait_for(porch, "")
+            assert watcher.payloads("camstream/porch/availability")[-1] == "offline"
+    finally:
+        watcher.close()
+    late = Watcher(broker.port)
+    try:
+        assert late.wait_for("camstream/status", "offline")
+        topics = {topic for topic, _, _ in late.messages}
+        assert shed in topics and porch not in topics
+    finally:
+        late.close()

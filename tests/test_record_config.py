@@ -8,7 +8,7 @@ from webapp.settings import ConfigError
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--record", "sometimes"], "camera 'default': recording must be 'events' or 'continuous', not 'sometimes'"),
+    (["--record", "sometimes"], "camera 'default': recording must be 'events', 'continuous' or 'none', not 'sometimes'"),
     (["--record", "events"], ("camera 'default' records events, but has no detector to find them; give it one "
                              "(--detect default=motion) or record continuous")),
     (["--record", "yard=continuous"], ("a recording mode is given for camera 'yard', but there is no camera of "

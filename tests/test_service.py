@@ -3,10 +3,11 @@
 import configparser
 import shutil
 import subprocess
+import sys
 
 import pytest
 
-from tests.test_cli import run_cli
+from tests.test_cli import env, run_cli
 
 
 def unit(*flags: str) -> str:
@@ -39,3 +40,17 @@ def test_systemd_accepts_the_unit(tmp_path):
     path.write_text(unit("--camera", "door=pattern"))
     result = subprocess.run(["systemd-analyze", "verify", str(path)], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
+
+
+def test_the_unit_reads_the_config_file_and_reloads_it_on_systemctl_reload(tmp_path):
+    parser = configparser.ConfigParser(strict=False, interpolation=None)
+    parser.optionxform = str
+    parser.read_string(unit("--fps", "15"))
+    service = parser["Service"]
+    assert "--config /etc/camstream/camstream.toml --fps 15" in service["ExecStart"]
+    assert service["ExecReload"] == "/bin/kill -HUP $MAINPID"
+    # A relative path is made absolute: the service runs in its own folder.
+    result = subprocess.run([sys.executable, "-m", "webapp", "--print-systemd-unit", "--config", "box.toml"],
+                            cwd=tmp_path, capture_output=True, text=True, check=True, env=env())
+    assert f"--config {tmp_path / 'box.toml'}" in result.stdout
+    assert "/etc/camstream/camstream.toml" not in result.stdout.split("[Service]")[1]

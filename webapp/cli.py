@@ -4,24 +4,34 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
-from camera import SourceError
+from camera import SourceError, create_camera
+from camera.detect.spec import GATED, YOLO, parse_spec
 from camera.limits import MAX_FPS, MAX_SIDE, MIN_FPS
+from camera.redact import redact_url
 from camera.sources.opencv import quiet_native_logs
 
 from .app import create_app, shutdown
-from .config import HANDOFF_MAX_VIEWERS, cameras_of, max_viewers
+from .config import HANDOFF_MAX_VIEWERS, Settings, cameras_of, gather, max_viewers
+from .configfile import LOG_LEVELS
+from .lineup import reload_logged
+from .mqtt import parse_broker
+from .plan import make_plan
 from .recording import parse_size
 from .server import DEFAULT_THREADS, RESERVED_THREADS, make_server, raise_open_file_limit, streaming_settings
 from .service import systemd_unit
-from .settings import NUMBERS
+from .settings import NUMBERS, ConfigError
 
 log = logging.getLogger("camstream")
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
 
 
 class Parser(argparse.ArgumentParser):
@@ -41,9 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
         setting = NUMBERS[key]
         parser.add_argument(setting.flag, type=setting.argument(), metavar="N", **options)
 
-    parser.add_argument("--host", default="127.0.0.1",
-                        help="address to listen on; 0.0.0.0 for the whole LAN (default: %(default)s)")
-    number("PORT", default=8000, help="port to listen on, 0-65535; 0 picks a free one (default: %(default)s)")
+    parser.add_argument("--config", metavar="FILE",
+                        help="read settings from this TOML file; flags and CAMSTREAM_* variables override it "
+                        "(SIGHUP reads it again)")
+    parser.add_argument("--check-config", action="store_true",
+                        help="check the settings (file, variables and flags) and exit: 0 if they are good, else 2")
+    parser.add_argument("--host", help=f"address to listen on; 0.0.0.0 for the whole LAN (default: {DEFAULT_HOST})")
+    number("PORT", help=f"port to listen on, 0-65535; 0 picks a free one (default: {DEFAULT_PORT})")
     parser.add_argument("--source", help="source of the camera named 'default': auto, pattern, 0, "
                         "/dev/video0, a video file, rtsp://..., http://... (default: auto)")
     parser.add_argument("--camera", action="append", default=[], metavar="NAME=SOURCE",
@@ -53,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     number("WIDTH", help=f"resize frames to this width, 1-{MAX_SIDE}")
     number("HEIGHT", help=f"resize frames to this height, 1-{MAX_SIDE}")
     number("IDLE_TIMEOUT", help="seconds without viewers before a camera is released (default: 10)")
-    number("THREADS", default=DEFAULT_THREADS, help="worker threads (default: %(default)s)")
+    number("THREADS", help=f"worker threads (default: {DEFAULT_THREADS})")
     number("MAX_VIEWERS", help=f"streams served at once; more get 503 (default: {HANDOFF_MAX_VIEWERS}, "
            f"or threads - {RESERVED_THREADS} with --no-handoff)")
     parser.add_argument("--detect", action="append", default=[], metavar="NAME=SPEC",
@@ -91,8 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="Home Assistant's discovery prefix (default: homeassistant)")
     parser.add_argument("--print-systemd-unit", action="store_true",
                         help="print a systemd unit that runs camstream with the other flags given, and exit")
-    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
-                        help="(default: %(default)s)")
+    parser.add_argument("--log-level", choices=LOG_LEVELS, help="(default: info)")
     return parser
 
 
@@ -109,6 +122,8 @@ def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """The app config the command line asks for; unset options leave the environment's."""
     # A wrong source on the command line is reported at once.
     config: dict[str, Any] = {"STRICT_SOURCES": True}
+    if args.config is not None:
+        config["CONFIG"] = args.config
     cameras = list(args.camera)
     if args.source is not None:
         if cameras:
@@ -121,7 +136,7 @@ def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
         config["DETECT"] = list(args.detect)
     if args.record:
         config["RECORD"] = list(args.record)
-    for key in ("fps", "quality", "width", "height", "idle_timeout", "max_viewers", "detect_confidence",
+    for key in ("host", "port", "threads", "log_level", "fps", "quality", "width", "height", "idle_timeout", "max_viewers", "detect_confidence",
                 "detect_classes", "detect_fps", "detect_timeout", "record_format", "storage", "retain_days",
                 "max_storage", "min_free", "segment_seconds", "pre_capture", "post_capture", "event_gap",
                 "event_labels", "mqtt", "mqtt_prefix", "mqtt_discovery_prefix"):
@@ -130,10 +145,16 @@ def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
             config[key.upper()] = value
     if args.handoff is False:
         config["SOCKET_HANDOFF"] = False
-        if args.max_viewers is None and "CAMSTREAM_MAX_VIEWERS" not in os.environ:
-            # Workers beyond the streams keep the page, snapshots and status answering.
-            config["MAX_VIEWERS"] = max(1, args.threads - RESERVED_THREADS)
     return config
+
+
+def server_settings(config: Mapping[str, Any]) -> tuple[str, int, int, str]:
+    """Host, port, threads and log level: from a flag, a variable or the config file, else their defaults."""
+    level = str(config.get("LOG_LEVEL") or "info").lower()
+    if level not in LOG_LEVELS:
+        raise ConfigError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {level!r}")
+    return (str(config.get("HOST") or DEFAULT_HOST), int(config.get("PORT", DEFAULT_PORT) or 0),
+            int(config.get("THREADS") or DEFAULT_THREADS), level)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -142,31 +163,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.print_systemd_unit:
         print(systemd_unit([flag for flag in argv if flag != "--print-systemd-unit"]), end="")
         return 0
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    if args.log_level != "debug":
-        quiet_native_logs()
+    config = config_from_args(args)
     try:
-        app = create_app(config_from_args(args))
+        settings = gather(config)
+        host, port, threads, level = server_settings(settings.config)
+        if args.check_config:
+            print(check(settings))
+            return 0
+    except (SourceError, ValueError) as exc:
+        return _fail(str(exc))
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if level != "debug":
+        quiet_native_logs()
+    if not settings.config["SOCKET_HANDOFF"] and "MAX_VIEWERS" not in settings.forced:
+        # Workers beyond the streams keep the page, snapshots and status answering.
+        config["MAX_VIEWERS"] = max(1, threads - RESERVED_THREADS)
+    try:
+        app = create_app(config)
     except (SourceError, ValueError) as exc:
         return _fail(str(exc))
     # Every viewer is a socket, and so is every connection waitress holds.
     viewers = max_viewers(app.config)
-    raise_open_file_limit(viewers + int(streaming_settings(args.threads, viewers)["connection_limit"]) + 256)
+    raise_open_file_limit(viewers + int(streaming_settings(threads, viewers)["connection_limit"]) + 256)
     try:
-        server = make_server(app, args.host, args.port, args.threads)
+        server = make_server(app, host, port, threads)
     except OSError as exc:
-        return _fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
+        return _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
 
     cameras = cameras_of(app)
-    port = int(server.effective_port)
-    host = "localhost" if args.host in ("127.0.0.1", "::1", "localhost") else args.host
-    if args.host in ("0.0.0.0", "::"):
-        host = "<this machine's address>"
-    log.info("serving %d camera(s) (%s) with %d threads", len(cameras), ", ".join(cameras), args.threads)
-    log.info("open http://%s:%d/ in a browser", host, port)
+    shown = "localhost" if host in ("127.0.0.1", "::1", "localhost") else host
+    if host in ("0.0.0.0", "::"):
+        shown = "<this machine's address>"
+    log.info("serving %d camera(s) (%s) with %d threads", len(cameras), ", ".join(cameras), threads)
+    log.info("open http://%s:%d/ in a browser", shown, int(server.effective_port))
 
     def stop(signum: int, frame: object) -> None:
         # End the streams first: waitress, once interrupted, waits up to 5 s
@@ -175,8 +204,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         shutdown(app)
         raise KeyboardInterrupt
 
+    def hangup(signum: int, frame: object) -> None:
+        # Not here: the server's loop runs in this thread, and a reload waits for cameras to stop.
+        threading.Thread(target=reload_logged, args=(app,), name="reload", daemon=True).start()
+
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGHUP, hangup)
     try:
         server.run()
     except KeyboardInterrupt:
@@ -185,6 +219,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         shutdown(app)
         server.close()
     return 0
+
+
+def check(settings: Settings) -> str:
+    """What ``--check-config`` says about good settings; :class:`ConfigError` or SourceError for bad ones.
+
+    Everything is checked that can be without starting: the values, the
+    cameras' names and sources (a missing file, an unknown scheme), the
+    detectors' specs and the broker's URL. Devices and URLs are not opened.
+    """
+    plan = make_plan(settings)
+    for name, camera in plan.cameras.items():
+        if isinstance(camera.source, str):
+            try:
+                create_camera(name, camera.source, **dict(camera.options))
+            except SourceError as exc:
+                raise ConfigError(f"camera {name!r}: {exc}") from None
+        spec = parse_spec(camera.detector.spec) if camera.detector else None
+        model = spec.inner if spec and spec.kind == GATED else spec
+        if model and model.kind == YOLO and not Path(model.target).is_file():
+            raise ConfigError(f"camera {name!r}: detector {spec.text!r}: no such model file: {model.target}")
+    if settings.config.get("MQTT"):
+        parse_broker(str(settings.config["MQTT"]))
+    lines = [f"{settings.file or 'the settings'}: good, {len(plan.cameras)} camera(s)"]
+    for name, camera in plan.cameras.items():
+        options = dict(camera.options)
+        parts = [redact_url(str(camera.source)), f"{options['fps']:g} fps" if options["fps"] else "source's fps",
+                 f"detect {camera.detector.spec}" if camera.detector else "",
+                 f"record {camera.record.mode} ({camera.record.format})" if camera.record else ""]
+        lines.append(f"  {name}: " + ", ".join(part for part in parts if part))
+    return "\n".join(lines)
 
 
 def _fail(message: str) -> int:

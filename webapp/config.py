@@ -1,22 +1,24 @@
-"""Reading camstream's settings and building the cameras they describe.
+"""camstream's settings: their defaults, their layers, and the parsing the per-camera ones share.
 
-Settings come from Flask's config, filled (lowest first) from the defaults
-below, ``CAMSTREAM_*`` environment variables and the mapping given to
-:func:`~webapp.create_app`.
+Settings are gathered (lowest first) from the defaults below, a config
+file (``CONFIG``, see webapp/configfile.py), ``CAMSTREAM_*`` environment
+variables and the mapping given to :func:`~webapp.create_app`.
 """
 
 from __future__ import annotations
 
 import logging
-import re
+import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask
+from flask import Config, Flask
 
-from camera import BaseCamera, SourceError, UnusableCamera, create_camera
+from camera import BaseCamera
 
-from .settings import ConfigError
+from . import configfile
+from .settings import ENV_PREFIX, NAME_PATTERN, NAME_RULE, ConfigError, check_numbers
 
 # The keys under app.extensions that hold an app's cameras, its stream
 # slots, the thread that writes streams to sockets and the counts of the
@@ -28,6 +30,8 @@ CONNECTIONS = "camstream.connections"
 MQTT = "camstream.mqtt"
 
 DEFAULTS: dict[str, Any] = {
+    # A camstream.toml to read settings from (see webapp/configfile.py).
+    "CONFIG": None,
     "SOURCE": "auto",
     "CAMERAS": None,
     "FPS": None,
@@ -79,10 +83,6 @@ THREADED_MAX_VIEWERS = 56
 
 log = logging.getLogger("camstream")
 
-# Camera names appear in URLs and in X-Camera header lines.
-NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}", re.ASCII)
-NAME_RULE = ("must start with an ASCII letter or digit, followed by up to 63 ASCII letters, digits, "
-             "'-' or '_'")
 
 
 def per_camera(setting: object, names: list[str], thing: str, placeholder: str) -> list[tuple[str, str]]:
@@ -127,44 +127,50 @@ def cameras_of(app: Flask) -> dict[str, BaseCamera]:
     return app.extensions[EXTENSION]
 
 
-def build_cameras(config: Mapping[str, Any]) -> dict[str, BaseCamera]:
-    """The cameras ``config`` describes, by name, in the order given.
+@dataclass(frozen=True)
+class Settings:
+    """An app's settings from all their layers, and what a camera's own settings need to be resolved.
 
-    ``CAMERAS`` may be ``"name=source,name=source"``, a list of
-    ``"name=source"`` strings, or a mapping of names to source strings or
-    ready-made :class:`~camera.BaseCamera` objects. Without it, ``SOURCE``
-    becomes one camera named ``default``.
+    ``config`` is the defaults, the config file's top level, the environment
+    and the given mapping, each over the one before; ``tables`` are the
+    file's camera tables; ``forced`` are the keys a flag or variable set,
+    which beat the camera tables too.
     """
-    options = camera_options(config)
-    cameras: dict[str, BaseCamera] = {}
-    for name, source in camera_entries(config):
-        check_name(name)
-        if name in cameras:
-            raise ConfigError(f"camera name {name!r} is given twice")
-        if isinstance(source, BaseCamera):
-            if source.name != name:
-                raise ConfigError(f"the camera given as {name!r} is named {source.name!r}; "
-                                  "give it under its own name")
-            cameras[name] = source
-        else:
-            cameras[name] = _camera(name, str(source), options, bool(config.get("STRICT_SOURCES")))
-    return cameras
+
+    config: Mapping[str, Any]
+    tables: Mapping[str, Mapping[str, Any]]
+    forced: frozenset[str]
+    file: str | None
+
+
+def gather(given: Mapping[str, Any] | None) -> Settings:
+    """Read every layer: defaults < config file (``CONFIG``) < ``CAMSTREAM_*`` variables < ``given``."""
+    given = dict(given or {})
+    path = given.get("CONFIG") or os.environ.get(ENV_PREFIX + "CONFIG") or None
+    file = configfile.load(path) if path else configfile.ConfigFile()
+    config = Config(os.getcwd())
+    config.from_mapping(DEFAULTS)
+    config.from_mapping(file.settings)
+    config.from_prefixed_env(ENV_PREFIX.rstrip("_"))
+    config.from_mapping(given)
+    variables = {name.removeprefix(ENV_PREFIX) for name in os.environ if name.startswith(ENV_PREFIX)}
+    check_numbers(config, given, DEFAULTS)
+    config["SOCKET_HANDOFF"] = socket_handoff(config)
+    return Settings(config, file.cameras, frozenset(variables | set(given)), str(path) if path else None)
+
+
+def names_list(value: object) -> tuple[str, ...]:
+    """Labels such as ``DETECT_CLASSES`` (``"person,car"`` or a list) as a tuple of names, each once."""
+    if value is None or value == "":
+        return ()
+    items = value.split(",") if isinstance(value, str) else list(value)  # type: ignore[call-overload]
+    return tuple(dict.fromkeys(str(item).strip() for item in items if str(item).strip()))
 
 
 def check_name(name: str) -> None:
     """Raise :class:`ConfigError` unless ``name`` can be a camera's name."""
     if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
         raise ConfigError(f"camera name {name!r} {NAME_RULE}")
-
-
-def _camera(name: str, source: str, options: dict[str, Any], strict: bool) -> BaseCamera:
-    try:
-        return create_camera(name, source, **options)
-    except SourceError as exc:
-        if strict:
-            raise
-        log.error("camera %s: %s; it stays failed, the other cameras serve", name, exc)
-        return UnusableCamera(name, source, str(exc), **options)
 
 
 def camera_entries(config: Mapping[str, Any]) -> list[tuple[str, Any]]:
@@ -186,12 +192,6 @@ def parse_camera_entry(entry: str) -> tuple[str, str]:
     if not sep or not name.strip() or not source.strip():
         raise ConfigError(f"camera {entry!r} is not NAME=SOURCE")
     return name.strip(), source.strip()
-
-
-def camera_options(config: Mapping[str, Any]) -> dict[str, Any]:
-    """The per-camera options shared by every camera built from strings (checked by create_app)."""
-    return {key.lower(): config.get(key, DEFAULTS[key])
-            for key in ("FPS", "QUALITY", "WIDTH", "HEIGHT", "IDLE_TIMEOUT")}
 
 
 def max_viewers(config: Mapping[str, Any]) -> int:

@@ -11,8 +11,6 @@ from camera import sse
 from camera.events import EventHub, EventLog
 from camera.sender import SocketViewer, StreamSender
 
-from .config import cameras_of
-from .detectors import detections_of
 from .shared import get_camera
 from .streaming import serve_stream
 
@@ -58,9 +56,13 @@ def _last_event_id(log: EventLog) -> int:
     return int(raw)
 
 
+def hub_of(app: Flask) -> EventHub:
+    """What feeds the event log: its cameras' states and detectors' results (see :meth:`EventHub.watch`)."""
+    return app.extensions[HUB]
+
+
 def start_events(app: Flask, status_of: Callable) -> None:
-    """Give ``app`` its event log, fed by its cameras and detectors."""
+    """Give ``app`` its event log; each camera is added to its hub as it starts."""
     log = EventLog()
     app.extensions[EVENTS] = log
-    app.extensions[HUB] = EventHub(log, cameras_of(app).values(), detections_of(app).values(),
-                                   lambda camera: status_of(camera, app))
+    app.extensions[HUB] = EventHub(log, lambda camera: status_of(camera, app))

@@ -20,6 +20,7 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
 from camera import FAILED, IDLE, RECONNECTING, STARTING, STREAMING
+from camera.detect import CameraDetection
 
 from .config import CONNECTIONS, SENDER, SLOTS, cameras_of
 from .detectors import detections_of
@@ -28,6 +29,7 @@ from .recording import recording_of
 bp = Blueprint("metrics", __name__)
 
 REGISTRY = "camstream.metrics"
+INFERENCE = "camstream.metrics.inference"
 STATES = (IDLE, STARTING, STREAMING, RECONNECTING, FAILED)
 # Detector inference times, seconds: from a motion check to a slow model on a small CPU.
 INFERENCE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -43,13 +45,25 @@ def metrics() -> Response:
 def start_metrics(app: Flask) -> None:
     """Give ``app`` its own registry (not prometheus-client's global one): two apps in a process never mix."""
     registry = CollectorRegistry(auto_describe=False)
-    inference = Histogram("camstream_detection_inference_seconds", "Detector time per frame, decoding included",
-                          ["camera"], buckets=INFERENCE_BUCKETS, registry=registry)
-    for name, detection in detections_of(app).items():
-        child = inference.labels(camera=name)
-        detection.add_result_listener(lambda result, child=child: child.observe(result.inference_ms / 1000))
+    app.extensions[INFERENCE] = Histogram(
+        "camstream_detection_inference_seconds", "Detector time per frame, decoding included",
+        ["camera"], buckets=INFERENCE_BUCKETS, registry=registry)
     registry.register(AppCollector(app))
     app.extensions[REGISTRY] = registry
+
+
+def watch_detection(app: Flask, name: str, detection: CameraDetection) -> None:
+    """Time the results of camera ``name``'s detector in the inference histogram."""
+    child = app.extensions[INFERENCE].labels(camera=name)
+    detection.add_result_listener(lambda result: child.observe(result.inference_ms / 1000))
+
+
+def forget_camera(app: Flask, name: str) -> None:
+    """Drop a removed camera's inference times (the other metrics are read from the app's cameras)."""
+    try:
+        app.extensions[INFERENCE].remove(name)
+    except KeyError:
+        pass
 
 
 class AppCollector(Collector):

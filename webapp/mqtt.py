@@ -9,7 +9,7 @@ under the prefix (``camstream`` by default):
   else ``offline``, retained;
 - ``camstream/<camera>/detection``: every detection result, as JSON;
 - ``camstream/<camera>/<label>``: ``ON`` or ``OFF``, retained: whether the
-  newest result has that label (one per binary sensor, see :func:`sensor_labels`);
+  newest result has that label (a binary sensor per label, see webapp/plan.py);
 - ``camstream/<camera>/event``: a recorded event's start and end, as JSON
   (``"type": "start"`` or ``"end"``);
 - ``homeassistant/binary_sensor/...``/config``: discovery, retained, so
@@ -30,7 +30,7 @@ import os
 import queue
 import socket
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -73,23 +73,16 @@ def parse_broker(url: str) -> Broker:
                   unquote(parts.password) if parts.password else None, tls, shown)
 
 
-def sensor_labels(detector: str, classes: Sequence[str]) -> list[str]:
-    """The labels that get a binary sensor: the ones chosen, else ``motion`` for motion, else ``object`` (anything)."""
-    if classes:
-        return list(classes)
-    return ["motion"] if detector.startswith("motion") and "+" not in detector else ["object"]
-
-
 class MqttPublisher:
-    """Publishes to ``broker`` under ``prefix``; ``labels`` are each detecting camera's sensor labels."""
+    """Publishes to ``broker`` under ``prefix`` what happens to the cameras :meth:`add` gives it."""
 
-    def __init__(self, broker: Broker, cameras: Mapping[str, BaseCamera], labels: Mapping[str, list[str]],
-                 prefix: str = "camstream", discovery_prefix: str = "homeassistant") -> None:
+    def __init__(self, broker: Broker, prefix: str = "camstream", discovery_prefix: str = "homeassistant") -> None:
         # Imported here: paho-mqtt is an extra, and parse_broker has checked it is installed.
         import paho.mqtt.client as mqtt
         self.broker = broker
-        self.cameras = dict(cameras)
-        self.labels = {name: list(values) for name, values in labels.items()}
+        # Replaced, never changed in place: paho's thread and the publishing thread read them.
+        self.cameras: dict[str, BaseCamera] = {}
+        self.labels: dict[str, list[str]] = {}
         self.prefix = prefix.strip("/")
         self.discovery_prefix = discovery_prefix.strip("/")
         self.node = f"{socket.gethostname()}-{self.prefix}".replace(".", "_")
@@ -114,14 +107,42 @@ class MqttPublisher:
 
     # -- wiring --------------------------------------------------------
 
-    def start(self, detections: Mapping[str, Any], recorders: Mapping[str, Any]) -> None:
-        """Listen to the cameras, detectors and recorders, and connect (in the background)."""
-        for camera in self.cameras.values():
-            camera.add_state_listener(lambda camera, state: self._put(lambda: self._availability(camera.name, state)))
-        for detection in detections.values():
-            detection.add_result_listener(lambda result: self._put(lambda: self._result(result)))
-        for recorder in recorders.values():
-            recorder.add_event_listener(lambda kind, event: self._put(lambda: self._event(kind, event)))
+    def add(self, camera: BaseCamera, labels: Sequence[str], detection: Any = None, recorder: Any = None) -> None:
+        """Publish ``camera``'s availability, ``detection``'s results and ``recorder``'s events.
+
+        ``labels`` get a binary sensor each (see :class:`webapp.plan.CameraPlan`).
+        """
+        name = camera.name
+        self.cameras = {**self.cameras, name: camera}
+        self.labels = {**self.labels, name: list(labels)}
+
+        def current() -> bool:
+            return self.cameras.get(name) is camera
+
+        camera.add_state_listener(lambda camera, state: self._put(lambda: current() and self._availability(name, state)))
+        if detection is not None:
+            detection.add_result_listener(lambda result: self._put(lambda: current() and self._result(result)))
+        if recorder is not None:
+            recorder.add_event_listener(lambda kind, event: self._put(lambda: current() and self._event(kind, event)))
+        if self._connected.is_set():
+            self._put(lambda: current() and self._announce(self._client, name))
+
+    def remove(self, name: str) -> None:
+        """Forget a removed camera: offline, and its sensors gone from Home Assistant (empty retained configs)."""
+        labels = self.labels.get(name, [])
+        self.cameras = {key: camera for key, camera in self.cameras.items() if key != name}
+        self.labels = {key: value for key, value in self.labels.items() if key != name}
+
+        def forget() -> None:
+            self._publish(self.topic(name, "availability"), "offline", retain=True)
+            for label in labels:
+                self._publish(self.discovery_topic(name, label), "", retain=True)
+                self._publish(self.topic(name, label), "", retain=True)
+                self._sensors.pop((name, label), None)
+        self._put(forget)
+
+    def start(self) -> None:
+        """Connect (in the background) and start publishing."""
         self._thread.start()
         self._client.connect_async(self.broker.host, self.broker.port, KEEPALIVE_SECONDS)
         self._client.loop_start()
@@ -195,13 +216,20 @@ class MqttPublisher:
         log.info("connected to MQTT broker %s", self.broker.shown)
         # Everything retained again: the broker may have restarted without it.
         client.publish(self.topic("status"), "online", qos=1, retain=True)
-        for name, camera in self.cameras.items():
-            client.publish(self.topic(name, "availability"), "online" if camera.state == STREAMING else "offline",
+        for name in self.cameras:
+            self._announce(client, name)
+
+    def _announce(self, client: Any, name: str) -> None:
+        """A camera's availability, its sensors' discovery configs and states, all retained."""
+        camera = self.cameras.get(name)
+        if camera is None:
+            return
+        client.publish(self.topic(name, "availability"), "online" if camera.state == STREAMING else "offline",
+                       qos=1, retain=True)
+        for label in self.labels.get(name, []):
+            client.publish(self.discovery_topic(name, label), json.dumps(self.discovery(name, label)),
                            qos=1, retain=True)
-            for label in self.labels.get(name, []):
-                client.publish(self.discovery_topic(name, label), json.dumps(self.discovery(name, label)),
-                               qos=1, retain=True)
-                client.publish(self.topic(name, label), self._sensors.get((name, label), "OFF"), qos=1, retain=True)
+            client.publish(self.topic(name, label), self._sensors.get((name, label), "OFF"), qos=1, retain=True)
 
     def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         if self._connected.is_set():

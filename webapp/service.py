@@ -10,8 +10,11 @@ from pathlib import Path
 UNIT = """\
 # camstream as a systemd service. Install:
 #   camstream --print-systemd-unit {flags_comment} | sudo tee /etc/systemd/system/camstream.service
+#   sudo mkdir -p /etc/camstream && sudo cp examples/camstream.toml {config}   # then edit it
 #   sudo systemctl daemon-reload && sudo systemctl enable --now camstream
-# Settings also come from CAMSTREAM_* lines in /etc/camstream/camstream.env, if it exists.
+# Settings: flags in ExecStart, over CAMSTREAM_* lines in /etc/camstream/camstream.env (if it
+# exists), over {config}. Check them: camstream --config {config} --check-config
+# After editing the file: sudo systemctl reload camstream (cameras not changed keep their viewers).
 # Logs: journalctl -u camstream
 
 [Unit]
@@ -22,6 +25,7 @@ Wants=network-online.target
 [Service]
 Type=simple
 ExecStart={exec_start}
+ExecReload=/bin/kill -HUP $MAINPID
 EnvironmentFile=-/etc/camstream/camstream.env
 # A user of its own, made by systemd; in the video group for USB and Raspberry Pi cameras.
 DynamicUser=yes
@@ -42,12 +46,32 @@ WantedBy=multi-user.target
 """
 
 
+DEFAULT_CONFIG = "/etc/camstream/camstream.toml"
+
+
 def systemd_unit(flags: Sequence[str], python: str = sys.executable) -> str:
     """The unit file, running this installation's camstream with ``flags`` (given beside --print-systemd-unit).
 
-    The ``camstream`` command beside the interpreter when it is installed there, else ``python -m webapp``.
+    The ``camstream`` command beside the interpreter when it is installed
+    there, else ``python -m webapp``. The service reads ``--config`` (made
+    absolute: the service runs elsewhere), :data:`DEFAULT_CONFIG` unless given.
     """
     script = Path(python).parent / "camstream"
     program = [str(script)] if script.is_file() else [python, "-m", "webapp"]
-    command = shlex.join([*program, *flags])
-    return UNIT.format(exec_start=command, flags_comment=shlex.join(flags) or "[flags]")
+    config, rest = _config_flag(list(flags))
+    command = shlex.join([*program, "--config", config, *rest])
+    return UNIT.format(exec_start=command, config=shlex.quote(config), flags_comment=shlex.join(flags) or "[flags]")
+
+
+def _config_flag(flags: list[str]) -> tuple[str, list[str]]:
+    """The ``--config`` path among ``flags`` (absolute), and the other flags."""
+    config, rest = DEFAULT_CONFIG, []
+    words = iter(flags)
+    for flag in words:
+        if flag == "--config":
+            config = next(words, DEFAULT_CONFIG)
+        elif flag.startswith("--config="):
+            config = flag.removeprefix("--config=")
+        else:
+            rest.append(flag)
+    return str(Path(config).absolute()), rest

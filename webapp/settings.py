@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,11 @@ from camera.base import MAX_IDLE_TIMEOUT
 from camera.limits import MAX_FPS, MAX_SIDE, MIN_FPS, checked
 
 ENV_PREFIX = "CAMSTREAM_"
+
+# Camera names appear in URLs and in X-Camera header lines.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}", re.ASCII)
+NAME_RULE = ("must start with an ASCII letter or digit, followed by up to 63 ASCII letters, digits, "
+             "'-' or '_'")
 
 
 class ConfigError(ValueError):

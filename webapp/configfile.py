@@ -1,0 +1,220 @@
+"""Reading a ``camstream.toml``: every setting, globally and per camera, checked with the line it is on.
+
+The keys are the settings' names in lower case (``fps``, ``max_viewers``,
+``detect_confidence``, ...) at the top level; each camera is a table
+``[cameras.NAME]`` with its ``source`` and any of :data:`CAMERA_KEYS`,
+which override the top-level ones for that camera. A top-level ``detect``
+or ``record`` is the default of every camera table; a table says ``"none"``
+to have none. A wrong key or value is a :class:`ConfigError` naming the
+file, the line and the key.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .settings import NAME_PATTERN, NAME_RULE, NUMBERS, ConfigError
+
+# Each setting's kind: a key of NUMBERS (checked for type and range) or one of these.
+TEXT, SOURCE, BOOL, NAMES, SIZE, LEVEL, FORMAT = "text", "source", "bool", "names", "size", "level", "format"
+
+CAMERA_KEYS: dict[str, str] = {
+    "source": SOURCE, "fps": "FPS", "quality": "QUALITY", "width": "WIDTH", "height": "HEIGHT",
+    "idle_timeout": "IDLE_TIMEOUT", "detect": TEXT, "detect_confidence": "DETECT_CONFIDENCE",
+    "detect_classes": NAMES, "detect_fps": "DETECT_FPS", "detect_timeout": "DETECT_TIMEOUT", "record": TEXT,
+    "record_format": FORMAT, "segment_seconds": "SEGMENT_SECONDS", "pre_capture": "PRE_CAPTURE",
+    "post_capture": "POST_CAPTURE", "event_gap": "EVENT_GAP", "event_labels": NAMES,
+}
+GLOBAL_KEYS: dict[str, str] = {
+    **CAMERA_KEYS,
+    # Read by the command line only (see webapp/cli.py).
+    "host": TEXT, "port": "PORT", "threads": "THREADS", "log_level": LEVEL,
+    "snapshot_timeout": "SNAPSHOT_TIMEOUT", "max_viewers": "MAX_VIEWERS", "socket_handoff": BOOL,
+    "storage": TEXT, "retain_days": "RETAIN_DAYS", "max_storage": SIZE, "min_free": SIZE,
+    "mqtt": TEXT, "mqtt_prefix": TEXT, "mqtt_discovery_prefix": TEXT,
+}
+# Top-level settings that every camera table inherits unless it gives its own.
+INHERITED = ("detect", "record")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+RECORD_FORMATS = ("jpeg", "h264")
+# What a camera table says to have no detector or no recording.
+NONE = "none"
+
+
+@dataclass
+class ConfigFile:
+    """A file's settings as app config keys (``FPS``), and each camera table's by camera name."""
+
+    path: str | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+    cameras: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def load(path: str | Path) -> ConfigFile:
+    """Read and check the file at ``path``; :class:`ConfigError` for anything wrong with it."""
+    shown = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"config file {shown!r} cannot be read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {shown!r} is not UTF-8 text") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{shown}: {exc}") from None
+    return parse(data, _Lines(shown, text))
+
+
+def parse(data: Mapping[str, Any], lines: _Lines) -> ConfigFile:
+    result = ConfigFile(lines.path)
+    tables = data.get("cameras", {})
+    if not isinstance(tables, Mapping):
+        raise lines.error(("cameras",), "cameras must be tables, one per camera: [cameras.NAME]")
+    for key, value in data.items():
+        if key != "cameras":
+            result.settings[key.upper()] = _value(key, value, GLOBAL_KEYS, lines, (key,))
+    for name, table in tables.items():
+        where = ("cameras", name)
+        if not NAME_PATTERN.fullmatch(name):
+            raise lines.error(where, f"camera name {name!r} {NAME_RULE}")
+        if not isinstance(table, Mapping):
+            raise lines.error(where, f"camera {name!r} must be a table: [cameras.{name}] with its source")
+        if "source" not in table:
+            raise lines.error(where, f"camera {name!r} has no source")
+        own = {key.upper(): _value(key, value, CAMERA_KEYS, lines, (*where, key)) for key, value in table.items()}
+        result.cameras[name] = own
+    if result.cameras and "SOURCE" in result.settings:
+        raise lines.error(("source",), "source at the top level is for a file without camera tables; "
+                          "give it in a [cameras.NAME] table")
+    if result.cameras:
+        result.settings["CAMERAS"] = {name: own.pop("SOURCE") for name, own in result.cameras.items()}
+        for key in INHERITED:
+            default = result.settings.pop(key.upper(), None)
+            for own in result.cameras.values():
+                if default is not None:
+                    own.setdefault(key.upper(), default)
+    return result
+
+
+def _value(key: str, value: Any, known: Mapping[str, str], lines: _Lines, where: tuple[str, ...]) -> Any:
+    kind = known.get(key)
+    if kind is None:
+        place = "in a camera table" if known is CAMERA_KEYS else "at the top level"
+        raise lines.error(where, f"unknown setting {key!r} {place}")
+    check = _CHECKS.get(kind)
+    try:
+        return check(key, value) if check else _number(kind, key, value)
+    except ConfigError as exc:
+        raise lines.error(where, str(exc)) from None
+
+
+def _number(kind: str, key: str, value: Any) -> int | float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"{key} must be a number, not {_shown(value)}")
+    return NUMBERS[kind].parse(value, key)
+
+
+def _text(key: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f"{key} must be a string, not {_shown(value)}")
+    return value
+
+
+def _source(key: str, value: Any) -> str:
+    # A device number may be written bare: source = 0.
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return str(value)
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{key} must be a string such as \"/dev/video0\" or \"rtsp://...\", or a device number, "
+                          f"not {_shown(value)}")
+    return value
+
+
+def _bool(key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key} must be true or false, not {_shown(value)}")
+    return value
+
+
+def _names(key: str, value: Any) -> list[str]:
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+        raise ConfigError(f"{key} must be a list of strings such as [\"person\", \"car\"], not {_shown(value)}")
+    return [item.strip() for item in items if item.strip()]
+
+
+def _size(key: str, value: Any) -> str:
+    from .recording import parse_size  # recording imports the app's config; this module stays a leaf
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ConfigError(f"{key} must be a size such as \"20GB\", not {_shown(value)}")
+    parse_size(key, value)
+    return str(value)
+
+
+def _choice(choices: tuple[str, ...]) -> Callable[[str, Any], str]:
+    def check(key: str, value: Any) -> str:
+        if value not in choices:
+            raise ConfigError(f"{key} must be one of {', '.join(choices)}, not {_shown(value)}")
+        return value
+    return check
+
+
+_CHECKS: dict[str, Callable[[str, Any], Any]] = {
+    TEXT: _text, SOURCE: _source, BOOL: _bool, NAMES: _names, SIZE: _size,
+    LEVEL: _choice(LOG_LEVELS), FORMAT: _choice(RECORD_FORMATS),
+}
+
+
+def _shown(value: Any) -> str:
+    kind = {bool: "a boolean", str: "a string", int: "a number", float: "a number",
+            list: "a list", dict: "a table"}.get(type(value), type(value).__name__)
+    return f"{kind} ({str(value).lower() if isinstance(value, bool) else repr(value)[:60]})"
+
+
+class _Lines:
+    """Where each key of a TOML text is written, for errors: tomllib keeps no positions.
+
+    Good enough for what people write in a config file: ``[table]`` headers,
+    ``key = value`` and dotted keys; a key not found (inside an inline
+    table, say) is reported at its table's line.
+    """
+
+    _HEADER = re.compile(r"\s*\[\s*([^\[\]]+?)\s*\]\s*(?:#.*)?$")
+    _KEY = re.compile(r"\s*((?:[A-Za-z0-9_-]+|\"[^\"]*\"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|\"[^\"]*\"|'[^']*'))*)\s*=")
+
+    def __init__(self, path: str, text: str) -> None:
+        self.path = path
+        self.lines: dict[tuple[str, ...], int] = {}
+        table: tuple[str, ...] = ()
+        in_string = False
+        for number, line in enumerate(text.splitlines(), 1):
+            quotes = line.count('"""') + line.count("'''")
+            if in_string:
+                in_string = quotes % 2 == 0
+                continue
+            header = self._HEADER.match(line)
+            if header:
+                table = self._split(header[1])
+                self.lines.setdefault(table, number)
+                continue
+            key = self._KEY.match(line)
+            if key:
+                self.lines.setdefault((*table, *self._split(key[1])), number)
+            in_string = quotes % 2 == 1
+
+    @staticmethod
+    def _split(dotted: str) -> tuple[str, ...]:
+        parts = re.findall(r"\"[^\"]*\"|'[^']*'|[^.\s]+", dotted)
+        return tuple(part.strip("\"'") for part in parts)
+
+    def error(self, where: tuple[str, ...], message: str) -> ConfigError:
+        for end in range(len(where), 0, -1):
+            if where[:end] in self.lines:
+                return ConfigError(f"{self.path}, line {self.lines[where[:end]]}: {message}")
+        return ConfigError(f"{self.path}: {message}")
