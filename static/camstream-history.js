@@ -14,6 +14,8 @@
   var caption = player.querySelector('[data-field="caption"]');
   var continuous = main.dataset.continuous ? main.dataset.continuous.split(",") : [];
   var labelsSeen = new Set();
+  var admin = main.dataset.admin === "true";
+  var csrf = document.querySelector('meta[name="csrf-token"]').content;
 
   function percent(score) { return Math.round(score * 100) + "%"; }
   function when(seconds) { return new Date(seconds * 1000).toLocaleString(); }
@@ -53,7 +55,7 @@
       about.appendChild(play);
       about.appendChild(element("a", { href: event.clip, download: event.camera + "-event-" + event.id + ".mp4" },
                                 "download"));
-      if (event.end !== null) {
+      if (event.end !== null && admin) {
         var remove = element("button", { type: "button", "data-action": "delete" }, "delete");
         remove.addEventListener("click", function () { deleteEvent(event, item); });
         about.appendChild(remove);
@@ -115,7 +117,7 @@
 
   function deleteEvent(event, item) {
     if (!window.confirm("Delete this event, its snapshot and its clip?")) return;
-    fetch("api/events/" + event.id, { method: "DELETE" }).then(function (response) {
+    fetch("api/events/" + event.id, { method: "DELETE", headers: { "X-CSRF-Token": csrf } }).then(function (response) {
       if (response.ok) item.remove();
     });
   }

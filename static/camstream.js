@@ -166,7 +166,9 @@
   function detect(tile, button) {
     button.disabled = true;
     button.textContent = "detecting\u2026";
-    fetch("api/cameras/" + encodeURIComponent(tile.dataset.camera) + "/detect", { method: "POST" })
+    var csrf = document.querySelector('meta[name="csrf-token"]').content;
+    fetch("api/cameras/" + encodeURIComponent(tile.dataset.camera) + "/detect",
+          { method: "POST", headers: { "X-CSRF-Token": csrf } })
       .then(function (response) {
         return response.json().then(function (body) {
           if (!response.ok) throw new Error(body.error || "detection failed");

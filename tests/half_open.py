@@ -29,7 +29,7 @@ def main(path: str) -> None:
     server = make_server(app, "127.0.0.1", 0, threads=8, client_timeout=CLIENT_TIMEOUT)
     threading.Thread(target=server.run, daemon=True).start()
     viewer = socket.create_connection(("127.0.0.1", server.effective_port), timeout=10)
-    viewer.sendall(b"GET /video_feed/cam HTTP/1.1\r\nHost: x\r\n\r\n")
+    viewer.sendall(b"GET /video_feed/cam HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     viewer.recv(65536)
     slots = app.extensions[SLOTS]
     assert slots.used == 1

@@ -118,7 +118,7 @@ def test_a_client_that_takes_nothing_is_dropped_and_frees_its_slot(serve):
     gone = socket.socket()
     gone.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     gone.connect((host, int(port)))
-    gone.sendall(b"GET /video_feed/cam HTTP/1.1\r\nHost: x\r\n\r\n")
+    gone.sendall(b"GET /video_feed/cam HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     slots = app.extensions[SLOTS]
     try:
         assert wait_until(lambda: slots.used == 1, 5)
@@ -140,7 +140,7 @@ def rss_mb() -> float:
 def watch_and_leave(host: str, port: int, index: int) -> None:
     """Open a stream, read a little of it, and leave: politely, or with a reset mid-frame."""
     with socket.create_connection((host, port), timeout=10) as sock:
-        sock.sendall(b"GET /video_feed/cam HTTP/1.1\r\nHost: x\r\n\r\n")
+        sock.sendall(b"GET /video_feed/cam HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         received = b""
         while b"\r\n\r\n" not in received or len(received) < 2000:
             chunk = sock.recv(4096)

@@ -1,14 +1,18 @@
 """camstream.toml: settings globally and per camera, their precedence, errors with lines, --check-config."""
 
+import base64
+import json
 import re
 import sys
 import textwrap
+import urllib.request
 from pathlib import Path
 
 import pytest
+from werkzeug.security import generate_password_hash
 
 from tests.models import candidate, yolo_model
-from tests.test_cli import ROOT, env, fetch_json, run_cli, running  # noqa: F401 (a fixture)
+from tests.test_cli import ROOT, env, run_cli, running  # noqa: F401 (a fixture)
 from webapp.config import gather
 from webapp.plan import make_plan
 
@@ -139,6 +143,7 @@ def test_check_config_checks_what_starting_would_and_starts_nothing(tmp_path, tw
         f"{two_cameras}: good, 2 camera(s)",
         "  door: pattern, 7 fps, detect motion, record events (jpeg)",
         "  yard: pattern, 5 fps",
+        "  sign-in: none (anyone who reaches the port watches)",
     ]
     # What only shows once the file is combined with the rest: a source that cannot be, a missing model.
     path = write(tmp_path / "missing.toml", """\
@@ -174,7 +179,8 @@ def test_the_example_file_is_good_and_shows_no_password(tmp_path):
     lines = result.stdout.splitlines()
     assert lines[0] == f"{path}: good, 8 camera(s)"
     assert [line.split(":")[0].strip() for line in lines[1:]] == [
-        "front-door", "driveway", "garden", "garage", "nursery", "workshop", "printer", "street"]
+        "front-door", "driveway", "garden", "garage", "nursery", "workshop", "printer", "street", "sign-in"]
+    assert lines[-1] == "  sign-in: 2 user(s), 1 admin(s)"
     assert "secret" not in result.stdout and "rtsp://viewer:***@192.168.1.21:554/stream1" in result.stdout
     assert "  garage: http://192.168.1.24:8080/?action=stream, 10 fps, detect motion, record continuous (h264)" in lines
 
@@ -184,11 +190,17 @@ def test_the_example_file_serves_eight_cameras_with_their_own_settings(tmp_path,
     text = re.sub(r'(?m)^source = ".*"$', 'source = "pattern"', example_with_model(tmp_path))
     text = re.sub(r'(?m)^mqtt = .*$', "", text)
     text = text.replace('"/var/lib/camstream/recordings"', repr(str(tmp_path / "recordings")))
+    # The admin's password, known to this test.
+    text = re.sub(r'(?m)^password_hash = ".*"$', f'password_hash = "{generate_password_hash("example pass")}"', text,
+                  count=1)
     (tmp_path / "camstream.toml").write_text(text)
     server = running([sys.executable, "-m", "webapp", "--config", "camstream.toml", "--port", "0", "--host", "127.0.0.1"],
                      env(), cwd=tmp_path)
     port = int(server.wait_for_line(r"open http://localhost:(\d+)/")[1])
-    cameras = {camera["name"]: camera for camera in fetch_json(f"http://127.0.0.1:{port}/api/cameras")["cameras"]}
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/api/cameras",
+                                     headers={"Authorization": "Basic " + base64.b64encode(b"admin:example pass").decode()})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        cameras = {camera["name"]: camera for camera in json.load(response)["cameras"]}
     assert list(cameras) == ["front-door", "driveway", "garden", "garage", "nursery", "workshop", "printer", "street"]
     assert {name: camera["fps"] for name, camera in cameras.items()} == {
         "front-door": 15, "driveway": 15, "garden": 15, "garage": 10, "nursery": 15, "workshop": 5, "printer": 5,

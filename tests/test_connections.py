@@ -184,20 +184,20 @@ def assert_413_json(answer: bytes) -> None:
 
 def test_a_body_declared_too_large_is_refused_with_413_json_before_it_is_sent(guarded):
     port = guarded().port
-    assert_413_json(exchange(port, b"POST /api/cameras HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000\r\n\r\n"))
+    assert_413_json(exchange(port, b"POST /api/cameras HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000000000\r\n\r\n"))
 
 
 def test_a_chunked_body_is_refused_with_413_json_once_it_passes_64_kb(guarded):
     port = guarded().port
     chunk = b"4000\r\n" + b"x" * 0x4000 + b"\r\n"
     # Four chunks pass 64 KB; the server answers without waiting for the rest.
-    assert_413_json(exchange(port, b"POST /api/cameras HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    assert_413_json(exchange(port, b"POST /api/cameras HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n"
                              + chunk * 4))
 
 
 def test_a_small_body_gets_the_usual_answer(guarded):
     port = guarded().port
-    answer = exchange(port, b"POST /api/cameras HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\n"
+    answer = exchange(port, b"POST /api/cameras HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\nConnection: close\r\n\r\n"
                       b"hello")
     assert answer.startswith(b"HTTP/1.1 405")
 
@@ -225,7 +225,7 @@ def test_clients_that_leave_at_once_leave_no_viewers_behind(guarded):
     for round_ in range(300):
         sock = connect(port)
         path = "/video_feed/cam" if round_ % 2 else "/streams"
-        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
         if round_ % 3 == 0:
             sock.recv(10)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
@@ -253,7 +253,7 @@ def test_a_stream_that_fails_to_start_gives_its_slot_back(guarded, handoff):
     for _ in range(10):
         sock = connect(port)
         sock.settimeout(10)
-        sock.sendall(b"GET /video_feed/cam HTTP/1.1\r\nHost: x\r\n\r\n")
+        sock.sendall(b"GET /video_feed/cam HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         try:
             while sock.recv(65536):
                 pass

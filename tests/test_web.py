@@ -77,7 +77,7 @@ def test_a_viewer_that_disconnects_is_unsubscribed_within_a_second(two_cameras):
     base, cameras = two_cameras
     port = int(base.rsplit(":", 1)[1])
     sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-    sock.sendall(b"GET /video_feed/front HTTP/1.1\r\nHost: x\r\n\r\n")
+    sock.sendall(b"GET /video_feed/front HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     assert sock.recv(4096).startswith(b"HTTP/1.1 200")
     assert wait_until(lambda: cameras["front"].status()["viewers"] == 1, 5)
     sock.close()
@@ -89,7 +89,7 @@ def test_a_viewer_of_a_silent_camera_that_leaves_is_unsubscribed(serve):
     base = serve(create_app({"CAMERAS": {"silent": camera}}))
     port = int(base.rsplit(":", 1)[1])
     sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-    sock.sendall(b"GET /video_feed/silent HTTP/1.1\r\nHost: x\r\n\r\n")
+    sock.sendall(b"GET /video_feed/silent HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     assert sock.recv(4096).startswith(b"HTTP/1.1 200")
     assert wait_until(lambda: camera.status()["viewers"] == 1, 5)
     sock.close()

@@ -7,12 +7,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask
+from flask import Flask, session
 from flask.json.provider import DefaultJSONProvider
 
 from camera.sender import StreamSender
 
-from . import compat, detect, errors, events, history, metrics, recordings, routes, ws
+from . import auth, compat, detect, errors, events, history, metrics, recordings, routes, ws
 from .config import CONNECTIONS, EXTENSION, MQTT, SENDER, SLOTS, gather, max_viewers
 from .connections import ConnectionStats
 from .detectors import DETECTION, OVERLAYS
@@ -45,6 +45,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     app.json = StrictJSON(app)
     app.config.update(settings.config)
+    auth.start_auth(app, settings.config, settings.users, list(plan.cameras), plan.storage)
+    auth.install(app)
+    app.wsgi_app = auth.TrustedProxy(app.wsgi_app, auth.auth_of(app).trusted)  # type: ignore[method-assign]
+    app.context_processor(page_context)
     app.extensions[SLOTS] = StreamSlots(max_viewers(app.config))
     app.extensions[RECORDING] = Recording(plan.storage, plan.limits)
     events.start_events(app, status_of)
@@ -56,6 +60,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.extensions[MQTT].start()
     app.extensions[SENDER] = StreamSender()
     app.extensions[CONNECTIONS] = ConnectionStats()
+    app.register_blueprint(auth.bp)
     app.register_blueprint(routes.bp)
     app.register_blueprint(compat.bp)
     app.register_blueprint(metrics.bp)
@@ -66,6 +71,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(recordings.bp)
     errors.register(app)
     return app
+
+
+def page_context() -> dict[str, Any]:
+    """What every page shows of the signed-in user, and the token its forms and scripts send back."""
+    return {"principal": auth.principal(), "csrf_token": session.get("csrf", "")}
 
 
 class StrictJSON(DefaultJSONProvider):

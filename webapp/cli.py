@@ -18,6 +18,8 @@ from camera.redact import redact_url
 from camera.sources.opencv import quiet_native_logs
 
 from .app import create_app, shutdown
+from .auth.state import flag, is_loopback, proxies_and_origins, read_users
+from .commands import COMMANDS
 from .config import HANDOFF_MAX_VIEWERS, Settings, cameras_of, gather, max_viewers
 from .configfile import LOG_LEVELS
 from .lineup import reload_logged
@@ -103,6 +105,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--mqtt-prefix", metavar="TOPIC", help="topics' prefix (default: camstream)")
     parser.add_argument("--mqtt-discovery-prefix", metavar="TOPIC",
                         help="Home Assistant's discovery prefix (default: homeassistant)")
+    parser.add_argument("--user", action="append", default=[], metavar="NAME:HASH[:ROLE[:CAMERAS]]",
+                        help="a user who may sign in: HASH from 'camstream hash-password', ROLE admin or viewer "
+                        "(default), CAMERAS the only ones a viewer sees (door,yard); repeat for several")
+    parser.add_argument("--no-auth", action="store_true", default=None,
+                        help="no sign-in, even beyond loopback: anyone who can reach the port watches")
+    parser.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                        help="a host name camstream is reached by (IP addresses always work); repeat for several")
+    parser.add_argument("--trusted-proxy", action="append", default=[], metavar="ADDR",
+                        help="a reverse proxy (address or network) whose X-Forwarded-For/-Proto/-Host are believed")
+    parser.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
+                        help="a web app's origin (http://host:port) that may read the API with credentials")
     parser.add_argument("--print-systemd-unit", action="store_true",
                         help="print a systemd unit that runs camstream with the other flags given, and exit")
     parser.add_argument("--log-level", choices=LOG_LEVELS, help="(default: info)")
@@ -145,6 +158,12 @@ def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
             config[key.upper()] = value
     if args.handoff is False:
         config["SOCKET_HANDOFF"] = False
+    for key, values in (("USERS", args.user), ("ALLOWED_HOSTS", args.allowed_host),
+                        ("TRUSTED_PROXIES", args.trusted_proxy), ("CORS_ORIGINS", args.cors_origin)):
+        if values:
+            config[key] = list(values)
+    if args.no_auth:
+        config["NO_AUTH"] = True
     return config
 
 
@@ -159,6 +178,8 @@ def server_settings(config: Mapping[str, Any]) -> tuple[str, int, int, str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in COMMANDS:
+        return COMMANDS[argv[0]](argv[1:])
     args = build_parser().parse_args(argv)
     if args.print_systemd_unit:
         print(systemd_unit([flag for flag in argv if flag != "--print-systemd-unit"]), end="")
@@ -167,6 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = gather(config)
         host, port, threads, level = server_settings(settings.config)
+        refuse_open_network(host, settings)
         if args.check_config:
             print(check(settings))
             return 0
@@ -178,6 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not settings.config["SOCKET_HANDOFF"] and "MAX_VIEWERS" not in settings.forced:
         # Workers beyond the streams keep the page, snapshots and status answering.
         config["MAX_VIEWERS"] = max(1, threads - RESERVED_THREADS)
+    config["HOST"] = host  # which host names it answers to (see webapp/auth/)
     try:
         app = create_app(config)
     except (SourceError, ValueError) as exc:
@@ -221,6 +244,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def refuse_open_network(host: str, settings: Settings) -> None:
+    """Beyond loopback, someone must sign in, unless NO_AUTH says that anyone may watch."""
+    if is_loopback(host) or settings.config.get("USERS") or settings.users or flag(settings.config.get("NO_AUTH")):
+        return
+    raise ConfigError(f"--host {host} lets anyone on the network watch, and no user is set up: add one "
+                      "(--user NAME:HASH, the hash from 'camstream hash-password'), or pass --no-auth to accept that")
+
+
 def check(settings: Settings) -> str:
     """What ``--check-config`` says about good settings; :class:`ConfigError` or SourceError for bad ones.
 
@@ -241,6 +272,8 @@ def check(settings: Settings) -> str:
             raise ConfigError(f"camera {name!r}: detector {spec.text!r}: no such model file: {model.target}")
     if settings.config.get("MQTT"):
         parse_broker(str(settings.config["MQTT"]))
+    users = read_users(settings.config, settings.users, list(plan.cameras))
+    proxies_and_origins(settings.config)
     lines = [f"{settings.file or 'the settings'}: good, {len(plan.cameras)} camera(s)"]
     for name, camera in plan.cameras.items():
         options = dict(camera.options)
@@ -248,6 +281,9 @@ def check(settings: Settings) -> str:
                  f"detect {camera.detector.spec}" if camera.detector else "",
                  f"record {camera.record.mode} ({camera.record.format})" if camera.record else ""]
         lines.append(f"  {name}: " + ", ".join(part for part in parts if part))
+    admins = sum(user.role == "admin" for user in users.values())
+    lines.append(f"  sign-in: {len(users)} user(s), {admins} admin(s)" if users and not flag(settings.config.get("NO_AUTH"))
+                 else "  sign-in: none (anyone who reaches the port watches)")
     return "\n".join(lines)
 
 

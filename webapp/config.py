@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Config, Flask
@@ -67,6 +67,17 @@ DEFAULTS: dict[str, Any] = {
     "MQTT": None,
     "MQTT_PREFIX": "camstream",
     "MQTT_DISCOVERY_PREFIX": "homeassistant",
+    # Who may watch (see webapp/auth/): users, the session key, host names, proxies, origins.
+    "HOST": "127.0.0.1",
+    "USERS": None,
+    "NO_AUTH": False,
+    "SECRET_KEY": None,
+    "ALLOWED_HOSTS": None,
+    "TRUSTED_PROXIES": None,
+    "CORS_ORIGINS": None,
+    "SESSION_LIFETIME": 7 * 24 * 3600.0,
+    "LOGIN_ATTEMPTS": 5,
+    "LOCKOUT_SECONDS": 300.0,
     # A source or detector that can never work (a missing file or model)
     # raises rather than leaving its camera or detector failed while the
     # others serve.
@@ -141,6 +152,8 @@ class Settings:
     tables: Mapping[str, Mapping[str, Any]]
     forced: frozenset[str]
     file: str | None
+    # The file's [users.NAME] tables, unless USERS came from a flag or variable.
+    users: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 def gather(given: Mapping[str, Any] | None) -> Settings:
@@ -156,7 +169,9 @@ def gather(given: Mapping[str, Any] | None) -> Settings:
     variables = {name.removeprefix(ENV_PREFIX) for name in os.environ if name.startswith(ENV_PREFIX)}
     check_numbers(config, given, DEFAULTS)
     config["SOCKET_HANDOFF"] = socket_handoff(config)
-    return Settings(config, file.cameras, frozenset(variables | set(given)), str(path) if path else None)
+    forced = frozenset(variables | set(given))
+    return Settings(config, file.cameras, forced, str(path) if path else None,
+                    {} if "USERS" in forced else file.users)
 
 
 def names_list(value: object) -> tuple[str, ...]:

@@ -37,7 +37,11 @@ GLOBAL_KEYS: dict[str, str] = {
     "snapshot_timeout": "SNAPSHOT_TIMEOUT", "max_viewers": "MAX_VIEWERS", "socket_handoff": BOOL,
     "storage": TEXT, "retain_days": "RETAIN_DAYS", "max_storage": SIZE, "min_free": SIZE,
     "mqtt": TEXT, "mqtt_prefix": TEXT, "mqtt_discovery_prefix": TEXT,
+    "no_auth": BOOL, "secret_key": TEXT, "allowed_hosts": NAMES, "trusted_proxies": NAMES, "cors_origins": NAMES,
+    "session_lifetime": "SESSION_LIFETIME", "login_attempts": "LOGIN_ATTEMPTS", "lockout_seconds": "LOCKOUT_SECONDS",
 }
+# A table [users.NAME] (see webapp/auth/users.py).
+USER_KEYS: dict[str, str] = {"password_hash": TEXT, "role": TEXT, "cameras": NAMES}
 # Top-level settings that every camera table inherits unless it gives its own.
 INHERITED = ("detect", "record")
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -53,6 +57,7 @@ class ConfigFile:
     path: str | None = None
     settings: dict[str, Any] = field(default_factory=dict)
     cameras: dict[str, dict[str, Any]] = field(default_factory=dict)
+    users: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def load(path: str | Path) -> ConfigFile:
@@ -77,8 +82,16 @@ def parse(data: Mapping[str, Any], lines: _Lines) -> ConfigFile:
     if not isinstance(tables, Mapping):
         raise lines.error(("cameras",), "cameras must be tables, one per camera: [cameras.NAME]")
     for key, value in data.items():
-        if key != "cameras":
+        if key not in ("cameras", "users"):
             result.settings[key.upper()] = _value(key, value, GLOBAL_KEYS, lines, (key,))
+    users = data.get("users", {})
+    if not isinstance(users, Mapping) or not all(isinstance(table, Mapping) for table in users.values()):
+        raise lines.error(("users",), "users must be tables, one per user: [users.NAME] with password_hash")
+    for name, table in users.items():
+        if "password_hash" not in table:
+            raise lines.error(("users", name), f"user {name!r} has no password_hash (make one: camstream hash-password)")
+        result.users[name] = {key.upper(): _value(key, value, USER_KEYS, lines, ("users", name, key))
+                              for key, value in table.items()}
     for name, table in tables.items():
         where = ("cameras", name)
         if not NAME_PATTERN.fullmatch(name):
@@ -105,7 +118,7 @@ def parse(data: Mapping[str, Any], lines: _Lines) -> ConfigFile:
 def _value(key: str, value: Any, known: Mapping[str, str], lines: _Lines, where: tuple[str, ...]) -> Any:
     kind = known.get(key)
     if kind is None:
-        place = "in a camera table" if known is CAMERA_KEYS else "at the top level"
+        place = {id(CAMERA_KEYS): "in a camera table", id(USER_KEYS): "in a user table"}.get(id(known), "at the top level")
         raise lines.error(where, f"unknown setting {key!r} {place}")
     check = _CHECKS.get(kind)
     try:

@@ -11,7 +11,7 @@ from camera import sse
 from camera.events import EventHub, EventLog
 from camera.sender import SocketViewer, StreamSender
 
-from .shared import get_camera
+from .shared import get_camera, visible_names
 from .streaming import serve_stream
 
 bp = Blueprint("events", __name__)
@@ -33,7 +33,8 @@ def events() -> Response:
     it by itself) gets what it missed, as far as the log still holds it.
     """
     names = [name for name in request.args.get("cameras", "").split(",") if name]
-    cameras = {get_camera(name).name for name in names} or None
+    visible = visible_names()
+    cameras = {get_camera(name).name for name in names} or (set(visible) if visible is not None else None)
     log = events_of(current_app)
     last_id = _last_event_id(log)
     current_app.extensions[HUB].reader_joined()

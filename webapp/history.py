@@ -20,7 +20,7 @@ from camera.record import EventRow, NothingRecorded, clip_segments, delete_event
 
 from .recorded import EXPORTS, busy, mp4_response, query_limit, query_time, storage
 from .recording import recording_of
-from .shared import NO_STORE, get_camera, query_flag
+from .shared import NO_STORE, all_cameras, get_camera, query_flag, visible_names
 
 bp = Blueprint("history", __name__)
 
@@ -30,7 +30,8 @@ MAX_ID = 2**63 - 1
 
 def find_event(event_id: int) -> EventRow:
     event = storage().index.event(event_id) if event_id <= MAX_ID else None
-    if event is None:
+    visible = visible_names()
+    if event is None or visible is not None and event.camera not in visible:
         abort(404, description=f"no event {event_id}")
     return event
 
@@ -44,7 +45,7 @@ def events() -> Response:
     if label is not None and len(label) > 100:
         abort(400, description="label must be at most 100 characters")
     after, before = query_time("after"), query_time("before")
-    found = storage().index.events(camera, label, after, before, query_limit(50, 1000))
+    found = storage().index.events(camera, label, after, before, query_limit(50, 1000), cameras=visible_names())
     return jsonify(events=[event.as_json() for event in found])
 
 
@@ -110,4 +111,6 @@ def page() -> str:
     """The page of events (and recordings) of ``?camera=`` or of every camera that records."""
     name = request.args.get("camera") or None
     camera = get_camera(name).name if name else None
-    return render_template("history.html", camera=camera, recorders=recording_of(current_app).recorders)
+    visible = all_cameras()
+    recorders = {name: recorder for name, recorder in recording_of(current_app).recorders.items() if name in visible}
+    return render_template("history.html", camera=camera, recorders=recorders)

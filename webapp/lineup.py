@@ -5,7 +5,8 @@
 cameras whose plan changed: a removed camera stops (its viewers' streams
 end), a changed one is replaced, an added one starts, and the viewers of
 every other camera never notice. Settings that only a restart can change
-(the port, the storage, the broker) are named in the log instead.
+(the port, the storage, the broker) are named in the log instead; users
+are taken anew.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from camera import BaseCamera, SourceError, UnusableCamera, create_camera
 from camera.detect import OverlayStream
 
 from . import metrics
+from .auth import auth_of
 from .config import EXTENSION, MQTT, Settings, cameras_of, gather
 from .detectors import DETECTION, OVERLAYS, detections_of, overlays_of, start_detections
 from .events import events_of, hub_of
@@ -32,7 +34,9 @@ LINEUP = "camstream.lineup"
 
 # Settings read once, when the app starts.
 RESTART_KEYS = ("HOST", "PORT", "THREADS", "LOG_LEVEL", "MAX_VIEWERS", "SOCKET_HANDOFF", "STORAGE", "RETAIN_DAYS",
-                "MAX_STORAGE", "MIN_FREE", "MQTT", "MQTT_PREFIX", "MQTT_DISCOVERY_PREFIX")
+                "MAX_STORAGE", "MIN_FREE", "MQTT", "MQTT_PREFIX", "MQTT_DISCOVERY_PREFIX", "SECRET_KEY",
+                "ALLOWED_HOSTS", "TRUSTED_PROXIES", "CORS_ORIGINS", "SESSION_LIFETIME", "LOGIN_ATTEMPTS",
+                "LOCKOUT_SECONDS")
 
 log = logging.getLogger("camstream")
 
@@ -73,6 +77,7 @@ def reload(app: Flask) -> Change:
     with lineup.lock:
         settings = gather(lineup.given)
         plan = make_plan(settings)
+        auth_of(app).update(settings.config, settings.users, list(plan.cameras))
         old = lineup.plan.cameras
         change = Change(
             added=[name for name in plan.cameras if name not in old],

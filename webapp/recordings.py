@@ -11,7 +11,7 @@ from camera import mjpeg
 from camera.record import MAX_EXPORT_SECONDS, NothingRecorded, export_mp4, frames_between, playback
 
 from .recorded import EXPORTS, PLAYBACKS, busy, query_limit, query_time, storage
-from .shared import NO_STORE, get_camera
+from .shared import NO_STORE, get_camera, visible_names
 
 bp = Blueprint("recordings", __name__)
 
@@ -23,7 +23,7 @@ def recordings() -> Response:
     camera = get_camera(name).name if name else None
     start, end = query_time("start"), query_time("end")
     _check_order(start, end)
-    found = storage().index.segments(camera, start, end, limit=query_limit(1000, 10000))
+    found = storage().index.segments(camera, start, end, limit=query_limit(1000, 10000), cameras=visible_names())
     return jsonify(recordings=[{**segment.as_json(),
                                 "playback": f"/playback/{segment.camera}?start={segment.start:.3f}"}
                                for segment in found])

@@ -8,11 +8,12 @@ from collections.abc import Callable
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
 
-from camera import BaseCamera, mjpeg
+from camera import STREAMING, BaseCamera, mjpeg
 from camera.sender import SocketViewer, StreamSender
 from camera.stream import mjpeg_stream
 
-from .config import CONNECTIONS, MQTT, SLOTS
+from .auth import principal
+from .config import CONNECTIONS, MQTT, SLOTS, cameras_of
 from .detect import overlay_of, overlay_snapshot
 from .detectors import detections_of, overlays_of
 from .recording import recording_of
@@ -124,6 +125,11 @@ def camera_status(name: str) -> Response:
 
 @bp.get("/healthz")
 def healthz() -> Response:
+    """Liveness: ``ok`` and counts for anyone; the details for a requester who is signed in (or an open server)."""
+    if principal().role == "nobody":
+        cameras = cameras_of(current_app).values()
+        return jsonify(status="ok", cameras=len(cameras),
+                       streaming=sum(camera.state == STREAMING for camera in cameras))
     states = {camera.name: camera.state for camera in all_cameras().values()}
     slots = current_app.extensions[SLOTS]
     connections = current_app.extensions[CONNECTIONS]

@@ -50,6 +50,9 @@ def streaming_settings(threads: int = DEFAULT_THREADS, max_viewers: int = 0) -> 
     - ``channel_timeout``, ``cleanup_interval``: idle connections are
       closed after 15 s, looked for every second (waitress: 120 s, 30 s).
     - ``max_request_body_size``, ``max_request_header_size``: see above.
+    - ``clear_untrusted_proxy_headers``: off, so ``X-Forwarded-*`` reach the
+      app, which believes them from ``--trusted-proxy`` addresses only
+      (webapp/auth/proxy.py); waitress's own check knows one address.
     """
     return {
         "threads": threads,
@@ -62,6 +65,7 @@ def streaming_settings(threads: int = DEFAULT_THREADS, max_viewers: int = 0) -> 
         "cleanup_interval": 1,
         "max_request_body_size": MAX_BODY_BYTES,
         "max_request_header_size": MAX_HEADER_BYTES,
+        "clear_untrusted_proxy_headers": False,
         "ident": "camstream",
     }
 

@@ -74,6 +74,9 @@ NUMBERS = {number.key: number for number in (
     Number("PRE_CAPTURE", float, 0, 60, "--pre-capture"),
     Number("POST_CAPTURE", float, 0, 300, "--post-capture"),
     Number("EVENT_GAP", float, 0.1, 3600, "--event-gap"),
+    Number("SESSION_LIFETIME", float, 1, 366 * 24 * 3600),
+    Number("LOGIN_ATTEMPTS", int, 1, 1000),
+    Number("LOCKOUT_SECONDS", float, 1, 24 * 3600),
     # Only the command line sets these; waitress-serve has its own flags.
     Number("PORT", int, 0, 65535, "--port"),
     Number("THREADS", int, 1, 1024, "--threads"),

@@ -7,6 +7,7 @@ from flask import Flask, Response, abort, current_app, request
 from camera import RECONNECTING, BaseCamera, Frame
 from camera.limits import checked
 
+from .auth import principal
 from .config import cameras_of
 from .detectors import detections_of, overlays_of
 from .errors import RETRY_AFTER_SECONDS, json_error
@@ -18,7 +19,18 @@ MAX_SNAPSHOT_TIMEOUT = 30.0
 
 
 def all_cameras() -> dict[str, BaseCamera]:
-    return cameras_of(current_app)
+    """The cameras the requester may see (every one, for an admin or on an open server)."""
+    cameras = cameras_of(current_app)
+    allowed = principal().cameras
+    if allowed is None:
+        return cameras
+    return {name: camera for name, camera in cameras.items() if name in allowed}
+
+
+def visible_names() -> list[str] | None:
+    """The names of the cameras the requester may see; None when that is every camera (recorded ones included)."""
+    allowed = principal().cameras
+    return None if allowed is None else sorted(allowed)
 
 
 def get_camera(name: str | None) -> BaseCamera:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable, Iterator
 
-from flask import Response, current_app, request
+from flask import Response, current_app, g, request
 from werkzeug.http import http_date
 
 from camera.sender import SenderStopped, SocketViewer, StreamSender
@@ -118,6 +118,8 @@ def _head(content_type: str) -> bytes:
         "Connection": "close",
         "Server": "camstream",
         "Date": http_date(),
+        # CORS headers for an allowed origin (see webapp/auth/guard.py).
+        **g.get("extra_headers", {}),
     }
     lines = [f"{protocol} 200 OK", *(f"{name}: {value}" for name, value in headers.items()), "", ""]
     return "\r\n".join(lines).encode("latin-1")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -163,9 +163,10 @@ class Index:
                        "WHERE id = ?", (end, frames, size, int(open), start, segment_id))
 
     def segments(self, camera: str | None = None, start: float | None = None, end: float | None = None,
-                 kind: str | None = None, event_id: int | None = None, limit: int = 100_000) -> list[Segment]:
-        """Segments overlapping [start, end], oldest first."""
-        where, args = _where(("camera = ?", camera), ("kind = ?", kind), ("event_id = ?", event_id),
+                 kind: str | None = None, event_id: int | None = None, limit: int = 100_000,
+                 cameras: Collection[str] | None = None) -> list[Segment]:
+        """Segments overlapping [start, end], oldest first; ``cameras`` limits them to those cameras."""
+        where, args = _where(("camera = ?", camera), _among(cameras), ("kind = ?", kind), ("event_id = ?", event_id),
                              ("end >= ?", start), ("start <= ?", end))
         rows = self._query(f"SELECT * FROM segments {where} ORDER BY start, id LIMIT ?", [*args, limit])
         return [_segment(row) for row in rows]
@@ -231,9 +232,9 @@ class Index:
         return _event(rows[0]) if rows else None
 
     def events(self, camera: str | None = None, label: str | None = None, after: float | None = None,
-               before: float | None = None, limit: int = 50) -> list[EventRow]:
-        """Events newest first; ``after``/``before`` bound their start."""
-        where, args = _where(("camera = ?", camera), ("start >= ?", after), ("start <= ?", before),
+               before: float | None = None, limit: int = 50, cameras: Collection[str] | None = None) -> list[EventRow]:
+        """Events newest first; ``after``/``before`` bound their start; ``cameras`` limits them to those cameras."""
+        where, args = _where(("camera = ?", camera), _among(cameras), ("start >= ?", after), ("start <= ?", before),
                              ("EXISTS (SELECT 1 FROM json_each(labels) WHERE json_each.key = ?)", label))
         rows = self._query(f"SELECT * FROM events {where} ORDER BY start DESC, id DESC LIMIT ?", [*args, limit])
         return [_event(row) for row in rows]
@@ -260,6 +261,11 @@ def _where(*conditions: tuple[str, object]) -> tuple[str, list[Any]]:
     if not used:
         return "", []
     return "WHERE " + " AND ".join(sql for sql, _ in used), [value for _, value in used]
+
+
+def _among(cameras: Collection[str] | None) -> tuple[str, object]:
+    """The condition for ``cameras`` (None: any camera), for :func:`_where`."""
+    return "camera IN (SELECT value FROM json_each(?))", None if cameras is None else json.dumps(list(cameras))
 
 
 def _segment(row: Mapping[str, Any]) -> Segment:

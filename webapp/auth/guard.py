@@ -1,0 +1,245 @@
+"""Who is asking, and may they: run before every request, ahead of every route.
+
+In order: the ``Host`` is one camstream answers to (DNS rebinding); a CORS
+preflight from an allowed origin is answered; the requester is found (a
+session cookie, HTTP Basic, or a ``?token=``); the endpoint is one that
+requester may use; a request that changes something comes from camstream's
+own page. Cameras a requester may not see are filtered out where cameras
+are listed (:func:`webapp.shared.all_cameras`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import logging
+from dataclasses import dataclass
+
+from flask import Flask, Response, current_app, g, redirect, request, session, url_for
+
+from ..errors import json_error
+from .state import Auth, auth_of
+from .users import ADMIN, USER_PATTERN, User
+
+log = logging.getLogger("camstream.auth")
+
+OPEN, SESSION, BASIC, TOKEN, NOBODY = "open", "session", "basic", "token", "nobody"
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+# Anyone may use these.
+PUBLIC = {"static", "auth.login_form", "auth.login", "auth.logout", "camstream.healthz"}
+# Live video: all a token opens (and, with ?action=, mjpg-streamer's URLs on the page's paths).
+LIVE = {"camstream.video_feed", "camstream.snapshot", "camstream.streams", "compat.stream", "compat.snapshot",
+        "events.events", "ws.websocket", "ws.not_upgraded"}
+ACTION_PAGES = {"camstream.index", "compat.octopi_page"}
+# Pages a browser opens: without a session, the login form instead of a 401.
+PAGES = {"camstream.index", "compat.octopi_page", "history.page"}
+# Only an admin: what changes or deletes, and the server-wide numbers.
+ADMIN_ONLY = {"metrics.metrics", "history.delete", "auth.tokens", "auth.create_token", "auth.revoke_token"}
+CORS_METHODS = "GET, HEAD"
+CORS_HEADERS = "Authorization, Last-Event-ID, Cache-Control"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who a request comes from: ``role`` is admin, viewer, token or nobody; ``cameras`` None for all."""
+
+    name: str | None
+    role: str
+    cameras: frozenset[str] | None
+    via: str
+
+    @property
+    def admin(self) -> bool:
+        return self.role == ADMIN
+
+
+EVERYONE = Principal(None, ADMIN, None, OPEN)
+ANONYMOUS = Principal(None, NOBODY, frozenset(), NOBODY)
+
+
+def principal() -> Principal:
+    """Who the current request comes from (everyone is an admin on an open server)."""
+    return g.get("principal", EVERYONE)
+
+
+def install(app: Flask) -> None:
+    """Run :func:`guard` before anything else, and add CORS headers to what goes back."""
+    app.before_request_funcs.setdefault(None, []).insert(0, guard)
+    app.after_request(add_cors_headers)
+
+
+def fingerprint(user: User) -> str:
+    """Ties a session to the password it was opened with: a new password ends the old sessions."""
+    return hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]
+
+
+def guard() -> Response | None:
+    auth = auth_of_app()
+    if not host_allowed(request.host):
+        hostname = request.host.rsplit(":", 1)[0] if not request.host.endswith("]") else request.host
+        return json_error(400, f"camstream does not answer to the host name {hostname[:80]!r}; if this box is "
+                               f"reached by that name, start it with --allowed-host {hostname[:80]}")
+    origin = request.headers.get("Origin")
+    g.extra_headers = cors_headers(origin)
+    if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
+        return preflight(origin)
+    found = identify()
+    if isinstance(found, Response):
+        if request.endpoint not in PUBLIC:
+            return found
+        found = ANONYMOUS  # credentials that fail are none at all where none are needed
+    g.principal = found
+    refused = authorize(found)
+    if refused is not None:
+        return refused
+    if request.endpoint in ("ws.websocket", "ws.not_upgraded") and origin and not same_origin(origin) \
+            and origin.rstrip("/") not in auth.cors_origins:
+        return json_error(403, "a WebSocket from another site's page is refused")
+    if request.method not in SAFE_METHODS:
+        return check_same_site(found)
+    return None
+
+
+def auth_of_app() -> Auth:
+    return auth_of(current_app)
+
+
+def host_allowed(host: str) -> bool:
+    auth = auth_of_app()
+    name = host.lower()
+    if name.startswith("["):
+        name = name[1:name.find("]")] if "]" in name else name
+        return _is_ip(name)
+    name = name.rsplit(":", 1)[0]
+    return auth.any_host or _is_ip(name) or name in auth.allowed_hosts
+
+
+def _is_ip(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        return False
+
+
+def identify() -> Principal | Response:
+    """The requester, from the session, HTTP Basic or a token; a 401 or 429 for credentials that fail."""
+    auth = auth_of_app()
+    if auth.open:
+        return EVERYONE
+    name = session.get("user")
+    if name is not None:
+        user = auth.users.get(name)
+        if user is not None and session.get("fp") == fingerprint(user):
+            return Principal(user.name, user.role, user.cameras, SESSION)
+        session.clear()
+    credentials = request.authorization
+    if credentials is not None and credentials.type == "basic":
+        address = request.remote_addr or "?"
+        waiting = auth.lockout.retry_after(address)
+        if waiting is not None:
+            return too_many(waiting)
+        user = auth.passwords.check(auth.users, credentials.username or "", credentials.password or "")
+        if user is None:
+            failed_sign_in(address, credentials.username or "", "HTTP Basic")
+            return unauthorized("wrong user name or password")
+        auth.lockout.succeeded(address)
+        return Principal(user.name, user.role, user.cameras, BASIC)
+    token = request.args.get("token")
+    if token:
+        address = request.remote_addr or "?"
+        waiting = auth.lockout.retry_after(address)
+        if waiting is not None:
+            return too_many(waiting)
+        found = auth.tokens.find(token)
+        if found is None:
+            auth.lockout.failed(address)
+            log.warning("a token that is not one (or was revoked) was tried from %s", address)
+            return unauthorized("this token is not valid (revoked, or never made)")
+        return Principal(f"token {found.id}", "token", frozenset({found.camera}), TOKEN)
+    return ANONYMOUS
+
+
+def failed_sign_in(address: str, name: str, how: str) -> None:
+    """Count and log a failure: the name if it could be one (a password typed into it is not logged), never the password."""
+    auth_of_app().lockout.failed(address)
+    shown = repr(name) if USER_PATTERN.fullmatch(name) else "(a name that cannot be a user's)"
+    log.warning("sign-in failed (%s) for user %s from %s", how, shown, address)
+
+
+def authorize(who: Principal) -> Response | None:
+    endpoint = request.endpoint or ""
+    if endpoint in PUBLIC:
+        return None
+    live = endpoint in LIVE or (endpoint in ACTION_PAGES and "action" in request.args)
+    if who.role == "nobody":
+        if endpoint in PAGES and not live and request.method == "GET":
+            return redirect(url_for("auth.login_form", next=request.full_path.rstrip("?")))
+        return unauthorized("sign in first: a session, HTTP Basic, or a token for this camera")
+    if who.via == TOKEN and not live:
+        return json_error(403, "a token opens only its camera's streams and snapshots")
+    if endpoint in ADMIN_ONLY and not who.admin:
+        return json_error(403, "only an admin may do this")
+    return None
+
+
+def check_same_site(who: Principal) -> Response | None:
+    """A request that changes something comes from camstream's own page (and, with a session, carries its CSRF token)."""
+    origin = request.headers.get("Origin")
+    if origin is not None and not same_origin(origin):
+        return json_error(403, "a request from another site's page is refused")
+    if origin is None and request.headers.get("Sec-Fetch-Site") in ("cross-site", "same-site"):
+        return json_error(403, "a request from another site's page is refused")
+    if who.via == SESSION:
+        sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token", "")
+        if not sent or sent != session.get("csrf"):
+            return json_error(403, "the CSRF token is missing or wrong; reload the page")
+    return None
+
+
+def same_origin(origin: str) -> bool:
+    return origin.rstrip("/") == f"{request.scheme}://{request.host}"
+
+
+def unauthorized(message: str) -> Response:
+    """401; with a Basic challenge for programs, but not where a browser's cookie is in play (no prompt there)."""
+    response = json_error(401, message)
+    in_play = current_app.config["SESSION_COOKIE_NAME"] in request.cookies or \
+        request.headers.get("Sec-Fetch-Site") == "same-origin"
+    if not in_play:
+        response.headers["WWW-Authenticate"] = 'Basic realm="camstream", charset="UTF-8"'
+    return response
+
+
+def too_many(waiting: float) -> Response:
+    response = json_error(429, "too many failed sign-ins from this address; try again later")
+    response.headers["Retry-After"] = str(max(1, round(waiting + 0.5)))
+    return response
+
+
+def cors_headers(origin: str | None) -> dict[str, str]:
+    if origin is None or origin.rstrip("/") not in auth_of_app().cors_origins:
+        return {}
+    return {"Access-Control-Allow-Origin": origin.rstrip("/"), "Access-Control-Allow-Credentials": "true",
+            "Access-Control-Expose-Headers": "X-Timestamp, Retry-After", "Vary": "Origin"}
+
+
+def preflight(origin: str | None) -> Response:
+    headers = cors_headers(origin)
+    if not headers or request.headers.get("Access-Control-Request-Method", "").upper() not in ("GET", "HEAD"):
+        return json_error(403, "this origin may not read camstream's API" if not headers
+                          else "only reads are allowed from another origin")
+    response = Response(status=204, headers={**headers, "Access-Control-Allow-Methods": CORS_METHODS,
+                                             "Access-Control-Allow-Headers": CORS_HEADERS,
+                                             "Access-Control-Max-Age": "600"})
+    return response
+
+
+def add_cors_headers(response: Response) -> Response:
+    for name, value in g.get("extra_headers", {}).items():
+        if name == "Vary":
+            response.vary.add("Origin")
+        else:
+            response.headers[name] = value
+    return response

@@ -1,0 +1,86 @@
+"""``camstream hash-password`` and ``camstream token create|list|revoke``: the command line's helpers for signing in."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from .auth.state import TOKENS_FILE
+from .auth.tokens import TokenStore
+from .auth.users import hash_password
+from .config import gather
+from .plan import make_plan
+
+MIN_PASSWORD = 8
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def hash_password_command(argv: Sequence[str]) -> int:
+    """Print a password hash for ``--user NAME:HASH`` or a config file's ``password_hash``."""
+    parser = Parser(prog="camstream hash-password",
+                    description="Make the hash of a password for --user NAME:HASH[:ROLE[:CAMERAS]] or "
+                    "[users.NAME] password_hash. Asks twice on a terminal; else reads one line from stdin.")
+    parser.parse_args(argv)
+    if sys.stdin.isatty():
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != password:
+            return fail("the two passwords differ")
+    else:
+        password = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
+    if len(password) < MIN_PASSWORD:
+        return fail(f"a password needs at least {MIN_PASSWORD} characters")
+    print(hash_password(password))
+    return 0
+
+
+def token_command(argv: Sequence[str]) -> int:
+    """Make, list or revoke the read-only tokens of the server whose settings are given."""
+    server = Parser(add_help=False)
+    server.add_argument("--config", metavar="FILE", help="the server's config file")
+    server.add_argument("--storage", metavar="DIR", help="the server's data folder (default: its storage)")
+    parser = Parser(prog="camstream token", description="Read-only tokens for embedding one camera (?token=).")
+    actions = parser.add_subparsers(dest="action", required=True, parser_class=Parser)
+    create = actions.add_parser("create", parents=[server], help="make a token for a camera; it is shown this once")
+    create.add_argument("camera")
+    create.add_argument("--label", default="", help="what it is for (a dashboard's name)")
+    actions.add_parser("list", parents=[server], help="the tokens there are (never the tokens themselves)")
+    revoke = actions.add_parser("revoke", parents=[server], help="revoke a token by its id")
+    revoke.add_argument("id")
+    args = parser.parse_args(argv)
+    given = {key: value for key, value in (("CONFIG", args.config), ("STORAGE", args.storage)) if value}
+    try:
+        plan = make_plan(gather(given))
+        store = TokenStore(Path(plan.storage) / TOKENS_FILE)
+        if args.action == "create":
+            if args.camera not in plan.cameras:
+                return fail(f"no camera named {args.camera!r} (there are: {', '.join(plan.cameras)})")
+            token, secret = store.create(args.camera, args.label)
+            print(f"token {token.id} for camera {token.camera} (shown once, keep it):\n{secret}\n"
+                  f"stream:   /video_feed/{token.camera}?token={secret}\n"
+                  f"snapshot: /snapshot/{token.camera}.jpg?token={secret}")
+        elif args.action == "list":
+            for token in store.all():
+                print(f"{token.id}  {token.camera}  {token.label}")
+        elif store.revoke(args.id) is None:
+            return fail(f"no token {args.id!r}")
+        else:
+            print(f"revoked token {args.id}")
+    except (ValueError, OSError) as exc:
+        return fail(str(exc))
+    return 0
+
+
+def fail(message: str) -> int:
+    print(f"camstream: error: {message}", file=sys.stderr)
+    return 2
+
+
+COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {"hash-password": hash_password_command, "token": token_command}
