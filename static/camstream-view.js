@@ -25,6 +25,9 @@
             shared.listeners.forEach(function (listener) { listener(data.kind, data.data); });
           } else if (data.type === "frame") {
             shared.views.forEach(function (view) { if (view.camera === data.camera) view.show(data.blob); });
+          } else if (data.type === "signed-out") {
+            // camstream's own page goes to its login form; a page that embeds the view may listen too.
+            document.dispatchEvent(new CustomEvent("camstream-signed-out"));
           }
         };
         shared.port.start();

@@ -29,6 +29,13 @@ function deliver(base, camera, blob) {
   });
 }
 
+// The server wants a sign-in (a session that ended): tell its tabs, which decide what to do.
+function signedOut(base) {
+  ports.forEach(function (tab, port) {
+    if (tab.base === base) port.postMessage({ type: "signed-out" });
+  });
+}
+
 function indexOf(bytes, pattern, from) {
   var first = pattern[0];
   for (var i = bytes.indexOf(first, from); i !== -1 && i <= bytes.length - pattern.length; i = bytes.indexOf(first, i + 1)) {
@@ -111,6 +118,7 @@ Connection.prototype.start = function () {
   });
   fetch(url, { cache: "no-store", signal: controller.signal })
     .then(function (response) {
+      if (response.status === 401) signedOut(self.base);
       if (!response.ok || !response.body) throw new Error("HTTP " + response.status);
       var reader = response.body.getReader();
       function pump() {

@@ -4,6 +4,9 @@
 (function () {
   "use strict";
 
+  // The session ended (a week after signing in, or signed out in another tab): the server shows its login form.
+  document.addEventListener("camstream-signed-out", function () { window.location.reload(); });
+
   function describe(camera) {
     var parts = [camera.measured_fps.toFixed(1) + " fps",
                  camera.viewers + " viewer" + (camera.viewers === 1 ? "" : "s")];

@@ -316,3 +316,16 @@ def test_behind_a_trusted_proxy_cookies_are_secure_and_addresses_are_the_clients
         assert [guessing.get("/api/me", **proxied).status for _ in range(3)] == [401, 401, 429]
         other = {**proxied, "X_Forwarded_For": "203.0.113.8"}
         assert Client(trusting_base, recorder, basic("vic", PASSWORDS["vic"])).get("/api/me", **other).status == 200
+
+
+def test_an_open_server_needs_no_sign_in_and_has_none_to_end(tmp_path, recorder):
+    app = create_app({"CAMERAS": {"door": "pattern"}, "STORAGE": str(tmp_path)})
+    with Servers() as servers:
+        anyone = Client(servers.start(app), recorder)
+        assert anyone.get("/api/me").json() == {"name": None, "role": "admin", "via": "open", "cameras": None}
+        assert anyone.get("/login").status == 302 and anyone.request("POST", "/logout").status == 302
+        assert "streams" in anyone.get("/healthz").json()
+        # Open, but still only to its own host names, and only from its own pages.
+        assert anyone.get("/api/me", Host="rebound.example").status == 400
+        assert anyone.request("POST", "/api/cameras/door/detect", Origin="http://rebound.example").status == 403
+    assert not (tmp_path / "secret_key").exists()

@@ -24,6 +24,7 @@ from tests.conftest import Servers
 from tests.helpers import decode, wait_until
 from tests.test_cli import env, run_cli
 from webapp import create_app
+from webapp.lineup import reload
 
 
 @pytest.fixture
@@ -141,7 +142,6 @@ def test_users_from_the_config_file_and_a_reload_that_changes_them(tmp_path, rec
         browser = Client(base, recorder)
         assert browser.login("vic", PASSWORDS["vic"]).status == 302
         config.write_text(table.format(name="dora", hash=HASHES["dora"]))
-        from webapp.lineup import reload
         reload(app)
         assert vic.get("/api/me").status == 401
         assert browser.get("/api/me").status == 401  # a removed user's session ends
@@ -238,8 +238,11 @@ def test_a_frontend_from_an_allowed_origin_reads_with_credentials_and_others_can
 
 
 def test_the_page_signs_in_detects_with_its_csrf_token_and_signs_out(browser, tmp_path):
-    app = create_app({"CAMERAS": {"door": "pattern"}, "USERS": USERS, "DETECT": {"door": "motion"},
-                      "STORAGE": str(tmp_path / "data")})
+    config = tmp_path / "camstream.toml"
+    text = ('[cameras.door]\nsource = "pattern"\nfps = {fps}\ndetect = "motion"\n\n'
+            f'[users.vic]\npassword_hash = "{HASHES["vic"]}"\n')
+    config.write_text(text.format(fps=10))
+    app = create_app({"CONFIG": str(config), "STORAGE": str(tmp_path / "data")})
     with Servers() as servers:
         base = servers.start(app)
         context = browser.new_context()
@@ -259,5 +262,17 @@ def test_the_page_signs_in_detects_with_its_csrf_token_and_signs_out(browser, tm
         page.click(".account button")
         page.wait_for_url(f"{base}/login")
         assert page.evaluate("fetch('/api/me').then(response => response.status)") == 401
+
+        # A page left open when its session ends goes to the login form once its stream has to reconnect.
+        page.goto(f"{base}/login")
+        page.fill('input[name="username"]', "vic")
+        page.fill('input[name="password"]', PASSWORDS["vic"])
+        page.click('button[type="submit"]')
+        page.wait_for_url(f"{base}/")
+        assert wait_until(lambda: page.eval_on_selector("camstream-view", "view => view.frames || 0") >= 3, 30)
+        context.clear_cookies()
+        config.write_text(text.format(fps=5))
+        reload(app)  # door changed: its stream ends, and the page's reconnect finds no session
+        page.wait_for_url(f"{base}/login?next=/", timeout=30_000)
         context.close()
     assert Path(tmp_path / "data" / "secret_key").stat().st_mode & 0o777 == 0o600

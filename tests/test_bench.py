@@ -95,3 +95,12 @@ def test_the_live_bench_runs_every_kind_of_viewer_at_once(tmp_path):
     assert float(rows["1 events"][5]) > 0, "events arrived"
     still = rows["still scene, no viewers, `motion+` a 150 ms detector"]
     assert int(still[4].rstrip(" |")) > 0, "the gate kept frames from the detector"
+
+
+def test_the_auth_bench_compares_every_way_of_signing_in(tmp_path):
+    out = tmp_path / "benchmarks.md"
+    subprocess.run([sys.executable, str(ROOT / "bench" / "auth.py"), "--requests", "20", "--out", str(out)],
+                   capture_output=True, text=True, timeout=180, check=True, cwd=ROOT)
+    rows = [line.split(" | ")[0].lstrip("| ") for line in out.read_text().splitlines()
+            if line.startswith("| ") and "snapshots per second" not in line and "---" not in line]
+    assert rows == ["open server, anonymous", "HTTP Basic (checked once, remembered)", "?token=", "session cookie"]

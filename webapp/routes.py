@@ -126,7 +126,7 @@ def camera_status(name: str) -> Response:
 @bp.get("/healthz")
 def healthz() -> Response:
     """Liveness: ``ok`` and counts for anyone; the details for a requester who is signed in (or an open server)."""
-    if principal().role == "nobody":
+    if principal().anonymous:
         cameras = cameras_of(current_app).values()
         return jsonify(status="ok", cameras=len(cameras),
                        streaming=sum(camera.state == STREAMING for camera in cameras))

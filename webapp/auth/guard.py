@@ -53,6 +53,10 @@ class Principal:
     def admin(self) -> bool:
         return self.role == ADMIN
 
+    @property
+    def anonymous(self) -> bool:
+        return self.role == NOBODY
+
 
 EVERYONE = Principal(None, ADMIN, None, OPEN)
 ANONYMOUS = Principal(None, NOBODY, frozenset(), NOBODY)
@@ -157,7 +161,7 @@ def identify() -> Principal | Response:
             auth.lockout.failed(address)
             log.warning("a token that is not one (or was revoked) was tried from %s", address)
             return unauthorized("this token is not valid (revoked, or never made)")
-        return Principal(f"token {found.id}", "token", frozenset({found.camera}), TOKEN)
+        return Principal(f"token {found.id}", TOKEN, frozenset({found.camera}), TOKEN)
     return ANONYMOUS
 
 
@@ -173,7 +177,7 @@ def authorize(who: Principal) -> Response | None:
     if endpoint in PUBLIC:
         return None
     live = endpoint in LIVE or (endpoint in ACTION_PAGES and "action" in request.args)
-    if who.role == "nobody":
+    if who.anonymous:
         if endpoint in PAGES and not live and request.method == "GET":
             return redirect(url_for("auth.login_form", next=request.full_path.rstrip("?")))
         return unauthorized("sign in first: a session, HTTP Basic, or a token for this camera")
