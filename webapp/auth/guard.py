@@ -79,30 +79,42 @@ def fingerprint(user: User) -> str:
 
 
 def guard() -> Response | None:
-    auth = auth_of_app()
-    if not host_allowed(request.host):
-        hostname = request.host.rsplit(":", 1)[0] if not request.host.endswith("]") else request.host
-        return json_error(400, f"camstream does not answer to the host name {hostname[:80]!r}; if this box is "
-                               f"reached by that name, start it with --allowed-host {hostname[:80]}")
+    """The answer for a request that may not go on to its route; None lets it through."""
+    refused = wrong_host()
+    if refused is not None:
+        return refused
     origin = request.headers.get("Origin")
     g.extra_headers = cors_headers(origin)
     if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
         return preflight(origin)
-    found = identify()
-    if isinstance(found, Response):
+    who = identify()
+    if isinstance(who, Response):
         if request.endpoint not in PUBLIC:
-            return found
-        found = ANONYMOUS  # credentials that fail are none at all where none are needed
-    g.principal = found
-    refused = authorize(found)
-    if refused is not None:
-        return refused
-    if request.endpoint in ("ws.websocket", "ws.not_upgraded") and origin and not same_origin(origin) \
-            and origin.rstrip("/") not in auth.cors_origins:
-        return json_error(403, "a WebSocket from another site's page is refused")
-    if request.method not in SAFE_METHODS:
-        return check_same_site(found)
-    return None
+            return who
+        who = ANONYMOUS  # credentials that fail are none at all where none are needed
+    g.principal = who
+    refused = authorize(who) or foreign_websocket(origin)
+    if refused is None and request.method not in SAFE_METHODS:
+        refused = check_same_site(who)
+    return refused
+
+
+def wrong_host() -> Response | None:
+    """A 400 for a ``Host`` camstream is not reached by (what DNS rebinding would send)."""
+    if host_allowed(request.host):
+        return None
+    host = request.host if request.host.endswith("]") else request.host.rsplit(":", 1)[0]
+    return json_error(400, f"camstream does not answer to the host name {host[:80]!r}; if this box is "
+                           f"reached by that name, start it with --allowed-host {host[:80]}")
+
+
+def foreign_websocket(origin: str | None) -> Response | None:
+    """Browsers apply no CORS to WebSockets: one opened by another site's page is refused here."""
+    if request.endpoint not in ("ws.websocket", "ws.not_upgraded") or origin is None or same_origin(origin):
+        return None
+    if origin.rstrip("/") in auth_of_app().cors_origins:
+        return None
+    return json_error(403, "a WebSocket from another site's page is refused")
 
 
 def auth_of_app() -> Auth:

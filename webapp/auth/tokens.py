@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import secrets
 import threading
@@ -22,6 +23,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..settings import ConfigError
+
+log = logging.getLogger("camstream.auth")
 
 PREFIX = "cst_"
 MAX_TOKENS = 1000
@@ -88,7 +91,11 @@ class TokenStore:
             seen = (0, 0)
         with self._lock:
             if seen != self._seen:
-                self._by_digest = {token.digest: token for token in self._read()}
+                try:
+                    self._by_digest = {token.digest: token for token in self._read()}
+                except ConfigError as exc:
+                    log.error("%s; no token is accepted until it is mended or deleted", exc)
+                    self._by_digest = {}
                 self._seen = seen
             return self._by_digest
 

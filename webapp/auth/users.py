@@ -47,7 +47,7 @@ def parse_user(entry: str) -> User:
     head, dollar, tail = rest.rpartition("$")
     digest, *extra = tail.split(":")
     if not name or not dollar or len(extra) > 2:
-        raise ConfigError(f"user {name or entry[:20]!r} is not NAME:HASH[:ROLE[:CAMERA,...]] "
+        raise ConfigError(f"user {name[:40] or '(no name)'!r} is not NAME:HASH[:ROLE[:CAMERA,...]] "
                           "(make the hash with: camstream hash-password)")
     role = extra[0] if extra and extra[0] else VIEWER
     cameras = [camera.strip() for camera in extra[1].split(",") if camera.strip()] if len(extra) > 1 else []

@@ -16,6 +16,7 @@ from flask import (
     url_for,
 )
 
+from ..settings import ConfigError
 from ..shared import get_camera
 from .guard import failed_sign_in, fingerprint, principal, too_many
 from .state import auth_of
@@ -83,7 +84,10 @@ def create_token() -> tuple[Response, int]:
     if not isinstance(label, str):
         return _bad("label must be a string")
     camera = get_camera(body["camera"])
-    token, secret = auth_of(current_app).tokens.create(camera.name, label)
+    try:
+        token, secret = auth_of(current_app).tokens.create(camera.name, label)
+    except ConfigError as exc:  # too many tokens, or a damaged file: nothing was made
+        return jsonify(error=str(exc), status=409), 409
     return jsonify(**token.as_json(), token=secret,
                    stream=f"/video_feed/{camera.name}?token={secret}",
                    snapshot=f"/snapshot/{camera.name}.jpg?token={secret}"), 201
@@ -91,7 +95,10 @@ def create_token() -> tuple[Response, int]:
 
 @bp.delete("/api/tokens/<token_id>")
 def revoke_token(token_id: str) -> Response | tuple[Response, int]:
-    revoked = auth_of(current_app).tokens.revoke(token_id[:40])
+    try:
+        revoked = auth_of(current_app).tokens.revoke(token_id[:40])
+    except ConfigError as exc:
+        return jsonify(error=str(exc), status=409), 409
     if revoked is None:
         return jsonify(error=f"no token {token_id[:40]!r}", status=404), 404
     return jsonify(revoked=revoked.as_json())
