@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import base64
 import http.client
+import json
 import logging
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from werkzeug.security import generate_password_hash
 
@@ -28,7 +29,6 @@ class Answer:
     body: bytes
 
     def json(self) -> dict:
-        import json
         return json.loads(self.body)
 
 
@@ -84,7 +84,6 @@ class Client:
         return self.request("GET", path, **headers)
 
     def login(self, name: str, password: str, next_path: str = "/") -> Answer:
-        from urllib.parse import urlencode
         body = urlencode({"username": name, "password": password, "next": next_path}).encode()
         return self.request("POST", "/login", body, Content_Type="application/x-www-form-urlencoded",
                             Origin=f"http://{self.host}:{self.port}")

@@ -114,6 +114,9 @@ def test_a_file_without_camera_tables_is_one_camera(tmp_path):
     ("[cameras.a]\nsource = [1]\n", "line 2: source must be a string such as \"/dev/video0\""),
     ("[cameras.\"two words\"]\nsource = \"pattern\"\n", "line 1: camera name 'two words' must start with"),
     ("cameras = 3\n", "line 1: cameras must be tables, one per camera: [cameras.NAME]"),
+    ("[users.ann]\npassword_hash = \"x\"\nrole = 3\n", "line 3: role must be a string, not a number (3)"),
+    ("[users.ann]\nrole = \"admin\"\n", "line 1: user 'ann' has no password_hash"),
+    ("[users.ann]\npassword_hash = \"x\"\nroles = \"admin\"\n", "line 3: unknown setting 'roles' in a user table"),
     ("source = \"pattern\"\n[cameras.a]\nsource = \"pattern\"\n", "line 1: source at the top level is for a file"),
     ("fps = 5\n[cameras.a\n", "Expected ']' at the end of a table declaration (at line 2, column 11)"),
 ])

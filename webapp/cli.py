@@ -18,7 +18,7 @@ from camera.redact import redact_url
 from camera.sources.opencv import quiet_native_logs
 
 from .app import create_app, shutdown
-from .auth.state import flag, is_loopback, proxies_and_origins, read_users
+from .auth.state import is_loopback, proxies_and_origins, read_users
 from .commands import COMMANDS
 from .config import HANDOFF_MAX_VIEWERS, Settings, cameras_of, gather, max_viewers
 from .configfile import LOG_LEVELS
@@ -246,7 +246,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def refuse_open_network(host: str, settings: Settings) -> None:
     """Beyond loopback, someone must sign in, unless NO_AUTH says that anyone may watch."""
-    if is_loopback(host) or settings.config.get("USERS") or settings.users or flag(settings.config.get("NO_AUTH")):
+    if is_loopback(host) or settings.config.get("USERS") or settings.users or settings.config["NO_AUTH"]:
         return
     raise ConfigError(f"--host {host} lets anyone on the network watch, and no user is set up: add one "
                       "(--user NAME:HASH, the hash from 'camstream hash-password'), or pass --no-auth to accept that")
@@ -282,7 +282,7 @@ def check(settings: Settings) -> str:
                  f"record {camera.record.mode} ({camera.record.format})" if camera.record else ""]
         lines.append(f"  {name}: " + ", ".join(part for part in parts if part))
     admins = sum(user.role == "admin" for user in users.values())
-    lines.append(f"  sign-in: {len(users)} user(s), {admins} admin(s)" if users and not flag(settings.config.get("NO_AUTH"))
+    lines.append(f"  sign-in: {len(users)} user(s), {admins} admin(s)" if users and not settings.config["NO_AUTH"]
                  else "  sign-in: none (anyone who reaches the port watches)")
     return "\n".join(lines)
 

@@ -7,7 +7,6 @@ variables and the mapping given to :func:`~webapp.create_app`.
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -92,9 +91,6 @@ HANDOFF_MAX_VIEWERS = 1000
 # Without it every viewer holds a worker: stay below the default 64 threads.
 THREADED_MAX_VIEWERS = 56
 
-log = logging.getLogger("camstream")
-
-
 
 def per_camera(setting: object, names: list[str], thing: str, placeholder: str) -> list[tuple[str, str]]:
     """``(camera name, value)`` pairs from a per-camera setting such as ``DETECT`` or ``RECORD``.
@@ -169,6 +165,7 @@ def gather(given: Mapping[str, Any] | None) -> Settings:
     variables = {name.removeprefix(ENV_PREFIX) for name in os.environ if name.startswith(ENV_PREFIX)}
     check_numbers(config, given, DEFAULTS)
     config["SOCKET_HANDOFF"] = socket_handoff(config)
+    config["NO_AUTH"] = yes_no("NO_AUTH", config.get("NO_AUTH"))
     forced = frozenset(variables | set(given))
     return Settings(config, file.cameras, forced, str(path) if path else None,
                     {} if "USERS" in forced else file.users)
@@ -218,11 +215,15 @@ def max_viewers(config: Mapping[str, Any]) -> int:
 
 
 def socket_handoff(config: Mapping[str, Any]) -> bool:
-    """``SOCKET_HANDOFF`` as a bool; the environment gives 0/1 or true/false."""
-    value = config.get("SOCKET_HANDOFF", True)
+    """``SOCKET_HANDOFF`` as a bool (on unless set)."""
+    return yes_no("SOCKET_HANDOFF", config.get("SOCKET_HANDOFF", True))
+
+
+def yes_no(key: str, value: object) -> bool:
+    """A yes/no setting as a bool; the environment gives 0/1, true/false, yes/no or on/off."""
     if isinstance(value, str):
         lowered = value.strip().lower()
         if lowered not in ("0", "1", "true", "false", "yes", "no", "on", "off"):
-            raise ConfigError(f"SOCKET_HANDOFF must be true or false, not {value!r}")
+            raise ConfigError(f"{key} must be true or false, not {value!r}")
         return lowered in ("1", "true", "yes", "on")
     return bool(value)

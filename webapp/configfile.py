@@ -5,8 +5,9 @@ The keys are the settings' names in lower case (``fps``, ``max_viewers``,
 ``[cameras.NAME]`` with its ``source`` and any of :data:`CAMERA_KEYS`,
 which override the top-level ones for that camera. A top-level ``detect``
 or ``record`` is the default of every camera table; a table says ``"none"``
-to have none. A wrong key or value is a :class:`ConfigError` naming the
-file, the line and the key.
+to have none. Users are tables ``[users.NAME]`` with ``password_hash``,
+``role`` and ``cameras`` (see webapp/auth/users.py). A wrong key or value
+is a :class:`ConfigError` naming the file, the line and the key.
 """
 
 from __future__ import annotations
@@ -83,14 +84,15 @@ def parse(data: Mapping[str, Any], lines: _Lines) -> ConfigFile:
         raise lines.error(("cameras",), "cameras must be tables, one per camera: [cameras.NAME]")
     for key, value in data.items():
         if key not in ("cameras", "users"):
-            result.settings[key.upper()] = _value(key, value, GLOBAL_KEYS, lines, (key,))
+            result.settings[key.upper()] = _value(key, value, GLOBAL_KEYS, lines, (key,), "at the top level")
     users = data.get("users", {})
     if not isinstance(users, Mapping) or not all(isinstance(table, Mapping) for table in users.values()):
         raise lines.error(("users",), "users must be tables, one per user: [users.NAME] with password_hash")
     for name, table in users.items():
         if "password_hash" not in table:
             raise lines.error(("users", name), f"user {name!r} has no password_hash (make one: camstream hash-password)")
-        result.users[name] = {key.upper(): _value(key, value, USER_KEYS, lines, ("users", name, key))
+        result.users[name] = {key.upper(): _value(key, value, USER_KEYS, lines, ("users", name, key),
+                                                    "in a user table")
                               for key, value in table.items()}
     for name, table in tables.items():
         where = ("cameras", name)
@@ -100,7 +102,7 @@ def parse(data: Mapping[str, Any], lines: _Lines) -> ConfigFile:
             raise lines.error(where, f"camera {name!r} must be a table: [cameras.{name}] with its source")
         if "source" not in table:
             raise lines.error(where, f"camera {name!r} has no source")
-        own = {key.upper(): _value(key, value, CAMERA_KEYS, lines, (*where, key)) for key, value in table.items()}
+        own = {key.upper(): _value(key, value, CAMERA_KEYS, lines, (*where, key), "in a camera table") for key, value in table.items()}
         result.cameras[name] = own
     if result.cameras and "SOURCE" in result.settings:
         raise lines.error(("source",), "source at the top level is for a file without camera tables; "
@@ -115,10 +117,10 @@ def parse(data: Mapping[str, Any], lines: _Lines) -> ConfigFile:
     return result
 
 
-def _value(key: str, value: Any, known: Mapping[str, str], lines: _Lines, where: tuple[str, ...]) -> Any:
+def _value(key: str, value: Any, known: Mapping[str, str], lines: _Lines, where: tuple[str, ...], place: str) -> Any:
+    """``value`` checked as the setting ``key`` of ``known`` (the keys allowed ``place``)."""
     kind = known.get(key)
     if kind is None:
-        place = {id(CAMERA_KEYS): "in a camera table", id(USER_KEYS): "in a user table"}.get(id(known), "at the top level")
         raise lines.error(where, f"unknown setting {key!r} {place}")
     check = _CHECKS.get(kind)
     try:

@@ -83,11 +83,11 @@ def camera_settings(settings: Settings, name: str) -> Mapping[str, Any]:
 
 
 def _per_camera_layers(settings: Settings, names: list[str], key: str, thing: str, placeholder: str) -> dict[str, str]:
-    """``DETECT`` or ``RECORD`` by camera: a flag or variable's entry for a camera beats its table in the file."""
+    """``DETECT`` or ``RECORD`` by camera: a flag's or variable's entry for a camera beats its table in the file.
+
+    (The file's top-level value is its tables' default, see webapp/configfile.py; with no tables it is ``key`` itself.)
+    """
     chosen = dict(per_camera(settings.config.get(key), names, thing, placeholder))
-    if key not in settings.forced:
-        # The file's own top-level value (one camera, no tables) loses to a table's.
-        chosen = {name: value for name, value in chosen.items() if key not in settings.tables.get(name, {})}
     for name in names:
         own = settings.tables.get(name, {}).get(key)
         if own is not None:

@@ -20,6 +20,7 @@ from typing import Any
 from flask import Flask, request
 from flask.sessions import SecureCookieSessionInterface
 
+from ..config import names_list
 from ..settings import ConfigError
 from .lockout import Lockout
 from .tokens import TokenStore
@@ -47,24 +48,6 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def names(value: object) -> list[str]:
-    """A list setting: ``"a,b"``, ``"a b"`` or a list."""
-    if not value:
-        return []
-    items = value.replace(",", " ").split() if isinstance(value, str) else [str(item) for item in value]  # type: ignore[attr-defined]
-    return [item.strip() for item in items if item.strip()]
-
-
-def flag(value: object) -> bool:
-    """A yes/no setting, as a variable or a file gives it."""
-    if isinstance(value, str):
-        lowered = value.strip().lower()
-        if lowered not in ("", "0", "1", "true", "false", "yes", "no", "on", "off"):
-            raise ConfigError(f"NO_AUTH must be true or false, not {value!r}")
-        return lowered in ("1", "true", "yes", "on")
-    return bool(value)
-
-
 @dataclass
 class Auth:
     users: dict[str, User]
@@ -80,7 +63,7 @@ class Auth:
     def update(self, config: Mapping[str, Any], tables: Mapping[str, Any], cameras: list[str]) -> None:
         """Take the users of reloaded settings (the rest is read at start)."""
         users = read_users(config, tables, cameras)
-        if (not users or flag(config.get("NO_AUTH"))) != self.open:
+        if (not users or config["NO_AUTH"]) != self.open:
             raise ConfigError("turning sign-in on or off (the first user, the last, NO_AUTH) takes a restart")
         self.users = users
 
@@ -105,9 +88,9 @@ def start_auth(app: Flask, config: Mapping[str, Any], tables: Mapping[str, Any],
                data: Path) -> Auth:
     """Read the sign-in settings into ``app``: its users, session secret, tokens, hosts, proxies and origins."""
     users = read_users(config, tables, cameras)
-    open_ = not users or flag(config.get("NO_AUTH"))
+    open_ = not users or bool(config["NO_AUTH"])
     host = str(config.get("HOST") or "127.0.0.1")
-    allowed = {name.lower() for name in names(config.get("ALLOWED_HOSTS"))}
+    allowed = {name.lower() for name in names_list(config.get("ALLOWED_HOSTS"))}
     if not is_loopback(host):
         machine = socket.gethostname().lower()
         allowed |= {machine, f"{machine}.local", socket.getfqdn().lower()}
@@ -131,10 +114,10 @@ def start_auth(app: Flask, config: Mapping[str, Any], tables: Mapping[str, Any],
 def proxies_and_origins(config: Mapping[str, Any]) -> tuple[tuple[Any, ...], list[str]]:
     """``TRUSTED_PROXIES`` as networks and ``CORS_ORIGINS`` checked; :class:`ConfigError` naming a wrong one."""
     try:
-        proxies = tuple(ipaddress.ip_network(proxy, strict=False) for proxy in names(config.get("TRUSTED_PROXIES")))
+        proxies = tuple(ipaddress.ip_network(proxy, strict=False) for proxy in names_list(config.get("TRUSTED_PROXIES")))
     except ValueError as exc:
         raise ConfigError(f"TRUSTED_PROXIES: {exc}") from None
-    origins = names(config.get("CORS_ORIGINS"))
+    origins = names_list(config.get("CORS_ORIGINS"))
     for origin in origins:
         if origin == "*" or not origin.startswith(("http://", "https://")) or origin.rstrip("/").count("/") != 2:
             raise ConfigError(f"CORS_ORIGINS: {origin!r} is not an origin such as http://192.168.1.5:5173 "
