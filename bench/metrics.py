@@ -53,7 +53,7 @@ def main() -> None:
     text = "\n".join([
         "## What a /metrics scrape costs",
         "",
-        f"Produced by `python bench/metrics.py {shlex.join(sys.argv[1:])}`".rstrip() + f" on {time.strftime('%Y-%m-%d')}.",
+        f"Produced by `{shlex.join(['python', 'bench/metrics.py', *sys.argv[1:]])}` on {time.strftime('%Y-%m-%d')}.",
         "",
         (f"Machine: {os.cpu_count()} cores; server pinned to core 0 with {CAMERAS} pattern cameras streaming "
          f"(640x480, 30 fps, one viewer each) and `motion` on one. {args.scrapes} scrapes in a row; the server's CPU "
