@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -70,6 +71,14 @@ class Watcher:
     def payloads(self, topic: str) -> list[str]:
         with self.lock:
             return [payload for name, payload, _ in self.messages if name == topic]
+
+    def sync(self, timeout: float = 15) -> None:
+        """Wait until the broker has sent every retained message of the subscription: the broker sends them
+        while it handles the subscribe, so they come before the echo of a message published after it."""
+        assert wait_until(lambda: self.messages, timeout), "the subscription is not active yet"
+        marker = f"test/barrier/{uuid.uuid4().hex}"
+        self.client.publish(marker, "here", qos=1)
+        assert self.wait_for(marker, "here", timeout)
 
     def wait_for(self, topic: str, payload: str | None = None, timeout: float = 15) -> bool:
         return wait_until(lambda: any(payload is None or seen == payload for seen in self.payloads(topic)), timeout)
@@ -194,6 +203,9 @@ def test_reloading_announces_added_cameras_and_removes_the_removed_from_home_ass
         with Servers() as servers:
             servers.start(app)
             assert watcher.wait_for("camstream/porch/availability", "offline")
+            # Announced after its availability: wait for it too.
+            assert wait_until(lambda: any(topic.endswith("_porch_motion/config") for topic, _, _ in list(watcher.messages)),
+                              15)
             porch = next(topic for topic, _, _ in list(watcher.messages) if topic.endswith("_porch_motion/config"))
             config.write_text(f'mqtt = "mqtt://127.0.0.1:{broker.port}"\n' + camera.format("shed"))
             change = reload(app)
@@ -209,6 +221,7 @@ def test_reloading_announces_added_cameras_and_removes_the_removed_from_home_ass
     late = Watcher(broker.port)
     try:
         assert late.wait_for("camstream/status", "offline")
+        late.sync()
         topics = {topic for topic, _, _ in late.messages}
         assert shed in topics and porch not in topics
     finally:
