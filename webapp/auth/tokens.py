@@ -54,7 +54,7 @@ class TokenStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
-        self._seen: tuple[int, int] | None = None
+        self._seen: tuple[int, int, int] | None = None
         self._by_digest: dict[str, Token] = {}
 
     def find(self, token: str) -> Token | None:
@@ -86,9 +86,10 @@ class TokenStore:
     def _current(self) -> dict[str, Token]:
         try:
             stat = self.path.stat()
-            seen = (stat.st_mtime_ns, stat.st_size)
+            # Every write replaces the file: a new inode, even within one tick of the clock.
+            seen = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
         except FileNotFoundError:
-            seen = (0, 0)
+            seen = (0, 0, 0)
         with self._lock:
             if seen != self._seen:
                 try:
