@@ -32,7 +32,7 @@ def checked(name: str, value: object, kind: type[int | float], low: float, high:
     try:
         # True and False are not numbers a person meant.
         number = math.nan if isinstance(value, bool) else float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an int too large for a float
         raise ValueError(message) from None
     if not math.isfinite(number) or not low <= number <= high:
         raise ValueError(message)

@@ -11,6 +11,7 @@ keeps the kernel from queueing more than a little of a frame ahead either.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import selectors
 import socket
@@ -30,6 +31,8 @@ NOTSENT_LOWAT = 16 * 1024
 # A viewer whose socket takes no bytes at all for this long is gone (a
 # client that vanished without closing the connection).
 STALL_TIMEOUT = 30.0
+# What a viewer of frames may send after its request before it is taken for a flood and closed.
+MAX_INBOUND = 64 * 1024
 
 
 class SenderStopped(RuntimeError):
@@ -79,6 +82,11 @@ class SocketViewer:
     them all.
     """
 
+    # Whether the client's input is read while its socket is full (a hang-up is then seen at once). A viewer
+    # that answers what the client sends reads nothing then, so a client that does not read cannot make it
+    # queue answers.
+    reads_while_full = True
+
     def __init__(
         self,
         sock: socket.socket,
@@ -95,6 +103,7 @@ class SocketViewer:
         self._writing = False
         self._closing = False
         self._finished = False
+        self._received = 0
         self.last_progress = time.monotonic()
 
     def add_feed(self, broadcaster: Broadcaster, tag: bytes = b"", fps: float | None = None) -> Feed:
@@ -123,6 +132,16 @@ class SocketViewer:
         for feed in list(self.feeds):
             feed.broadcaster.unsubscribe(feed)
         self._sender.notify(self)
+
+    def abort(self) -> None:
+        """End this viewer after an error in serving it: whatever else fails, it is closed and reaped."""
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - whatever close() raised, this viewer must end
+            self._closing = True
+            for feed in list(self.feeds):
+                with contextlib.suppress(Exception):
+                    feed.broadcaster.unsubscribe(feed)
 
     # -- called on the sender thread -----------------------------------
 
@@ -162,8 +181,12 @@ class SocketViewer:
         return False
 
     def readable(self) -> None:
-        """The client sent something or hung up; a viewer of frames has nothing to say."""
-        self._receive(4096)
+        """The client sent something or hung up; a viewer of frames has nothing to say, and one that keeps
+        sending is closed."""
+        self._received += len(self._receive(4096))
+        if self._received > MAX_INBOUND:
+            log.info("closing a viewer that sent %d bytes after its request", self._received)
+            self.close()
 
     def _receive(self, size: int) -> bytes:
         """What the client sent (b"" if nothing yet); a client that hung up closes the viewer."""
@@ -187,12 +210,22 @@ class SocketViewer:
         except (KeyError, ValueError):
             pass
         try:
+            # What the client sent and nobody read would make close() reset the connection, and a reset
+            # throws away what is still on its way to the client (a WebSocket's close frame).
+            for _ in range(MAX_INBOUND // 16384):
+                if not self.sock.recv(16384):
+                    break
+        except OSError:
+            pass
+        try:
             self.sock.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
-        self.sock.close()
-        if self._on_close is not None:
-            self._on_close()
+        try:
+            self.sock.close()
+        finally:
+            if self._on_close is not None:
+                self._on_close()  # gives the viewer's slot back, whatever happened before
 
     def tick(self, now: float) -> None:
         """Called about once a second on the sender thread; a viewer of frames has nothing to do."""
@@ -208,7 +241,9 @@ class SocketViewer:
 
     def _want_writable(self, wanted: bool) -> None:
         if wanted != self._writing:
-            events = selectors.EVENT_READ | (selectors.EVENT_WRITE if wanted else 0)
+            events = selectors.EVENT_WRITE if wanted else selectors.EVENT_READ
+            if wanted and self.reads_while_full:
+                events |= selectors.EVENT_READ
             self._sender.selector.modify(self.sock, events, self)
             self._writing = wanted
 
@@ -234,6 +269,9 @@ class StreamSender:
         # whose socket was full at the last sweep (about once a second).
         self.bytes_sent = 0
         self.backlog = 0
+        # Viewers closed because serving them raised (a bug, or input no check foresaw).
+        self.viewer_errors = 0
+        self._errors_seen: set[type[BaseException]] = set()
 
     @property
     def viewer_count(self) -> int:
@@ -278,38 +316,62 @@ class StreamSender:
             pass
 
     def _run(self) -> None:
+        """Serve every viewer until stopped; nothing one viewer does or raises may end this loop."""
         next_sweep = time.monotonic() + 1.0
         while True:
-            for key, events in self.selector.select(timeout=1.0):
-                viewer = key.data
-                if viewer is None:
-                    self._drain_wakeups()
-                    continue
-                if events & selectors.EVENT_READ:
-                    viewer.readable()
-                if events & selectors.EVENT_WRITE:
-                    viewer.pump()
-            with self._lock:
-                ready, self._ready = self._ready, set()
-                incoming, self._incoming = self._incoming, []
+            try:
+                stopping = self._serve_round()
+                now = time.monotonic()
+                if now >= next_sweep:
+                    next_sweep = now + 1.0
+                    self._close_stalled(now)
+                self._reap()
+            except Exception:  # a fault outside any one viewer: log it, keep serving the others
+                log.exception("the stream sender hit an error; it goes on")
                 stopping = self._stopping
-            for viewer in incoming:
-                self.selector.register(viewer.sock, selectors.EVENT_READ, viewer)
-                self._viewers.add(viewer)
-                ready.add(viewer)
-            for viewer in ready:
-                if viewer in self._viewers:
-                    viewer.pump()
-            if stopping:
-                for viewer in list(self._viewers):
-                    viewer.close()
-            now = time.monotonic()
-            if now >= next_sweep:
-                next_sweep = now + 1.0
-                self._close_stalled(now)
-            self._reap()
             if stopping:
                 return
+
+    def _serve_round(self) -> bool:
+        """Wait for sockets and wake-ups, then do what each viewer has to do; True once stopping."""
+        for key, events in self.selector.select(timeout=1.0):
+            viewer = key.data
+            if viewer is None:
+                self._drain_wakeups()
+                continue
+            if events & selectors.EVENT_READ:
+                self._guarded(viewer, viewer.readable)
+            if events & selectors.EVENT_WRITE:
+                self._guarded(viewer, viewer.pump)
+        with self._lock:
+            ready, self._ready = self._ready, set()
+            incoming, self._incoming = self._incoming, []
+            stopping = self._stopping
+        for viewer in incoming:
+            self._viewers.add(viewer)
+            if self._guarded(viewer, lambda v=viewer: self.selector.register(v.sock, selectors.EVENT_READ, v)):
+                ready.add(viewer)
+        for viewer in ready:
+            if viewer in self._viewers:
+                self._guarded(viewer, viewer.pump)
+        if stopping:
+            for viewer in list(self._viewers):
+                self._guarded(viewer, viewer.close)
+        return stopping
+
+    def _guarded(self, viewer: SocketViewer, action: Callable[[], object]) -> bool:
+        """Run one viewer's ``action``; if it raises, that viewer alone is closed, counted and logged once."""
+        try:
+            action()
+            return True
+        except Exception as exc:
+            self.viewer_errors += 1
+            if type(exc) not in self._errors_seen:
+                self._errors_seen.add(type(exc))
+                log.warning("closing a viewer after an error (%s); later ones of this kind are counted, not "
+                            "logged", type(exc).__name__, exc_info=True)
+            viewer.abort()
+            return False
 
     def _drain_wakeups(self) -> None:
         # Drain before clearing the flag: a notify in between then either
@@ -325,17 +387,17 @@ class StreamSender:
 
     def _close_stalled(self, now: float) -> None:
         self.backlog = sum(1 for viewer in self._viewers if viewer.full)
-        for viewer in self._viewers:
+        for viewer in list(self._viewers):
             if viewer.stalled(now, self.stall_timeout):
                 log.info("closing a viewer whose connection took no data for %.0f s", self.stall_timeout)
-                viewer.close()
+                self._guarded(viewer, viewer.close)
             else:
-                viewer.tick(now)
+                self._guarded(viewer, lambda v=viewer: v.tick(now))
 
     def _reap(self) -> None:
         for viewer in [v for v in self._viewers if v.closed]:
             self._viewers.discard(viewer)
-            viewer.finish()
+            self._guarded(viewer, viewer.finish)
 
 
 def set_notsent_lowat(sock: socket.socket, limit: int) -> None:

@@ -9,12 +9,19 @@ wsproto parses what the client sends and frames what the server sends;
 this module only moves bytes between it and the socket, so a protocol error
 (an unmasked frame, garbage) closes the connection with the code wsproto
 gives, and a message over :data:`MAX_MESSAGE` closes it with 1009.
+
+A client costs the server what it reads, no more: one that sends faster
+than :data:`MESSAGE_RATE` (after a burst) is closed with 1008, one that lets
+more than :data:`MAX_OWED` bytes of replies (pongs, errors) pile up unread
+is dropped, and nothing is read from a client while its socket is full.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import socket
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -28,9 +35,17 @@ from .limits import checked
 from .sender import StreamSender
 from .sse import LogViewer
 
+logger = logging.getLogger("camstream.websocket")
+
 # The longest message a client may send; it only ever sends small JSON.
 MAX_MESSAGE = 64 * 1024
 MIN_FPS, MAX_FPS = 0.1, 120.0
+# Frames (messages, fragments, pings) a client may send at once, and per second after that. A page sends a
+# command when its user clicks; a library pings every few seconds.
+MESSAGE_BURST = 100
+MESSAGE_RATE = 20.0
+# Replies queued for a client that is not reading them.
+MAX_OWED = 64 * 1024
 
 
 class WebSocketViewer(LogViewer):
@@ -39,6 +54,8 @@ class WebSocketViewer(LogViewer):
     ``source`` and ``overlay`` are cameras or overlay streams: anything with
     ``broadcaster`` and ``attach(subscriber)``.
     """
+
+    reads_while_full = False
 
     def __init__(self, sock: socket.socket, head: bytes, sender: StreamSender, *, source: Any,
                  overlay: Any | None, log: EventLog, on_close: Callable[[], None] | None = None) -> None:
@@ -52,6 +69,8 @@ class WebSocketViewer(LogViewer):
         self._message: list[str] = []
         self._message_size = 0
         self._ending = False
+        self._allowance = TokenBucket(MESSAGE_BURST, MESSAGE_RATE)
+        self._owed = 0
 
     def attach(self) -> None:
         """Subscribe to the frames, once the sender owns the socket."""
@@ -76,12 +95,20 @@ class WebSocketViewer(LogViewer):
         data = self._receive(65536)
         if not data:
             return
+        if self._ending:
+            if self.ws.state is ConnectionState.CLOSED:
+                # Nothing may follow the client's close frame (RFC 6455, 5.5.1): one that sends more is dropped.
+                self.close()
+            return  # after our close frame: read and forget until it is out
         self._message_size += len(data)
         if self._message_size > MAX_MESSAGE + 16:
             self._end(CloseReason.MESSAGE_TOO_BIG, f"messages are limited to {MAX_MESSAGE} bytes")
             return
         self.ws.receive_data(data)
         for event in self.ws.events():
+            if not self._allowance.take(time.monotonic()):
+                self._end(CloseReason.POLICY_VIOLATION, f"more than {MESSAGE_RATE:g} messages a second")
+                break
             if not isinstance(event, TextMessage | BytesMessage):
                 # Control frames do not count towards a message's size.
                 self._message_size = sum(map(len, self._message))
@@ -91,10 +118,11 @@ class WebSocketViewer(LogViewer):
                 if event.message_finished:
                     self._end(CloseReason.UNSUPPORTED_DATA, "binary messages are not taken")
             elif isinstance(event, Ping):
-                self._send(event.response())
+                self._reply(event.response())
             elif isinstance(event, CloseConnection):
                 # The client closed, or wsproto found a protocol error to close with.
                 self._end(event.code, event.reason or "")
+            if self._ending or self.closed:
                 break
         self.pump()
 
@@ -105,9 +133,9 @@ class WebSocketViewer(LogViewer):
         text = "".join(self._message)
         self._message, self._message_size = [], 0
         try:
-            self._command(json.loads(text))
+            self._command(_parse(text))
         except (ValueError, TypeError) as exc:
-            self._send(TextMessage(data=json.dumps({"error": str(exc)})))
+            self._reply(TextMessage(data=json.dumps({"error": str(exc)})))
 
     def _command(self, command: object) -> None:
         """``{"fps": N}`` and ``{"overlay": true|false}``; a wrong one is answered with ``{"error": ...}``."""
@@ -148,3 +176,41 @@ class WebSocketViewer(LogViewer):
     def _send(self, event: Any) -> None:
         if self.ws.state is ConnectionState.OPEN or isinstance(event, CloseConnection):
             self._out.append(memoryview(self.ws.send(event)))
+
+    def _reply(self, event: Any) -> None:
+        """Queue an answer the client asked for (a pong, an error); drop a client that lets them pile up."""
+        if not self._out:
+            self._owed = 0  # all that was owed has gone out
+        before = len(self._out)
+        self._send(event)
+        self._owed += sum(len(part) for part in list(self._out)[before:])
+        if self._owed > MAX_OWED:
+            logger.info("dropping a WebSocket client of %s that does not read the replies it asks for",
+                     self.camera_name)
+            self.close()
+
+
+class TokenBucket:
+    """``burst`` at once, then ``rate`` per second: how many things a client may do."""
+
+    def __init__(self, burst: float, rate: float) -> None:
+        self.burst = burst
+        self.rate = rate
+        self._tokens = burst
+        self._last = time.monotonic()
+
+    def take(self, now: float) -> bool:
+        self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
+        self._last = now
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
+
+
+def _parse(text: str) -> object:
+    """The JSON of a command; ValueError for anything that is not (deep nesting included)."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("the message is nested too deeply to be a command") from None

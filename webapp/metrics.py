@@ -143,6 +143,8 @@ class AppCollector(Collector):
                                   value=sender.bytes_sent)
         yield GaugeMetricFamily("camstream_sender_backlog", "Viewers whose connection was full at the last check",
                                 value=sender.backlog)
+        yield CounterMetricFamily("camstream_viewer_errors", "Viewers closed because serving them raised an error",
+                                  value=sender.viewer_errors)
         connections = self.app.extensions[CONNECTIONS]
         if connections.limit:
             counts = connections.as_dict()

@@ -13,7 +13,7 @@ from camera.sender import SocketViewer, StreamSender
 from camera.stream import mjpeg_stream
 
 from .auth import principal
-from .config import CONNECTIONS, MQTT, SLOTS, cameras_of
+from .config import CONNECTIONS, MQTT, SENDER, SLOTS, cameras_of
 from .detect import overlay_of, overlay_snapshot
 from .detectors import detections_of, overlays_of
 from .recording import recording_of
@@ -135,6 +135,7 @@ def healthz() -> Response:
     connections = current_app.extensions[CONNECTIONS]
     return jsonify(status="ok", uptime=round(time.time() - STARTED_AT, 3), cameras=states,
                    streams=slots.used, max_viewers=slots.limit, streams_refused=slots.refused,
+                   viewer_errors=current_app.extensions[SENDER].viewer_errors,
                    # Counted by camstream's own server only (not under waitress-serve).
                    connections=connections.as_dict() if connections.limit else None,
                    mqtt=publisher.status() if (publisher := current_app.extensions.get(MQTT)) else None)
