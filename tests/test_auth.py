@@ -274,7 +274,7 @@ def test_expired_sessions_end(tmp_path, recorder):
         assert "WWW-Authenticate" not in browser.get("/video_feed").headers
 
 
-def test_failed_sign_ins_lock_the_address_out_for_a_while(tmp_path, recorder):
+def test_failed_sign_ins_lock_that_name_out_from_that_address_for_a_while(tmp_path, recorder):
     app = create_app({"CAMERAS": {"door": "pattern"}, "USERS": USERS, "STORAGE": str(tmp_path), "LOGIN_ATTEMPTS": 3,
                       "LOCKOUT_SECONDS": 6})
     with Servers() as servers:
@@ -283,15 +283,49 @@ def test_failed_sign_ins_lock_the_address_out_for_a_while(tmp_path, recorder):
         assert [wrong.get("/api/me").status for _ in range(3)] == [401, 401, 401]
         locked = wrong.get("/api/me")
         assert locked.status == 429 and 1 <= int(locked.headers["Retry-After"]) <= 6
-        # Even the right password waits, and so does the form.
+        # Even the right password waits, and so does the form, with the same Retry-After.
         assert Client(base, recorder, basic("vic", PASSWORDS["vic"])).get("/api/me").status == 429
-        assert Client(base, recorder).login("vic", PASSWORDS["vic"]).status == 429
-        assert Client(base, recorder).get("/snapshot.jpg?token=cst_guess").status == 429
+        form = Client(base, recorder).login("vic", PASSWORDS["vic"])
+        assert form.status == 429 and 1 <= int(form.headers["Retry-After"]) <= 6
+        # The rest of the household goes on: another user, and a token, from the same address.
+        assert Client(base, recorder, basic("ada", PASSWORDS["ada"])).get("/api/me").status == 200
+        assert Client(base, recorder).get("/snapshot.jpg?token=cst_guess").status == 401
         # Asking while locked out adds no failure: once the window has passed, the right password works.
         assert wait_until(lambda: Client(base, recorder, basic("vic", PASSWORDS["vic"])).get("/api/me").status == 200,
                           20)
     lines = [text for text in recorder.texts if "sign-in failed" in text]
     assert any("for user 'vic' from 127.0.0.1" in line for line in lines)
+    locks = [text for text in recorder.texts if "locked out" in text]
+    assert len(locks) == 1 and "user 'vic' locked out from 127.0.0.1 until " in locks[0], locks
+
+
+def test_a_right_password_for_one_user_buys_no_guesses_at_another(tmp_path, recorder):
+    """Four wrong passwords for the admin, one right one for a viewer, over and over: the admin's name locks."""
+    app = create_app({"CAMERAS": {"door": "pattern"}, "USERS": USERS, "STORAGE": str(tmp_path), "LOGIN_ATTEMPTS": 5,
+                      "LOCKOUT_SECONDS": 300})
+    with Servers() as servers:
+        base = servers.start(app)
+        guess, viewer = Client(base, recorder, basic("ada", "guess")), Client(base, recorder, basic("vic", PASSWORDS["vic"]))
+        statuses = []
+        for _ in range(3):
+            statuses += [guess.get("/api/me").status for _ in range(4)]
+            assert viewer.get("/api/me").status == 200
+        assert statuses == [401] * 5 + [429] * 7, statuses
+        assert Client(base, recorder, basic("ada", PASSWORDS["ada"])).get("/api/me").status == 429
+
+
+def test_many_names_from_one_address_lock_the_whole_address(tmp_path, recorder):
+    app = create_app({"CAMERAS": {"door": "pattern"}, "USERS": USERS, "STORAGE": str(tmp_path), "LOGIN_ATTEMPTS": 2,
+                      "LOCKOUT_SECONDS": 300})
+    with Servers() as servers:
+        base = servers.start(app)
+        # 2 tries per name, 4 x 2 per address: the eighth failure, over four names, locks every name.
+        statuses = [Client(base, recorder, basic(f"user{n}", "guess")).get("/api/me").status
+                    for n in range(4) for _ in range(2)]
+        assert statuses == [401] * 8
+        assert Client(base, recorder, basic("vic", PASSWORDS["vic"])).get("/api/me").status == 429
+        assert Client(base, recorder).get("/snapshot.jpg?token=cst_guess").status == 429
+    assert any("every user locked out from 127.0.0.1 until" in text for text in recorder.texts)
 
 
 def test_behind_a_trusted_proxy_cookies_are_secure_and_addresses_are_the_clients(tmp_path, recorder):

@@ -13,11 +13,13 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import logging
+import time
 from dataclasses import dataclass
 
 from flask import Flask, Response, current_app, g, redirect, request, session, url_for
 
 from ..errors import json_error
+from .lockout import Locked
 from .state import Auth, auth_of
 from .users import ADMIN, USER_PATTERN, User
 
@@ -25,6 +27,8 @@ log = logging.getLogger("camstream.auth")
 
 OPEN, SESSION, BASIC, TOKEN, NOBODY = "open", "session", "basic", "token", "nobody"
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+# The name token guesses are counted under (no user name can look like it).
+TOKEN_TRIES = "(token)"
 
 # Anyone may use these.
 PUBLIC = {"static", "auth.login_form", "auth.login", "auth.logout", "camstream.healthz"}
@@ -153,25 +157,26 @@ def identify() -> Principal | Response:
     credentials = request.authorization
     if credentials is not None and credentials.type == "basic":
         address = request.remote_addr or "?"
-        waiting = auth.lockout.retry_after(address)
+        name = (credentials.username or "")[:200]
+        waiting = auth.lockout.retry_after(address, name)
         if waiting is not None:
             return too_many(waiting)
-        user = auth.passwords.check(auth.users, credentials.username or "", credentials.password or "")
+        user = auth.passwords.check(auth.users, name, credentials.password or "")
         if user is None:
-            failed_sign_in(address, credentials.username or "", "HTTP Basic")
+            failed_sign_in(address, name, "HTTP Basic")
             return unauthorized("wrong user name or password")
-        auth.lockout.succeeded(address)
+        auth.lockout.succeeded(address, name)
         return Principal(user.name, user.role, user.cameras, BASIC)
     token = request.args.get("token")
     if token:
         address = request.remote_addr or "?"
-        waiting = auth.lockout.retry_after(address)
+        waiting = auth.lockout.retry_after(address, TOKEN_TRIES)
         if waiting is not None:
             return too_many(waiting)
         found = auth.tokens.find(token)
         if found is None:
-            auth.lockout.failed(address)
             log.warning("a token that is not one (or was revoked) was tried from %s", address)
+            log_lock(auth.lockout.failed(address, TOKEN_TRIES))
             return unauthorized("this token is not valid (revoked, or never made)")
         return Principal(f"token {found.id}", TOKEN, frozenset({found.camera}), TOKEN)
     return ANONYMOUS
@@ -179,9 +184,22 @@ def identify() -> Principal | Response:
 
 def failed_sign_in(address: str, name: str, how: str) -> None:
     """Count and log a failure: the name if it could be one (a password typed into it is not logged), never the password."""
-    auth_of_app().lockout.failed(address)
-    shown = repr(name) if USER_PATTERN.fullmatch(name) else "(a name that cannot be a user's)"
-    log.warning("sign-in failed (%s) for user %s from %s", how, shown, address)
+    log.warning("sign-in failed (%s) for user %s from %s", how, shown_name(name), address)
+    log_lock(auth_of_app().lockout.failed(address, name))
+
+
+def shown_name(name: str) -> str:
+    return repr(name) if USER_PATTERN.fullmatch(name) else "(a name that cannot be a user's)"
+
+
+def log_lock(locked: Locked | None) -> None:
+    """One line when a lock starts: who waits, from where, until when."""
+    if locked is None:
+        return
+    who = ("every user" if locked.name is None else "token tries" if locked.name == TOKEN_TRIES
+           else f"user {shown_name(locked.name)}")
+    until = time.strftime("%H:%M:%S", time.localtime(time.time() + locked.seconds))
+    log.warning("too many failed sign-ins: %s locked out from %s until %s", who, locked.address, until)
 
 
 def authorize(who: Principal) -> Response | None:
@@ -229,7 +247,7 @@ def unauthorized(message: str) -> Response:
 
 
 def too_many(waiting: float) -> Response:
-    response = json_error(429, "too many failed sign-ins from this address; try again later")
+    response = json_error(429, "too many failed sign-ins for this name from this address; try again later")
     response.headers["Retry-After"] = str(max(1, round(waiting + 0.5)))
     return response
 

@@ -32,23 +32,24 @@ def login_form() -> Response | str:
 
 
 @bp.post("/login")
-def login() -> Response | tuple[str, int]:
+def login() -> Response | tuple[str, int] | tuple[str, int, dict[str, str]]:
     """Check the form; a session on success, the same answer for an unknown name as for a wrong password."""
     auth = auth_of(current_app)
     if auth.open:
         return redirect(_next())
     address = request.remote_addr or "?"
-    waiting = auth.lockout.retry_after(address)
-    if waiting is not None:
-        response = too_many(waiting)
-        return render_template("login.html", next=_next(), error=(
-            f"Too many failed sign-ins from here; try again in {response.headers['Retry-After']} s.")), 429
     name = request.form.get("username", "")[:200]
+    waiting = auth.lockout.retry_after(address, name)
+    if waiting is not None:
+        retry = too_many(waiting).headers["Retry-After"]
+        return render_template("login.html", next=_next(), error=(
+            f"Too many failed sign-ins for this name from here; try again in {retry} s.")), 429, \
+            {"Retry-After": retry}
     user = auth.passwords.check(auth.users, name, request.form.get("password", "")[:1000])
     if user is None:
         failed_sign_in(address, name, "login form")
         return render_template("login.html", next=_next(), error="Wrong user name or password."), 401
-    auth.lockout.succeeded(address)
+    auth.lockout.succeeded(address, name)
     session.clear()
     session.update(user=user.name, fp=fingerprint(user), csrf=secrets.token_urlsafe(24))
     session.permanent = True
