@@ -3,6 +3,7 @@ that starts with the seconds before it; they are listed, filtered, pushed, playe
 
 import io
 import json
+import os
 import time
 
 import av
@@ -149,6 +150,32 @@ def test_a_running_event_is_shown_open_and_cannot_be_deleted(recording):
     status_code, headers, mp4 = get(f"{url}{event['clip']}")
     assert status_code == 200 and headers["Content-Type"] == "video/mp4" and len(mp4) > 1000
     scene.moving.clear()
+
+
+def open_descriptors() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_no_export_leaks_a_file_descriptor_answered_or_refused(recording):
+    """Clips of an open event and downloads, made and refused, a few hundred times: the descriptors stay put."""
+    url, _, scene = recording
+    assert wait_until(lambda: status(url)["detection"]["results"] >= 10, 20)
+    scene.moving.set()
+    try:
+        assert wait_until(lambda: get_json(f"{url}/api/events")[1]["events"], 10)
+        [event] = get_json(f"{url}/api/events")[1]["events"]
+        assert get(f"{url}{event['clip']}")[0] == 200
+        before = open_descriptors()
+        answers: dict[int, int] = {}
+        for round_ in range(200):
+            paths = ["/api/recordings/scene.mp4?start=1000000000&end=1000000010", "/api/events/999999/clip.mp4"]
+            for path in paths + ([event["clip"]] if round_ % 10 == 0 else []):
+                code = get(url + path)[0]
+                answers[code] = answers.get(code, 0) + 1
+        assert answers == {404: 400, 200: 20}, answers
+        assert wait_until(lambda: open_descriptors() <= before + 5, 10), (before, open_descriptors())
+    finally:
+        scene.moving.clear()
 
 
 @pytest.mark.parametrize("path", [

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 from flask import (
     Blueprint,
     Response,
@@ -88,7 +85,7 @@ def clip(event_id: int) -> Response:
         segments = clip_segments(store, found)
         kept.parent.mkdir(parents=True, exist_ok=True)
         # An event still going on gets the clip so far, made for this request only.
-        target = kept if found.end is not None else Path(tempfile.mkstemp(suffix=".mp4", dir=store.temp)[1])
+        target = kept if found.end is not None else store.temp_file(".mp4")
         try:
             export_mp4(frames_between(store, segments, found.clip_start, found.clip_end), target)
         except NothingRecorded:

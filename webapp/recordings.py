@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 from flask import Blueprint, Response, abort, jsonify, request, send_file
 
 from camera import mjpeg
@@ -64,7 +61,7 @@ def download(name: str) -> Response:
     segments = store.index.segments(camera.name, start, end)
     if not EXPORTS.acquire(blocking=False):
         return busy("downloads being made")
-    target = Path(tempfile.mkstemp(suffix=".mp4", dir=store.temp)[1])
+    target = store.temp_file(".mp4")
     try:
         export_mp4(frames_between(store, segments, start, end), target, camera.fps)
     except NothingRecorded:

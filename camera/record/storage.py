@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -68,6 +69,12 @@ class Storage:
     @staticmethod
     def snapshot_name(camera: str, event_id: int, boxes: bool) -> str:
         return f"snapshots/{camera}/{event_id}{'-boxes' if boxes else ''}.jpg"
+
+    def temp_file(self, suffix: str) -> Path:
+        """A new empty file of its own in ``tmp/``, for one request; its descriptor is closed already."""
+        handle, name = tempfile.mkstemp(suffix=suffix, dir=self.temp)
+        os.close(handle)
+        return Path(name)
 
     def write_file(self, relative: str, data: bytes) -> int:
         """Write a small file whole (a snapshot): to a temporary name first, so a crash leaves no half file."""
