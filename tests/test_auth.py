@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import pytest
 import websocket
@@ -154,6 +154,18 @@ def test_healthz_says_only_ok_and_counts_to_strangers(site, recorder):
     assert set(anonymous) == {"status", "cameras", "streaming"} and anonymous["status"] == "ok"
     assert anonymous["cameras"] == 2
     assert "streams" in client(site, recorder, "vic").get("/healthz").json()
+
+
+@pytest.mark.parametrize("next_path, location", [
+    ("/history?camera=door", "/history?camera=door"),
+    ("/\t/evil.com", "/"), ("/\n/evil.com", "/"), ("/\r\nSet-Cookie: x=1", "/"), ("\t//evil.com", "/"),
+    ("/\\evil.com", "/"), ("//evil.com", "/"), ("https://evil.com/", "/"), ("/\x7f/evil.com", "/"),
+])
+def test_after_signing_in_only_a_path_of_this_server(site, recorder, next_path, location):
+    answer = Client(site["base"], recorder).login("vic", PASSWORDS["vic"], next_path)
+    assert answer.status == 302 and answer.headers["Location"] == location
+    form = Client(site["base"], recorder).get("/login?next=" + quote(next_path, safe=""))
+    assert form.status == 200, "never a 500 for a query value"
 
 
 def test_a_session_from_the_login_form(site, recorder):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
@@ -110,8 +111,15 @@ def _bad(message: str) -> tuple[Response, int]:
 
 
 def _next() -> str:
-    """Where to go after signing in: a path on this server only."""
+    """Where to go after signing in: a path on this server only, judged as a browser will read it.
+
+    Browsers drop tabs and line breaks inside a URL and read a backslash as a
+    slash, so ``/\t/evil.com`` would be ``//evil.com``: a value holding any
+    control character or backslash is refused outright, not cleaned.
+    """
     target = request.values.get("next", "/")
-    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+    if (not target.startswith("/") or target.startswith("//") or "\\" in target
+            or any(ord(char) < 0x20 or ord(char) == 0x7F for char in target)):
         return "/"
-    return target
+    parts = urlsplit(target)
+    return target if not parts.scheme and not parts.netloc else "/"
