@@ -45,6 +45,10 @@ STALL_TIMEOUT = 5.0
 NO_SIGNAL_SECONDS = 1.0
 # The longest a camera may be kept open with nobody watching: a day.
 MAX_IDLE_TIMEOUT = 86400.0
+# Cameras that may be opening their source at once, in this process. Opening (a device, a connection, an
+# FFmpeg demuxer) is the costly moment; a request that starts many cameras then starts them a few at a time.
+MAX_OPENING = 4
+_OPENING = threading.BoundedSemaphore(MAX_OPENING)
 
 
 @dataclass
@@ -56,6 +60,14 @@ class Outage:
     since_monotonic: float
     attempts: int = 0
     retry_at: float | None = None
+
+
+def _opening_turn(quit: threading.Event) -> bool:
+    """Wait until fewer than :data:`MAX_OPENING` cameras are opening; False if told to quit meanwhile."""
+    while not _OPENING.acquire(timeout=WATCH_SECONDS):
+        if quit.is_set():
+            return False
+    return True
 
 
 class CaptureThread(threading.Thread):
@@ -300,10 +312,16 @@ class BaseCamera:
         thread: CaptureThread = threading.current_thread()  # type: ignore[assignment]
         frames: Iterator[bytes | np.ndarray] | None = None
         try:
-            thread.waiting_since = time.monotonic()
-            frames = self.frames()
+            if not _opening_turn(quit):
+                return None
+            try:
+                thread.waiting_since = time.monotonic()
+                frames = self.frames()
+                first = list(itertools.islice(frames, 1))  # opens the source
+            finally:
+                _OPENING.release()
             last_picture = time.monotonic()
-            for item in frames:
+            for item in itertools.chain(first, frames):
                 captured_at = time.time()
                 thread.waiting_since = None
                 if quit.is_set():

@@ -76,10 +76,11 @@ def decode(data: bytes) -> np.ndarray:
 class MjpegReader:
     """A viewer on a real socket: GET an MJPEG URL and iterate its JPEGs."""
 
-    def __init__(self, url: str, timeout: float = 10.0) -> None:
+    def __init__(self, url: str, timeout: float = 10.0, headers: dict[str, str] | None = None) -> None:
         parts = urlsplit(url)
         self.connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
-        self.connection.request("GET", (parts.path or "/") + (f"?{parts.query}" if parts.query else ""))
+        self.connection.request("GET", (parts.path or "/") + (f"?{parts.query}" if parts.query else ""),
+                                headers=headers or {})
         self.response = self.connection.getresponse()
         self.status = self.response.status
         self.headers = self.response.headers

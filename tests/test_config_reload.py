@@ -1,5 +1,6 @@
 """SIGHUP: the config file read again by a running server, with viewers watching."""
 
+import http.client
 import signal
 import sys
 import textwrap
@@ -43,8 +44,8 @@ AFTER = """\
 class Watching:
     """A viewer reading frames in a thread, counting them until its stream ends."""
 
-    def __init__(self, url: str) -> None:
-        self.reader = MjpegReader(url, timeout=30)
+    def __init__(self, url: str, headers: dict[str, str] | None = None) -> None:
+        self.reader = MjpegReader(url, timeout=30, headers=headers)
         self.frames = 0
         self.first = threading.Event()
         self.ended = threading.Event()
@@ -56,8 +57,8 @@ class Watching:
                 assert decode(data) is not None
                 self.frames += 1
                 self.first.set()
-        except OSError:
-            pass
+        except (OSError, ValueError, AttributeError, http.client.HTTPException):
+            pass  # the stream was cut, or closed here (http.client then meets a closed file)
         finally:
             self.ended.set()
 

@@ -97,6 +97,7 @@ def shutdown(app: Flask, timeout: float = 3.0) -> None:
     for camera in cameras:
         camera.stop(timeout=0)
     events.events_of(app).close()
+    auth.auth_of(app).streams.stop()
     for overlay in app.extensions[OVERLAYS].values():
         overlay.stop()
     for detection in app.extensions[DETECTION].values():

@@ -6,7 +6,7 @@ import socket
 import time
 from collections.abc import Callable
 
-from flask import Blueprint, Response, current_app, jsonify, render_template, request
+from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request
 
 from camera import STREAMING, BaseCamera, mjpeg
 from camera.sender import SocketViewer, StreamSender
@@ -57,6 +57,10 @@ def camera_stream(camera: BaseCamera) -> Response:
     return _stream([overlay_of(camera) if overlay else camera], fps, tagged=False)
 
 
+# Cameras one /streams request may carry (and so start): one request must not wake a whole site.
+MAX_STREAM_CAMERAS = 32
+
+
 @bp.get("/streams")
 def streams() -> Response:
     """Several cameras on one connection (``?cameras=a,b``, all by default); each part names its camera.
@@ -66,8 +70,13 @@ def streams() -> Response:
     With ``?overlay=1`` the cameras that have a detector come with their
     boxes drawn.
     """
-    names = [name for name in request.args.get("cameras", "").split(",") if name]
-    cameras = [get_camera(name) for name in dict.fromkeys(names)] if names else list(all_cameras().values())
+    names = list(dict.fromkeys(name for name in request.args.get("cameras", "").split(",") if name))
+    if len(names) > MAX_STREAM_CAMERAS or (not names and len(all_cameras()) > MAX_STREAM_CAMERAS):
+        abort(400, description=f"one stream carries at most {MAX_STREAM_CAMERAS} cameras; name them with "
+                               "?cameras=a,b,... and open another stream for the rest")
+    cameras = [get_camera(name) for name in names] if names else list(all_cameras().values())
+    if not cameras:
+        abort(404, description="there is no camera you may see")
     fps = query_number("fps", MIN_VIEWER_FPS, MAX_VIEWER_FPS)
     overlay = query_flag("overlay")
     usable = [camera for camera in cameras if camera.usable]

@@ -37,6 +37,8 @@ def get_camera(name: str | None) -> BaseCamera:
     """The named camera (the first one for None), or a 404 JSON error."""
     cameras = all_cameras()
     if name is None:
+        if not cameras:  # a token whose camera a reload removed sees none
+            abort(404, description="there is no camera you may see")
         return next(iter(cameras.values()))
     camera = cameras.get(name)
     if camera is None:

@@ -8,6 +8,7 @@ server iterates instead.
 from __future__ import annotations
 
 import socket
+import threading
 from collections.abc import Callable, Iterator
 
 from flask import Response, current_app, g, request
@@ -15,6 +16,7 @@ from werkzeug.http import http_date
 
 from camera.sender import SenderStopped, SocketViewer, StreamSender
 
+from .auth import auth_of, principal, still_allowed
 from .config import SENDER, SLOTS
 from .handoff import take_socket
 from .shared import NO_STORE, unavailable
@@ -74,11 +76,28 @@ def serve_socket(head: bytes, make_viewer: ViewerFactory) -> Response:
         raise
 
 
+def _watched(cut: Callable[[], None], release: Callable[[], None]) -> Callable[[], None]:
+    """Have the stream cut once the requester's session, password or token is revoked; returns what ends
+    the stream's bookkeeping (its slot, and the watch)."""
+    check = still_allowed(principal())
+    if check is None:
+        return release
+    forget = auth_of(current_app).streams.watch(check, cut)
+
+    def ended() -> None:
+        forget()
+        release()
+    return ended
+
+
 def _hand_off(make_viewer: ViewerFactory, sock: socket.socket, head: bytes, slot: Slot) -> Response:
     """Give the viewer's socket and its stream slot to the sender thread; waitress drops the response returned."""
     sender = current_app.extensions[SENDER]
     try:
-        viewer, attach = make_viewer(sock, head, sender, slot.release)
+        viewers: list[SocketViewer] = []
+        on_close = _watched(lambda: viewers and viewers[0].close(), slot.release)
+        viewer, attach = make_viewer(sock, head, sender, on_close)
+        viewers.append(viewer)
         sender.add(viewer)
     except BaseException as exc:
         sock.close()
@@ -99,11 +118,28 @@ def _wsgi_stream(make_body: BodyFactory, content_type: str, slot: Slot) -> Respo
     """Stream through the WSGI server, holding one of its worker threads."""
     # Waitress offers this when it reads ahead on the connection; it lets a
     # stream notice a viewer that left while nothing is being sent.
-    body = make_body(request.environ.get("waitress.client_disconnected"))
-    response = Response(body, content_type=content_type, headers={**NO_STORE, "X-Accel-Buffering": "no"})
+    left = request.environ.get("waitress.client_disconnected")
+    revoked = threading.Event()
+    ended = _watched(revoked.set, slot.release)
+    body = make_body(lambda: revoked.is_set() or bool(left and left()))
+    response = Response(_until(revoked, body), content_type=content_type,
+                        headers={**NO_STORE, "X-Accel-Buffering": "no"})
     # Runs when the server closes the response, however the stream ended.
-    response.call_on_close(slot.release)
+    response.call_on_close(ended)
     return response
+
+
+def _until(revoked: threading.Event, body: Iterator[bytes]) -> Iterator[bytes]:
+    """``body`` until ``revoked`` is set."""
+    try:
+        for chunk in body:
+            if revoked.is_set():
+                return
+            yield chunk
+    finally:
+        close = getattr(body, "close", None)
+        if close is not None:
+            close()
 
 
 def _head(content_type: str) -> bytes:

@@ -14,7 +14,8 @@ import hashlib
 import ipaddress
 import logging
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from flask import Flask, Response, current_app, g, redirect, request, session, url_for
 
@@ -46,12 +47,17 @@ CORS_HEADERS = "Authorization, Last-Event-ID, Cache-Control"
 
 @dataclass(frozen=True)
 class Principal:
-    """Who a request comes from: ``role`` is admin, viewer, token or nobody; ``cameras`` None for all."""
+    """Who a request comes from: ``role`` is admin, viewer, token or nobody; ``cameras`` None for all.
+
+    ``proof`` is what let them in, to check again while a stream runs: the
+    session id, the password hash's fingerprint (Basic), or the token's id.
+    """
 
     name: str | None
     role: str
     cameras: frozenset[str] | None
     via: str
+    proof: str = field(default="", repr=False, compare=False)
 
     @property
     def admin(self) -> bool:
@@ -151,8 +157,9 @@ def identify() -> Principal | Response:
     name = session.get("user")
     if name is not None:
         user = auth.users.get(name)
-        if user is not None and session.get("fp") == fingerprint(user):
-            return Principal(user.name, user.role, user.cameras, SESSION)
+        session_id = session.get("sid")
+        if user is not None and session.get("fp") == fingerprint(user) and auth.sessions.user_of(session_id) == name:
+            return Principal(user.name, user.role, user.cameras, SESSION, session_id)
         session.clear()
     credentials = request.authorization
     if credentials is not None and credentials.type == "basic":
@@ -166,7 +173,7 @@ def identify() -> Principal | Response:
             failed_sign_in(address, name, "HTTP Basic")
             return unauthorized("wrong user name or password")
         auth.lockout.succeeded(address, name)
-        return Principal(user.name, user.role, user.cameras, BASIC)
+        return Principal(user.name, user.role, user.cameras, BASIC, fingerprint(user))
     token = request.args.get("token")
     if token:
         address = request.remote_addr or "?"
@@ -178,8 +185,26 @@ def identify() -> Principal | Response:
             log.warning("a token that is not one (or was revoked) was tried from %s", address)
             log_lock(auth.lockout.failed(address, TOKEN_TRIES))
             return unauthorized("this token is not valid (revoked, or never made)")
-        return Principal(f"token {found.id}", TOKEN, frozenset({found.camera}), TOKEN)
+        return Principal(f"token {found.id}", TOKEN, frozenset({found.camera}), TOKEN, found.id)
     return ANONYMOUS
+
+
+def still_allowed(who: Principal) -> Callable[[], bool] | None:
+    """A check that what let ``who`` in still holds, for a stream to run on; None where nothing can end it."""
+    auth = auth_of_app()
+    if who.via == TOKEN:
+        return lambda: auth.tokens.alive(who.proof)
+    if who.via not in (SESSION, BASIC):
+        return None
+
+    def same_user() -> bool:
+        user = auth.users.get(who.name or "")
+        if user is None or (user.role, user.cameras) != (who.role, who.cameras):
+            return False
+        if who.via == SESSION:
+            return auth.sessions.user_of(who.proof) == user.name
+        return fingerprint(user) == who.proof
+    return same_user
 
 
 def failed_sign_in(address: str, name: str, how: str) -> None:

@@ -23,12 +23,15 @@ from flask.sessions import SecureCookieSessionInterface
 from ..config import names_list
 from ..settings import ConfigError
 from .lockout import Lockout
+from .revocation import StreamWatch
+from .sessions import SessionStore
 from .tokens import TokenStore
 from .users import Passwords, User, users_from
 
 AUTH = "camstream.auth"
 SECRET_FILE = "secret_key"
 TOKENS_FILE = "tokens.json"
+SESSIONS_FILE = "sessions.json"
 LOOPBACK_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost")
 
 log = logging.getLogger("camstream.auth")
@@ -58,14 +61,21 @@ class Auth:
     any_host: bool
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
     cors_origins: frozenset[str]
+    sessions: SessionStore
     passwords: Passwords = field(default_factory=Passwords)
+    streams: StreamWatch = field(default_factory=StreamWatch)
 
     def update(self, config: Mapping[str, Any], tables: Mapping[str, Any], cameras: list[str]) -> None:
-        """Take the users of reloaded settings (the rest is read at start)."""
+        """Take the users of reloaded settings (the rest is read at start); end the sessions of users removed
+        or given a new password, and cut their streams."""
         users = read_users(config, tables, cameras)
         if (not users or config["NO_AUTH"]) != self.open:
             raise ConfigError("turning sign-in on or off (the first user, the last, NO_AUTH) takes a restart")
-        self.users = users
+        old, self.users = self.users, users
+        kept = lambda name: name in users and (name not in old or old[name].password_hash == users[name].password_hash)
+        if self.sessions.end_users(kept):
+            log.info("sessions of removed users and of users with a new password ended")
+        self.streams.check_now()
 
     def trusted(self, address: str | None) -> bool:
         try:
@@ -98,7 +108,8 @@ def start_auth(app: Flask, config: Mapping[str, Any], tables: Mapping[str, Any],
     auth = Auth(users, open_, TokenStore(data / TOKENS_FILE),
                 Lockout(int(config["LOGIN_ATTEMPTS"]), float(config["LOCKOUT_SECONDS"])),
                 frozenset(allowed | set(LOOPBACK_NAMES)), "*" in allowed, proxies,
-                frozenset(origin.rstrip("/") for origin in origins))
+                frozenset(origin.rstrip("/") for origin in origins),
+                SessionStore(data / SESSIONS_FILE, float(config["SESSION_LIFETIME"])))
     app.extensions[AUTH] = auth
     app.session_interface = SecureWhenHttps()
     app.secret_key = config.get("SECRET_KEY") or (None if open_ else session_secret(data))

@@ -62,6 +62,10 @@ class TokenStore:
             return None
         return self._current().get(digest_of(token))
 
+    def alive(self, token_id: str) -> bool:
+        """Whether the token of that id is still there (not revoked, here or by the CLI)."""
+        return any(token.id == token_id for token in self._current().values())
+
     def all(self) -> list[Token]:
         return sorted(self._current().values(), key=lambda token: token.created)
 

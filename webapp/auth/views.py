@@ -52,15 +52,19 @@ def login() -> Response | tuple[str, int] | tuple[str, int, dict[str, str]]:
         return render_template("login.html", next=_next(), error="Wrong user name or password."), 401
     auth.lockout.succeeded(address, name)
     session.clear()
-    session.update(user=user.name, fp=fingerprint(user), csrf=secrets.token_urlsafe(24))
+    session.update(user=user.name, fp=fingerprint(user), csrf=secrets.token_urlsafe(24),
+                   sid=auth.sessions.open(user.name))
     session.permanent = True
     return redirect(_next())
 
 
 @bp.post("/logout")
 def logout() -> Response:
-    if not auth_of(current_app).open:  # an open server has no session to end
+    auth = auth_of(current_app)
+    if not auth.open:  # an open server has no session to end
+        auth.sessions.end(session.get("sid"))
         session.clear()
+        auth.streams.check_now()  # a stream of this session (a copied cookie's too) ends now
     return redirect(url_for("auth.login_form"))
 
 
@@ -103,6 +107,7 @@ def revoke_token(token_id: str) -> Response | tuple[Response, int]:
         return jsonify(error=str(exc), status=409), 409
     if revoked is None:
         return jsonify(error=f"no token {token_id[:40]!r}", status=404), 404
+    auth_of(current_app).streams.check_now()
     return jsonify(revoked=revoked.as_json())
 
 
