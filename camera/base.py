@@ -47,7 +47,10 @@ NO_SIGNAL_SECONDS = 1.0
 MAX_IDLE_TIMEOUT = 86400.0
 # Cameras that may be opening their source at once, in this process. Opening (a device, a connection, an
 # FFmpeg demuxer) is the costly moment; a request that starts many cameras then starts them a few at a time.
+# A camera holds its turn until its first frame, or OPENING_HOLD seconds at most, so dead cameras cannot keep
+# the others waiting.
 MAX_OPENING = 4
+OPENING_HOLD = 3.0
 _OPENING = threading.BoundedSemaphore(MAX_OPENING)
 
 
@@ -62,12 +65,31 @@ class Outage:
     retry_at: float | None = None
 
 
-def _opening_turn(quit: threading.Event) -> bool:
-    """Wait until fewer than :data:`MAX_OPENING` cameras are opening; False if told to quit meanwhile."""
-    while not _OPENING.acquire(timeout=WATCH_SECONDS):
-        if quit.is_set():
-            return False
-    return True
+class OpeningTurn:
+    """A camera's turn to open its source: given back at its first frame, or after :data:`OPENING_HOLD`."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._held = True
+        self._timer = threading.Timer(OPENING_HOLD, self.give_back)
+        self._timer.daemon = True
+        self._timer.start()
+
+    @classmethod
+    def wait(cls, quit: threading.Event) -> OpeningTurn | None:
+        """Wait until fewer than :data:`MAX_OPENING` cameras are opening; None if told to quit meanwhile."""
+        while not _OPENING.acquire(timeout=WATCH_SECONDS):
+            if quit.is_set():
+                return None
+        return cls()
+
+    def give_back(self) -> None:
+        with self._lock:
+            if not self._held:
+                return
+            self._held = False
+        self._timer.cancel()
+        _OPENING.release()
 
 
 class CaptureThread(threading.Thread):
@@ -312,14 +334,15 @@ class BaseCamera:
         thread: CaptureThread = threading.current_thread()  # type: ignore[assignment]
         frames: Iterator[bytes | np.ndarray] | None = None
         try:
-            if not _opening_turn(quit):
+            turn = OpeningTurn.wait(quit)
+            if turn is None:
                 return None
             try:
                 thread.waiting_since = time.monotonic()
                 frames = self.frames()
                 first = list(itertools.islice(frames, 1))  # opens the source
             finally:
-                _OPENING.release()
+                turn.give_back()
             last_picture = time.monotonic()
             for item in itertools.chain(first, frames):
                 captured_at = time.time()
