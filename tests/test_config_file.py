@@ -119,6 +119,9 @@ def test_a_file_without_camera_tables_is_one_camera(tmp_path):
     ("[users.ann]\npassword_hash = \"x\"\nroles = \"admin\"\n", "line 3: unknown setting 'roles' in a user table"),
     ("source = \"pattern\"\n[cameras.a]\nsource = \"pattern\"\n", "line 1: source at the top level is for a file"),
     ("fps = 5\n[cameras.a\n", "Expected ']' at the end of a table declaration (at line 2, column 11)"),
+    ("fps = " + "[" * 5000 + "]" * 5000 + "\n", "a value is nested too deeply"),
+    ("[cameras.a]\nsource = \"pattern\"\nfps = " + "{a=" * 3000 + "1" + "}" * 3000 + "\n",
+     "a value is nested too deeply"),
 ])
 def test_a_wrong_file_is_one_line_naming_the_file_the_line_and_the_key(tmp_path, text, message):
     path = tmp_path / "bad.toml"

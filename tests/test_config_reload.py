@@ -110,6 +110,13 @@ def test_a_wrong_file_on_reload_changes_nothing(tmp_path, running):  # noqa: F81
     assert cameras == ["keep", "change", "drop"]
     seen = viewer.frames
     wait_for_more(viewer, seen + 10)
+    # Nested past what the reader takes: one line too, and nothing changes.
+    config.write_text(textwrap.dedent(BEFORE) + "\n[cameras.deep]\nsource = \"pattern\"\nfps = " + "[" * 5000 +
+                      "]" * 5000 + "\n")
+    server.process.send_signal(signal.SIGHUP)
+    line = server.wait_for_line(r"ERROR camstream: reload: (.*)")[1]
+    assert line == f"nothing changed: {config}: a value is nested too deeply (arrays or tables within each other)"
+    wait_for_more(viewer, viewer.frames + 10)
     # Mended, it applies.
     config.write_text(textwrap.dedent(AFTER))
     server.process.send_signal(signal.SIGHUP)

@@ -74,6 +74,8 @@ def load(path: str | Path) -> ConfigFile:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{shown}: {exc}") from None
+    except RecursionError:  # tomllib reads nested arrays and tables by recursion
+        raise ConfigError(f"{shown}: a value is nested too deeply (arrays or tables within each other)") from None
     return parse(data, _Lines(shown, text))
 
 
