@@ -262,3 +262,25 @@ def test_without_handoff_the_streams_leave_workers_free(running, tmp_path, how):
     server = running([sys.executable, "-m", "webapp", *flags], env(), cwd=tmp_path)
     base = "http://127.0.0.1:" + server.wait_for_line(r"open http://localhost:(\d+)/").group(1)
     assert fetch_json(f"{base}/healthz")["max_viewers"] == 12
+
+
+def test_a_second_instance_stops_at_once_on_the_port_or_the_storage_it_would_share(tmp_path, running):
+    storage = tmp_path / "store"
+    first = running([sys.executable, "-m", "webapp", "--source", "pattern", "--port", "0", "--record",
+                     "continuous", "--storage", str(storage), "--min-free", "0"], env())
+    port = first.wait_for_line(r"open http://localhost:(\d+)/").group(1)
+    # The same port, with workers and recording: refused before either starts.
+    same_port = run_cli("--source", "pattern", "--port", port, "--detect", "motion", "--record", "continuous",
+                        "--storage", str(tmp_path / "other"), "--min-free", "0")
+    assert same_port.returncode == 2
+    lines = same_port.stderr.strip().splitlines()
+    assert lines == [f"camstream: error: cannot listen on 127.0.0.1:{port}: Address already in use "
+                     "(is camstream running already?)"], same_port.stderr
+    assert not (tmp_path / "other").exists(), "no storage was touched"
+    # Another port, the same storage: refused, naming the process that records there.
+    same_storage = run_cli("--source", "pattern", "--port", "0", "--record", "continuous", "--storage",
+                           str(storage), "--min-free", "0")
+    assert same_storage.returncode == 2
+    lines = same_storage.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"another camstream (pid {first.process.pid}) records into it" in lines[0], lines
+    assert fetch_json(f"http://127.0.0.1:{port}/api/cameras/default")["recording"]["state"] == "recording"

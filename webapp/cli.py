@@ -26,7 +26,14 @@ from .lineup import reload_logged
 from .mqtt import parse_broker
 from .plan import make_plan
 from .recording import parse_size
-from .server import DEFAULT_THREADS, RESERVED_THREADS, make_server, raise_open_file_limit, streaming_settings
+from .server import (
+    DEFAULT_THREADS,
+    RESERVED_THREADS,
+    listen,
+    make_server,
+    raise_open_file_limit,
+    streaming_settings,
+)
 from .service import systemd_unit
 from .settings import NUMBERS, ConfigError
 
@@ -201,17 +208,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Workers beyond the streams keep the page, snapshots and status answering.
         config["MAX_VIEWERS"] = max(1, threads - RESERVED_THREADS)
     config["HOST"] = host  # which host names it answers to (see webapp/auth/)
+    # The port first: a second instance must stop before it starts workers or touches the storage.
+    try:
+        sock = listen(host, port)
+    except OSError as exc:
+        return _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc} (is camstream running already?)")
     try:
         app = create_app(config)
     except (SourceError, ValueError) as exc:
+        sock.close()
         return _fail(str(exc))
     # Every viewer is a socket, and so is every connection waitress holds.
     viewers = max_viewers(app.config)
     raise_open_file_limit(viewers + int(streaming_settings(threads, viewers)["connection_limit"]) + 256)
-    try:
-        server = make_server(app, host, port, threads)
-    except OSError as exc:
-        return _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+    server = make_server(app, host, port, threads, sock=sock)
 
     cameras = cameras_of(app)
     shown = "localhost" if host in ("127.0.0.1", "::1", "localhost") else host

@@ -109,13 +109,15 @@ def socket_options(client_timeout: float = STALL_TIMEOUT) -> list[tuple[int, int
 
 
 def make_server(app: Flask, host: str, port: int, threads: int = DEFAULT_THREADS,
-                client_timeout: float = STALL_TIMEOUT) -> GuardedServer:
-    """A waitress server listening on ``host:port`` (port 0 picks a free one), not yet running.
+                client_timeout: float = STALL_TIMEOUT, sock: socket.socket | None = None) -> GuardedServer:
+    """A waitress server listening on ``host:port`` (port 0 picks a free one), or on ``sock`` made by
+    :func:`listen` already, not yet running.
 
     A client that takes no data for ``client_timeout`` seconds is dropped;
     idle and unfinished connections are handled as webapp/connections.py says.
     """
-    sock = listen(host, port, client_timeout)
+    if sock is None:
+        sock = listen(host, port, client_timeout)
     settings = streaming_settings(threads, app.extensions[SLOTS].limit)
     try:
         with warnings.catch_warnings():

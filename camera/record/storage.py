@@ -8,6 +8,7 @@ Layout, under the folder the user chose::
     clips/<camera>/<event id>.mp4                a clip made playable, kept once made
     snapshots/<camera>/<event id>[-boxes].jpg    an event's best frame
     tmp/                                         MP4 files made for one download
+    camstream.lock                               held by the one camstream that records here
 
 ``<ms>`` is the segment's start in milliseconds since the epoch, so a file
 the index lost can be adopted by its name. Every path handed in from
@@ -16,18 +17,23 @@ outside is checked to stay inside the folder.
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import logging
 import os
 import shutil
 import tempfile
 import time
 from pathlib import Path
+from typing import IO
 
 from .index import Index
 
 log = logging.getLogger("camstream.record")
 
 FOLDERS = ("recordings", "clips", "snapshots")
+# Held locked by the process that records here.
+LOCK_FILE = "camstream.lock"
 
 
 class Storage:
@@ -35,6 +41,8 @@ class Storage:
 
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._lock = _hold_lock(self.root / LOCK_FILE)
         for folder in FOLDERS:
             (self.root / folder).mkdir(parents=True, exist_ok=True)
         # Files made for one request (an MP4 to download); what a crash left there goes at start.
@@ -110,3 +118,24 @@ class Storage:
 
     def close(self) -> None:
         self.index.close()
+        self._lock.close()  # and with it the lock
+
+
+def _hold_lock(path: Path) -> IO[str]:
+    """Lock ``path`` for as long as this process keeps the file open: one camstream writes a folder.
+
+    OSError (EBUSY) naming the process that holds it, if another does.
+    """
+    file = open(path, "a+")  # noqa: SIM115 - held open on purpose, closed by Storage.close
+    try:
+        fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        file.seek(0)
+        holder = file.read().strip()[:20] or "?"
+        file.close()
+        raise OSError(errno.EBUSY, f"another camstream (pid {holder}) records into it") from None
+    file.seek(0)
+    file.truncate()
+    file.write(str(os.getpid()))
+    file.flush()
+    return file
