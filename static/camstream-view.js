@@ -50,6 +50,8 @@
       this.img = this.querySelector("img") || document.createElement("img");
       this.img.alt = this.img.alt || "live view of " + this.camera;
       if (!this.img.parentNode) this.appendChild(this.img);
+      // Embedded without camstream's stylesheet, the picture still fits whatever holds it.
+      if (!this.img.style.maxWidth) this.img.style.maxWidth = "100%";
       var sameServer = new URL(this.server).origin === location.origin;
       var worker = sameServer && !this.hasAttribute("direct") && "SharedWorker" in window ? sharedWorker() : false;
       if (worker) {

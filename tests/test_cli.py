@@ -274,8 +274,8 @@ def test_a_second_instance_stops_at_once_on_the_port_or_the_storage_it_would_sha
                         "--storage", str(tmp_path / "other"), "--min-free", "0")
     assert same_port.returncode == 2
     lines = same_port.stderr.strip().splitlines()
-    assert lines == [f"camstream: error: cannot listen on 127.0.0.1:{port}: Address already in use "
-                     "(is camstream running already?)"], same_port.stderr
+    assert lines == [(f"camstream: error: cannot listen on 127.0.0.1:{port}: Address already in use "
+                      "(is camstream running already?)")], same_port.stderr
     assert not (tmp_path / "other").exists(), "no storage was touched"
     # Another port, the same storage: refused, naming the process that records there.
     same_storage = run_cli("--source", "pattern", "--port", "0", "--record", "continuous", "--storage",

@@ -166,7 +166,7 @@ def test_the_element_embeds_in_another_sites_page_as_a_plain_stream(browser, sit
     _, base = site
     (tmp_path / "dashboard.html").write_text(
         f'<!doctype html><script src="{base}/static/camstream-view.js"></script>'
-        '<camstream-view camera="side"></camstream-view>')
+        '<div style="width: 200px"><camstream-view camera="side"></camstream-view></div>')
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
     with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as other_site:
         threading.Thread(target=other_site.serve_forever, daemon=True).start()
@@ -176,6 +176,10 @@ def test_the_element_embeds_in_another_sites_page_as_a_plain_stream(browser, sit
                                timeout=15000, polling=200)
         assert page.eval_on_selector("camstream-view", "view => view.dataset.mode") == "direct"
         assert page.eval_on_selector("camstream-view img", "img => img.src") == f"{base}/video_feed/side"
+        # A 320-pixel picture in a 200-pixel box, without camstream's stylesheet: it fits, its shape kept.
+        width, height = page.eval_on_selector("camstream-view img", "img => [img.getBoundingClientRect().width, "
+                                              "img.getBoundingClientRect().height]")
+        assert width == 200 and height == 150
         page.close()
         other_site.shutdown()
 

@@ -233,3 +233,12 @@ def test_streams_work_under_another_wsgi_server():
     finally:
         camera.stop()
         server.shutdown()
+
+
+def test_the_favicon_every_browser_asks_for_is_there_even_before_signing_in(serve_app, tmp_path):
+    from tests.auth_helpers import USERS
+
+    for config in ({"SOURCE": "pattern"}, {"CAMERAS": {"door": "pattern"}, "USERS": USERS, "STORAGE": str(tmp_path)}):
+        status, headers, body = get(serve_app(config) + "/favicon.ico")
+        assert status == 200 and headers["Content-Type"] == "image/x-icon"
+        assert body[:4] == b"\0\0\1\0" and b"PNG" in body[:40], "an icon file holding a PNG"

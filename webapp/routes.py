@@ -6,7 +6,16 @@ import socket
 import time
 from collections.abc import Callable
 
-from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    jsonify,
+    render_template,
+    request,
+    send_from_directory,
+)
 
 from camera import STREAMING, BaseCamera, mjpeg
 from camera.sender import SocketViewer, StreamSender
@@ -130,6 +139,12 @@ def cameras_status() -> Response:
 @bp.get("/api/cameras/<name>")
 def camera_status(name: str) -> Response:
     return jsonify(status_of(get_camera(name)))
+
+
+@bp.get("/favicon.ico")
+def favicon() -> Response:
+    """What every browser asks for on every visit, whatever the page links."""
+    return send_from_directory(current_app.static_folder or "", "favicon.ico", mimetype="image/x-icon", max_age=86400)
 
 
 @bp.get("/healthz")

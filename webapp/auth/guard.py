@@ -32,7 +32,7 @@ SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 TOKEN_TRIES = "(token)"
 
 # Anyone may use these.
-PUBLIC = {"static", "auth.login_form", "auth.login", "auth.logout", "camstream.healthz"}
+PUBLIC = {"static", "auth.login_form", "auth.login", "auth.logout", "camstream.healthz", "camstream.favicon"}
 # Live video: all a token opens (and, with ?action=, mjpg-streamer's URLs on the page's paths).
 LIVE = {"camstream.video_feed", "camstream.snapshot", "camstream.streams", "compat.stream", "compat.snapshot",
         "events.events", "ws.websocket", "ws.not_upgraded"}
