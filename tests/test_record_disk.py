@@ -79,3 +79,37 @@ def test_a_full_disk_then_a_read_only_folder_pause_recording_recording_and_it_re
     assert len(found) >= 3 and all(segment["frames"] > 0 for segment in found[:-1]), found
     assert not any(segment["recording"] for segment in found[:-1]), found
     assert server.stop() == 0
+
+
+def test_retention_makes_room_on_a_disk_full_to_the_last_byte_and_recording_goes_on(tmp_path, running):  # noqa: F811
+    """A disk filled to its last byte by something else, which stays: the camera's own old recordings make the
+    room (deleting index rows then needs room for SQLite's log), and recording goes on by itself."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    reason = can_mount_tmpfs(disk)
+    if reason:
+        pytest.skip(reason)
+    command = (f"mount -t tmpfs -o size=4m tmpfs {disk} && exec {sys.executable} -m webapp --source pattern "
+               f"--fps 30 --width 640 --port 0 --record continuous --storage {disk}/store --segment-seconds 1 "
+               f"--min-free 256KB")
+    server = running(["unshare", "--mount", "--propagation", "private", "sh", "-c", command], env())
+    port = server.wait_for_line(r"open http://localhost:(\d+)/").group(1)
+    url = f"http://127.0.0.1:{port}"
+    inside = Path(f"/proc/{server.process.pid}/root") / str(disk).lstrip("/")
+    status = lambda: get_json(f"{url}/api/cameras/default")[1]["recording"]
+    oldest = lambda: get_json(f"{url}/api/recordings?limit=1")[1]["recordings"][0]["id"]
+    assert wait_until(lambda: status()["bytes_written"] >= 1_500_000, 60), status()
+    first = oldest()
+
+    with open(inside / "filler", "wb") as file:  # every byte of the disk, and it stays
+        try:
+            while True:
+                file.write(b"\0" * 65536)
+                file.flush()
+        except OSError:
+            pass
+    written = status()["frames_written"]
+    assert wait_until(lambda: status()["state"] == "recording" and status()["frames_written"] > written + 60, 60), \
+        (status(), list(server.lines.queue))
+    assert oldest() > first, "the oldest recordings made the room"
+    assert (inside / "filler").stat().st_size > 2_000_000

@@ -219,3 +219,50 @@ def test_paths_from_the_index_stay_inside_the_storage_folder(tmp_path):
     for bad in ("../outside.mjpeg", "/etc/passwd", "recordings/../../x", ""):
         with pytest.raises(ValueError):
             storage.path(bad)
+
+
+class FullDisk:
+    """The index of a storage on a full disk: deleting rows fails, as SQLite's log cannot grow, until room is made
+    (a file deleted, or the reserve given back)."""
+
+    def __init__(self, storage: Storage, monkeypatch) -> None:
+        self.full = True
+        self.deletes_refused = 0
+        for name in ("delete_segment", "delete_event"):
+            monkeypatch.setattr(storage.index, name, self._refusing(getattr(storage.index, name)))
+        for name in ("remove", "release_reserve"):
+            monkeypatch.setattr(storage, name, self._making_room(getattr(storage, name)))
+
+    def _refusing(self, delete):
+        def refusing(*args):
+            if self.full:
+                self.deletes_refused += 1
+                raise sqlite3.OperationalError("database or disk is full")
+            return delete(*args)
+        return refusing
+
+    def _making_room(self, free):
+        def making_room(*args):
+            made = free(*args)
+            self.full = False
+            return made
+        return making_room
+
+
+@pytest.mark.parametrize("reserve", [True, False])
+def test_retention_makes_room_on_a_disk_too_full_for_the_index_to_delete(tmp_path, monkeypatch, reserve):
+    storage = Storage(tmp_path / "store")
+    if not reserve:
+        storage.release_reserve()
+    old = [write_segment(storage, "cam", T0 - 10 * 86400 + i * 10, 5) for i in range(3)]
+    kept = write_segment(storage, "cam", T0, 5)
+    disk = FullDisk(storage, monkeypatch)
+    retention = Retention(storage, Limits(retain_days=5, max_bytes=None, min_free=0))
+    assert retention.run_once(now=T0) == 3
+    assert disk.deletes_refused == 1, "refused once; then the room was made"
+    assert [segment.id for segment in storage.index.segments()] == [kept]
+    remaining = sorted(path.name for path in (tmp_path / "store" / "recordings").rglob("*.mjpeg"))
+    assert remaining == [f"{int(T0 * 1000)}.mjpeg"], "the old segments' files are gone with their rows"
+    assert all(storage.index.segment(segment_id) is None for segment_id in old)
+    assert storage.keep_reserve() and (tmp_path / "store" / "reserve").stat().st_size == 1 << 20, \
+        "the reserve is kept again once there is room"

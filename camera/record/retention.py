@@ -11,6 +11,7 @@ import logging
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .storage import Storage
@@ -84,7 +85,22 @@ class Retention:
             self._wake.clear()
 
     def run_once(self, now: float | None = None) -> int:
-        """One pass: by age, then by size, then for free space; returns how many things it deleted."""
+        """One pass: by age, then by size, then for free space; returns how many things it deleted.
+
+        On a disk so full that the index cannot delete, the reserve file is
+        given back to the disk for the pass, and kept again once there is room.
+        """
+        try:
+            deleted = self._pass(now)
+        except sqlite3.OperationalError as exc:
+            if not disk_full(exc) or not self.storage.release_reserve():
+                raise
+            log.warning("the disk is full: giving up the storage's reserve so that old recordings can be deleted")
+            deleted = self._pass(now)
+        self.storage.keep_reserve()
+        return deleted
+
+    def _pass(self, now: float | None) -> int:
         now = time.time() if now is None else now
         limits = self.limits
         index = self.storage.index
@@ -113,20 +129,42 @@ class Retention:
             if segment.event_id is not None:
                 self.delete("event", segment.event_id)
                 return
-            index.delete_segment(item_id)
-            self.storage.remove(segment.path)
+            _rows_then_files(self.storage, [segment.path], lambda: index.delete_segment(item_id))
             return
         delete_event(self.storage, item_id)
 
 
 def delete_event(storage: Storage, event_id: int) -> bool:
     """Remove an event, its clip and its snapshots; False if there is no such event."""
-    event, clips = storage.index.delete_event(event_id)
+    index = storage.index
+    event = index.event(event_id)
     if event is None:
         return False
-    for segment in clips:
-        storage.remove(segment.path)
-    storage.remove(event.snapshot)
-    storage.remove(event.snapshot_boxes)
-    storage.remove(storage.playable_clip_name(event.camera, event.id))
+    files = [segment.path for segment in index.segments(event_id=event_id)]
+    files += [event.snapshot, event.snapshot_boxes, storage.playable_clip_name(event.camera, event.id)]
+    _rows_then_files(storage, files, lambda: index.delete_event(event_id))
     return True
+
+
+def _rows_then_files(storage: Storage, files: list[str | None], delete_rows: Callable[[], object]) -> None:
+    """Delete index rows, then their files: a crash between leaves files that reconcile adopts or removes.
+
+    On a disk too full for SQLite to delete, the files go first to make the
+    room (a crash between then leaves rows without files, which reconcile drops).
+    """
+    try:
+        delete_rows()
+    except sqlite3.OperationalError as exc:
+        if not disk_full(exc):
+            raise
+        for path in files:
+            storage.remove(path)
+        delete_rows()
+        return
+    for path in files:
+        storage.remove(path)
+
+
+def disk_full(error: sqlite3.Error) -> bool:
+    """Whether SQLite failed for want of room on the disk."""
+    return getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in str(error)

@@ -9,6 +9,7 @@ Layout, under the folder the user chose::
     snapshots/<camera>/<event id>[-boxes].jpg    an event's best frame
     tmp/                                         MP4 files made for one download
     camstream.lock                               held by the one camstream that records here
+    reserve                                      1 MiB kept free for the index when the disk fills
 
 ``<ms>`` is the segment's start in milliseconds since the epoch, so a file
 the index lost can be adopted by its name. Every path handed in from
@@ -34,6 +35,9 @@ log = logging.getLogger("camstream.record")
 FOLDERS = ("recordings", "clips", "snapshots")
 # Held locked by the process that records here.
 LOCK_FILE = "camstream.lock"
+# Room kept for the index on a disk that fills up (see Storage.keep_reserve).
+RESERVE_FILE = "reserve"
+RESERVE_BYTES = 1 << 20
 
 
 class Storage:
@@ -50,6 +54,7 @@ class Storage:
         shutil.rmtree(self.temp, ignore_errors=True)
         self.temp.mkdir(exist_ok=True)
         self.index = Index(self.root / "camstream.db")
+        self.keep_reserve()
 
     def path(self, relative: str) -> Path:
         """The absolute path of a file named in the index; ValueError for one outside the folder."""
@@ -111,6 +116,33 @@ class Storage:
             pass
         except ValueError:
             log.warning("not deleting %r: outside the storage folder", relative)
+
+    def keep_reserve(self) -> bool:
+        """Hold :data:`RESERVE_BYTES` of the disk in a file, while there is room to spare, for a full disk:
+        deleting from the index needs room for SQLite's write-ahead log. True if the reserve is there."""
+        path = self.root / RESERVE_FILE
+        if path.exists():
+            return True
+        if self.free_bytes() < 4 * RESERVE_BYTES:
+            return False
+        try:
+            with open(path, "wb") as file:
+                file.write(bytes(RESERVE_BYTES))  # written, not sparse: the blocks are really taken
+                file.flush()
+                os.fsync(file.fileno())
+        except OSError:
+            path.unlink(missing_ok=True)
+            return False
+        return True
+
+    def release_reserve(self) -> bool:
+        """Give the reserve back to the disk; True if there was one."""
+        path = self.root / RESERVE_FILE
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        return True
 
     def free_bytes(self) -> int:
         """Free space on the storage folder's disk, as an unprivileged writer may use it."""
