@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sqlite3
 from pathlib import Path
 
 from flask import Flask
@@ -81,8 +82,9 @@ class Recording:
         if self.storage is None or self.retention is None:
             try:
                 storage = Storage(self.root)
-            except OSError as exc:
-                raise ConfigError(f"STORAGE {str(self.root)!r} cannot be used: {exc.strerror or exc}") from None
+            except (OSError, sqlite3.Error) as exc:
+                raise ConfigError(f"STORAGE {str(self.root)!r} cannot be used: "
+                                  f"{getattr(exc, 'strerror', None) or exc}") from None
             reconcile(storage)
             retention = Retention(storage, self.limits)
             retention.start()

@@ -122,11 +122,18 @@ class Index:
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
         self._db.row_factory = sqlite3.Row
         self._lock = threading.Lock()
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            # WAL with synchronous=NORMAL loses no committed row to a killed process.
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(SCHEMA)
+        try:
+            with self._lock:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                # WAL with synchronous=NORMAL loses no committed row to a killed process.
+                self._db.execute("PRAGMA synchronous=NORMAL")
+                self._db.executescript(SCHEMA)
+                problems = [row[0] for row in self._db.execute("PRAGMA quick_check").fetchall()]
+            if problems != ["ok"]:
+                raise sqlite3.DatabaseError(f"damaged: {'; '.join(problems[:3])}")
+        except BaseException:
+            self._db.close()
+            raise
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -210,10 +217,12 @@ class Index:
 
     # -- events --------------------------------------------------------
 
-    def add_event(self, camera: str, start: float, detector: str, pre_capture: float, post_capture: float) -> int:
+    def add_event(self, camera: str, start: float, detector: str, pre_capture: float, post_capture: float,
+                  event_id: int | None = None) -> int:
+        """A new event; ``event_id`` gives it the id its files are named by (when the index is rebuilt)."""
         with self._transaction() as db:
-            cursor = db.execute("INSERT INTO events (camera, start, detector, pre_capture, post_capture) "
-                                "VALUES (?, ?, ?, ?, ?)", (camera, start, detector, pre_capture, post_capture))
+            cursor = db.execute("INSERT INTO events (id, camera, start, detector, pre_capture, post_capture) "
+                                "VALUES (?, ?, ?, ?, ?, ?)", (event_id, camera, start, detector, pre_capture, post_capture))
             return int(cursor.lastrowid or 0)
 
     def update_event(self, event_id: int, **values: Any) -> None:

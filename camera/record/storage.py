@@ -23,6 +23,7 @@ import fcntl
 import logging
 import os
 import shutil
+import sqlite3
 import tempfile
 import time
 from pathlib import Path
@@ -53,8 +54,29 @@ class Storage:
         self.temp = self.root / "tmp"
         shutil.rmtree(self.temp, ignore_errors=True)
         self.temp.mkdir(exist_ok=True)
-        self.index = Index(self.root / "camstream.db")
+        # Where a damaged index was set aside, if it was: the new one is then rebuilt from the files.
+        self.set_aside: Path | None = None
+        self.index = self._open_index(self.root / "camstream.db")
         self.keep_reserve()
+
+    def _open_index(self, path: Path) -> Index:
+        """The index at ``path``; a damaged one (not SQLite, cut short, a folder) is renamed, never deleted,
+        and a new one made, which :func:`~camera.record.reconcile.reconcile` fills from the recordings."""
+        try:
+            return Index(path)
+        except (sqlite3.DatabaseError, OSError) as exc:
+            if not os.path.lexists(path):
+                raise  # nothing there to be damaged: the folder itself is the trouble
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            self.set_aside = path.with_name(f"{path.name}.damaged-{stamp}")
+            os.replace(path, self.set_aside)
+            for suffix in ("-wal", "-shm"):
+                companion = path.with_name(path.name + suffix)
+                if companion.exists():
+                    os.replace(companion, self.set_aside.with_name(self.set_aside.name + suffix))
+            log.error("the recording index %s is damaged (%s): set aside as %s; a new one is being built from "
+                      "the recordings", path, exc, self.set_aside.name)
+            return Index(path)
 
     def path(self, relative: str) -> Path:
         """The absolute path of a file named in the index; ValueError for one outside the folder."""

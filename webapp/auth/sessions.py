@@ -96,7 +96,7 @@ class SessionStore:
         try:
             rows = json.loads(self.path.read_text())
             live = {str(digest): (str(name), float(expires)) for digest, name, expires in rows}
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return {}
         except (OSError, ValueError, TypeError) as exc:
             log.error("the sessions file %s cannot be read (%s): everyone signs in again", self.path, exc)
