@@ -182,10 +182,13 @@ def test_garbage_from_many_clients_leaves_the_others_served_and_memory_where_it_
         thread.join(DEADLINE_SECONDS + 30)
     assert not any(thread.is_alive() for thread in threads)
 
+    # The window: the attack and the camera's next 20 frames, so a frame or two at its edges weighs little.
+    made_by_now = captured("a")
+    assert wait_until(lambda: captured("a") >= made_by_now + 20, 30)
     after = [w.count for w in watching], [captured("a"), captured("b")]
-    for got_before, got_after, made_before, made_after in zip(*before, *after, strict=True):
+    for got_before, got_after, made_before, made_after in zip(before[0], after[0], before[1], after[1], strict=True):
         made = made_after - made_before
-        assert got_after - got_before >= 0.8 * made, \
+        assert got_after - got_before >= 0.8 * made - 2, \
             f"a bystander got {got_after - got_before} of the {made} frames its camera made during the attack"
     assert all(w.error is None for w in watching), [w.error for w in watching]
 
