@@ -61,10 +61,10 @@ class Process:
     Every line it prints on that stream is kept in ``lines``.
     """
 
-    def __init__(self, command: list[str], pattern: str, stream: str = "stdout") -> None:
+    def __init__(self, command: list[str], pattern: str, stream: str = "stdout", cwd: Path = ROOT) -> None:
         self.command = command
         self.popen = subprocess.Popen(
-            command, cwd=ROOT, text=True,
+            command, cwd=cwd, text=True,
             stdout=subprocess.PIPE if stream == "stdout" else subprocess.DEVNULL,
             stderr=subprocess.PIPE if stream == "stderr" else subprocess.DEVNULL,
         )

@@ -6,7 +6,6 @@ Bounded: a fixed number of connections per attacker thread and a deadline; all o
 """
 
 import json
-import os
 import random
 import socket
 import struct
@@ -20,28 +19,11 @@ import websocket
 from tests.helpers import MjpegReader, wait_until
 from tests.test_cli import env, running  # noqa: F401 - a fixture
 from tests.test_websocket import KEY
+from tests.test_websocket import client_frame as masked
 
 ATTACKERS = 8
 CONNECTIONS_EACH = 40
 DEADLINE_SECONDS = 20.0
-
-
-def masked(opcode: int, payload: bytes, fin: bool = True, rsv: int = 0, length: int | None = None,
-           mask: bool = True) -> bytes:
-    """One client frame, any of whose fields may lie."""
-    size = len(payload) if length is None else length
-    head = bytes([(0x80 if fin else 0) | (rsv << 4) | opcode])
-    bit = 0x80 if mask else 0
-    if size < 126:
-        head += bytes([bit | size])
-    elif size < 65536:
-        head += bytes([bit | 126]) + struct.pack("!H", size)
-    else:
-        head += bytes([bit | 127]) + struct.pack("!Q", size)
-    if not mask:
-        return head + payload
-    key = os.urandom(4)
-    return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
 
 
 def garbage_frames(rng: random.Random) -> bytes:

@@ -22,25 +22,30 @@ def can_mount_tmpfs(where: Path) -> str | None:
     return None if probe.returncode == 0 else f"cannot mount a tmpfs in a mount namespace: {probe.stderr.strip()}"
 
 
-def test_a_full_disk_then_a_read_only_folder_pause_recording_recording_and_it_resumes(tmp_path, running):  # noqa: F811
+def on_a_small_disk(tmp_path: Path, running, size: str, options: str):  # noqa: F811 - the fixture, passed on
+    """A server recording to a tmpfs of ``size`` of its own: it, its URL, and the tmpfs as seen from here."""
     disk = tmp_path / "disk"
     disk.mkdir()
     reason = can_mount_tmpfs(disk)
     if reason:
         pytest.skip(reason)
-    command = (f"mount -t tmpfs -o size=6m tmpfs {disk} && exec {sys.executable} -m webapp --source pattern "
-               f"--fps 10 --width 320 --port 0 --record continuous --storage {disk}/store --segment-seconds 1 "
-               f"--min-free 0 --detect motion")
+    command = (f"mount -t tmpfs -o size={size} tmpfs {disk} && exec {sys.executable} -m webapp --source pattern "
+               f"--port 0 --record continuous --storage {disk}/store --segment-seconds 1 {options}")
     server = running(["unshare", "--mount", "--propagation", "private", "sh", "-c", command], env())
     port = server.wait_for_line(r"open http://localhost:(\d+)/").group(1)
-    url = f"http://127.0.0.1:{port}"
     # The server's view of its tmpfs, from outside its namespace.
     inside = Path(f"/proc/{server.process.pid}/root") / str(disk).lstrip("/")
+    return server, f"http://127.0.0.1:{port}", disk, inside
+
+
+def test_a_full_disk_then_a_read_only_folder_pause_recording_recording_and_it_resumes(tmp_path, running):  # noqa: F811
+    server, url, disk, inside = on_a_small_disk(tmp_path, running, "6m",
+                                                "--fps 10 --width 320 --min-free 0 --detect motion")
     status = lambda: get_json(f"{url}/api/cameras/default")[1]
     assert wait_until(lambda: status()["recording"]["frames_written"] >= 10, 30)
 
     filler = inside / "filler"
-    with open(filler, "wb") as file:
+    with open(filler, "wb", buffering=0) as file:  # unbuffered: nothing left to flush on a full disk
         try:
             while True:
                 file.write(b"\0" * 65536)
@@ -84,28 +89,16 @@ def test_a_full_disk_then_a_read_only_folder_pause_recording_recording_and_it_re
 def test_retention_makes_room_on_a_disk_full_to_the_last_byte_and_recording_goes_on(tmp_path, running):  # noqa: F811
     """A disk filled to its last byte by something else, which stays: the camera's own old recordings make the
     room (deleting index rows then needs room for SQLite's log), and recording goes on by itself."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    reason = can_mount_tmpfs(disk)
-    if reason:
-        pytest.skip(reason)
-    command = (f"mount -t tmpfs -o size=4m tmpfs {disk} && exec {sys.executable} -m webapp --source pattern "
-               f"--fps 30 --width 640 --port 0 --record continuous --storage {disk}/store --segment-seconds 1 "
-               f"--min-free 256KB")
-    server = running(["unshare", "--mount", "--propagation", "private", "sh", "-c", command], env())
-    port = server.wait_for_line(r"open http://localhost:(\d+)/").group(1)
-    url = f"http://127.0.0.1:{port}"
-    inside = Path(f"/proc/{server.process.pid}/root") / str(disk).lstrip("/")
+    server, url, _, inside = on_a_small_disk(tmp_path, running, "4m", "--fps 30 --width 640 --min-free 256KB")
     status = lambda: get_json(f"{url}/api/cameras/default")[1]["recording"]
     oldest = lambda: get_json(f"{url}/api/recordings?limit=1")[1]["recordings"][0]["id"]
     assert wait_until(lambda: status()["bytes_written"] >= 1_500_000, 60), status()
     first = oldest()
 
-    with open(inside / "filler", "wb") as file:  # every byte of the disk, and it stays
+    with open(inside / "filler", "wb", buffering=0) as file:  # every byte of the disk, and it stays
         try:
             while True:
                 file.write(b"\0" * 65536)
-                file.flush()
         except OSError:
             pass
     written = status()["frames_written"]

@@ -173,6 +173,24 @@ def test_an_overlay_for_a_camera_without_a_detector_is_refused_politely(handed_o
         ws.close()
 
 
+def client_frame(opcode: int, payload: bytes, fin: bool = True, rsv: int = 0, length: int | None = None,
+                 mask: bool = True) -> bytes:
+    """One frame as a client sends it, any of whose fields may lie (``length`` other than the payload's)."""
+    size = len(payload) if length is None else length
+    head = bytes([(0x80 if fin else 0) | (rsv << 4) | opcode])
+    bit = 0x80 if mask else 0
+    if size < 126:
+        head += bytes([bit | size])
+    elif size < 65536:
+        head += bytes([bit | 126]) + struct.pack("!H", size)
+    else:
+        head += bytes([bit | 127]) + struct.pack("!Q", size)
+    if not mask:
+        return head + payload
+    key = os.urandom(4)
+    return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+
+
 class RawClient:
     """A WebSocket connection over a raw socket, to send what no proper client would."""
 
@@ -189,38 +207,32 @@ class RawClient:
         assert head.startswith(b"HTTP/1.1 101 ")
         assert b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" in head
 
-    def frame(self, opcode: int, payload: bytes, masked: bool = True) -> bytes:
-        head = bytes([0x80 | opcode])
-        length = len(payload)
-        mask_bit = 0x80 if masked else 0
-        if length < 126:
-            head += bytes([mask_bit | length])
-        elif length < 65536:
-            head += bytes([mask_bit | 126]) + struct.pack("!H", length)
-        else:
-            head += bytes([mask_bit | 127]) + struct.pack("!Q", length)
-        if not masked:
-            return head + payload
-        mask = os.urandom(4)
-        return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    @staticmethod
+    def frame(opcode: int, payload: bytes, masked: bool = True) -> bytes:
+        return client_frame(opcode, payload, mask=masked)
+
+    def next_frame(self) -> tuple[int, bytes]:
+        """The server's next frame: its opcode and payload (the server's frames are never masked)."""
+        while len(self.buffer) < 2:
+            self.buffer += self._recv()
+        length = self.buffer[1] & 0x7F
+        start = 2 + {126: 2, 127: 8}.get(length, 0)
+        while len(self.buffer) < start:
+            self.buffer += self._recv()
+        if length == 126:
+            length = struct.unpack("!H", self.buffer[2:4])[0]
+        elif length == 127:
+            length = struct.unpack("!Q", self.buffer[2:10])[0]
+        while len(self.buffer) < start + length:
+            self.buffer += self._recv()
+        found = (self.buffer[0] & 0x0F, self.buffer[start:start + length])
+        self.buffer = self.buffer[start + length:]
+        return found
 
     def close_code(self) -> int:
         """Read server frames until its close frame; its code, after which the server hangs up."""
         while True:
-            while len(self.buffer) < 2:
-                self.buffer += self._recv()
-            length = self.buffer[1] & 0x7F
-            start = 2 + {126: 2, 127: 8}.get(length, 0)
-            while len(self.buffer) < start:
-                self.buffer += self._recv()
-            if length == 126:
-                length = struct.unpack("!H", self.buffer[2:4])[0]
-            elif length == 127:
-                length = struct.unpack("!Q", self.buffer[2:10])[0]
-            while len(self.buffer) < start + length:
-                self.buffer += self._recv()
-            opcode, payload = self.buffer[0] & 0x0F, self.buffer[start:start + length]
-            self.buffer = self.buffer[start + length:]
+            opcode, payload = self.next_frame()
             if opcode == Opcode.CLOSE:
                 assert self._rest() == b"", "nothing after the close frame, then the connection ends"
                 return struct.unpack("!H", payload[:2])[0]
