@@ -148,7 +148,8 @@ def main() -> None:
               "WebSocket client sends as fast as it can and reads nothing."), "",
              "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for row in rows:
-        cells = [row["name"]] + [("-" if row[c] is None else f"{row[c]:.1f}") for c in columns[1:]]
+        cells = [row["name"]] + [("-" if row[c] is None else f"{row[c]:.3f}" if c == "closed after s" else
+                                  f"{row[c]:.1f}") for c in columns[1:]]
         lines.append("| " + " | ".join(cells) + " |")
     publish(args.out, "flood", "\n".join(lines))
 
