@@ -1,8 +1,8 @@
 """Connections that do nothing: does the page keep answering while they are open?
 
 Side by side in one run, for camstream's own server (``python -m webapp``)
-and for the README's ``waitress-serve`` line (plain waitress with the same
-settings camstream had before it guarded its connections), each pinned to
+and for the ``waitress-serve`` line of docs/operations.md (plain waitress with
+the same settings camstream had before it guarded its connections), each pinned to
 core 0 with the test pattern:
 
 - the page's answer time with nothing else open;

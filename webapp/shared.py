@@ -7,7 +7,7 @@ from flask import Flask, Response, abort, current_app, request
 from camera import RECONNECTING, BaseCamera, Frame
 from camera.limits import checked
 
-from .auth import principal
+from .auth.guard import principal
 from .config import cameras_of
 from .detectors import detections_of, overlays_of
 from .errors import RETRY_AFTER_SECONDS, json_error

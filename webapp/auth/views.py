@@ -17,8 +17,8 @@ from flask import (
     url_for,
 )
 
+from ..config import cameras_of
 from ..settings import ConfigError
-from ..shared import get_camera
 from .guard import failed_sign_in, fingerprint, principal, too_many
 from .state import auth_of
 
@@ -89,7 +89,9 @@ def create_token() -> tuple[Response, int]:
     label = body.get("label", "")
     if not isinstance(label, str):
         return _bad("label must be a string")
-    camera = get_camera(body["camera"])
+    camera = cameras_of(current_app).get(body["camera"])  # an admin's: every camera
+    if camera is None:
+        return jsonify(error=f"no camera named {body['camera'][:40]!r}", status=404), 404
     try:
         token, secret = auth_of(current_app).tokens.create(camera.name, label)
     except ConfigError as exc:  # too many tokens, or a damaged file: nothing was made
