@@ -9,7 +9,7 @@ WSGI) and :mod:`camera.aio` (on an asyncio event loop, for ASGI apps);
 detection is in :mod:`camera.detect` and recording in :mod:`camera.record`.
 """
 
-from .base import FAILED, IDLE, RECONNECTING, STARTING, STREAMING, BaseCamera
+from .base import FAILED, IDLE, RECONNECTING, STARTING, STREAMING, BaseCamera, CameraState
 from .broadcast import Broadcaster, Subscription
 from .errors import SourceError
 from .frame import Frame
@@ -24,6 +24,7 @@ __all__ = [
     "STREAMING",
     "BaseCamera",
     "Broadcaster",
+    "CameraState",
     "Frame",
     "HttpCamera",
     "OpenCVCamera",

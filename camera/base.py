@@ -16,6 +16,7 @@ import traceback
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from enum import StrEnum
 
 import numpy as np
 
@@ -31,11 +32,23 @@ from .redact import Redactor, redact_url
 
 log = logging.getLogger("camstream.camera")
 
-IDLE = "idle"
-STARTING = "starting"
-STREAMING = "streaming"
-RECONNECTING = "reconnecting"
-FAILED = "failed"
+
+
+class CameraState(StrEnum):
+    """Where a camera is; its value is what the status and the page say."""
+
+    IDLE = "idle"  # nobody watching: the source is closed
+    STARTING = "starting"  # opening the source for its first frame
+    STREAMING = "streaming"
+    RECONNECTING = "reconnecting"  # the source went away; retrying with backoff
+    FAILED = "failed"  # stopped while the source was gone, or a source that can never work
+
+
+IDLE = CameraState.IDLE
+STARTING = CameraState.STARTING
+STREAMING = CameraState.STREAMING
+RECONNECTING = CameraState.RECONNECTING
+FAILED = CameraState.FAILED
 
 # How often a camera's watchdog looks at it while it runs.
 WATCH_SECONDS = 0.25

@@ -16,7 +16,7 @@ from .errors import DetectorCrashed, DetectorError, DetectorLoadError, FrameErro
 from .overlay import draw_detections
 from .overlay_stream import OverlayStream
 from .result import DetectionResult
-from .runner import FAILED, CameraDetection
+from .runner import FAILED, CameraDetection, DetectorState
 from .spec import DetectorSpec, parse_spec
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "DetectorError",
     "DetectorLoadError",
     "DetectorSpec",
+    "DetectorState",
     "FrameError",
     "OverlayStream",
     "as_detection",

@@ -17,6 +17,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from enum import StrEnum
 
 from ..backoff import Backoff
 from ..base import BaseCamera
@@ -29,12 +30,25 @@ from .worker import DetectorProcess
 
 log = logging.getLogger("camstream.detect")
 
-STARTING = "starting"
-RUNNING = "running"
-ERROR = "error"
-RESTARTING = "restarting"
-FAILED = "failed"
-STOPPED = "stopped"
+
+
+class DetectorState(StrEnum):
+    """Where a camera's detector is; its value is what the status says."""
+
+    STARTING = "starting"  # its worker process is loading the model
+    RUNNING = "running"
+    ERROR = "error"  # the last frame failed; the next one is tried
+    RESTARTING = "restarting"  # the worker died and is started again, with backoff
+    FAILED = "failed"  # the detector cannot load (a missing model, a bad spec): no more restarts
+    STOPPED = "stopped"
+
+
+STARTING = DetectorState.STARTING
+RUNNING = DetectorState.RUNNING
+ERROR = DetectorState.ERROR
+RESTARTING = DetectorState.RESTARTING
+FAILED = DetectorState.FAILED
+STOPPED = DetectorState.STOPPED
 
 # Results kept for ?seq= look-ups (a few seconds at the default rate).
 HISTORY = 32

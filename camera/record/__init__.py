@@ -15,7 +15,18 @@ from .formats import FORMATS
 from .index import EventRow, Index, Segment
 from .playback import MAX_EXPORT_SECONDS, NothingRecorded, clip_segments, export_mp4, frames_between, playback
 from .reconcile import Reconciled, reconcile
-from .recorder import CONTINUOUS, EVENTS, MODES, PAUSED, RECORDING, Recorder, RecordSettings, format_bytes
+from .recorder import (
+    CONTINUOUS,
+    EVENTS,
+    MODES,
+    PAUSED,
+    RECORDING,
+    Recorder,
+    RecorderState,
+    RecordMode,
+    RecordSettings,
+    format_bytes,
+)
 from .retention import Limits, Retention, delete_event
 from .ring import FrameRing
 from .storage import Storage
@@ -36,8 +47,10 @@ __all__ = [
     "Limits",
     "NothingRecorded",
     "Reconciled",
+    "RecordMode",
     "RecordSettings",
     "Recorder",
+    "RecorderState",
     "Retention",
     "Segment",
     "Storage",

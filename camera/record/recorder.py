@@ -19,6 +19,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from ..base import BaseCamera
@@ -32,14 +33,29 @@ from .tracker import EventTracker, OpenEvent
 
 log = logging.getLogger("camstream.record")
 
-EVENTS = "events"
-CONTINUOUS = "continuous"
-MODES = (EVENTS, CONTINUOUS)
 
-RECORDING = "recording"
-WAITING = "waiting"
-PAUSED = "paused"
-STOPPED = "stopped"
+
+class RecordMode(StrEnum):
+    EVENTS = "events"  # clips around what the detector finds
+    CONTINUOUS = "continuous"  # every frame, in segments
+
+
+class RecorderState(StrEnum):
+    """Where a camera's recorder is; its value is what the status says."""
+
+    RECORDING = "recording"
+    WAITING = "waiting"  # for an event
+    PAUSED = "paused"  # the disk refused (full, read-only); retried by itself
+    STOPPED = "stopped"
+
+
+EVENTS = RecordMode.EVENTS
+CONTINUOUS = RecordMode.CONTINUOUS
+MODES = tuple(RecordMode)
+RECORDING = RecorderState.RECORDING
+WAITING = RecorderState.WAITING
+PAUSED = RecorderState.PAUSED
+STOPPED = RecorderState.STOPPED
 
 # How stale a segment's row may be: what a kill -9 loses of the index.
 SYNC_SECONDS = 1.0
