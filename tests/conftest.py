@@ -14,6 +14,14 @@ from webapp.config import SENDER
 from webapp.server import make_server
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that uses the browser is a browser test, and a slow one."""
+    for item in items:
+        if "browser" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.browser)
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(params=["sender", "wsgi"])
 def serve(request) -> Iterator[Callable[[Flask], str]]:
     """Serve an app with a real waitress on 127.0.0.1; returns its base URL.

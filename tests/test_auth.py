@@ -274,6 +274,7 @@ def test_only_the_host_names_it_is_reached_by(site, recorder):
     assert answer.status == 400 and "--allowed-host rebound.example" in answer.json()["error"]
 
 
+@pytest.mark.slow
 def test_expired_sessions_end(tmp_path, recorder):
     app = create_app({"CAMERAS": {"door": "pattern"}, "USERS": USERS, "STORAGE": str(tmp_path), "SESSION_LIFETIME": 4})
     with Servers() as servers:
@@ -286,6 +287,7 @@ def test_expired_sessions_end(tmp_path, recorder):
         assert "WWW-Authenticate" not in browser.get("/video_feed").headers
 
 
+@pytest.mark.slow
 def test_failed_sign_ins_lock_that_name_out_from_that_address_for_a_while(tmp_path, recorder):
     app = create_app({"CAMERAS": {"door": "pattern"}, "USERS": USERS, "STORAGE": str(tmp_path), "LOGIN_ATTEMPTS": 3,
                       "LOCKOUT_SECONDS": 6})

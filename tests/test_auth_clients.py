@@ -86,6 +86,7 @@ def test_hash_password_reads_stdin_and_makes_a_werkzeug_hash():
     assert short.returncode == 2 and short.stderr == "camstream: error: a password needs at least 8 characters\n"
 
 
+@pytest.mark.slow
 def test_the_command_line_makes_lists_and_revokes_tokens_the_server_takes(site, recorder):
     base, folder = site
     storage = str(folder / "data")

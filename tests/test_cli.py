@@ -126,6 +126,7 @@ def test_bad_input_exits_non_zero_with_one_readable_line(args, message):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_bad_environment_is_one_line_too():
     for value in ("fast", "nan", "inf", "1e9"):
         result = run_cli("--port", "0", CAMSTREAM_FPS=value)
@@ -266,6 +267,7 @@ def test_without_handoff_the_streams_leave_workers_free(running, tmp_path, how):
     assert fetch_json(f"{base}/healthz")["max_viewers"] == 12
 
 
+@pytest.mark.slow
 def test_a_second_instance_stops_at_once_on_the_port_or_the_storage_it_would_share(tmp_path, running):
     storage = tmp_path / "store"
     first = running([sys.executable, "-m", "webapp", "--source", "pattern", "--port", "0", "--record",

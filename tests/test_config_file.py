@@ -142,6 +142,7 @@ def test_a_missing_or_unreadable_file_is_named(tmp_path):
     assert result.returncode == 2 and "is not UTF-8 text" in result.stderr
 
 
+@pytest.mark.slow
 def test_check_config_checks_what_starting_would_and_starts_nothing(tmp_path, two_cameras):
     result = run_cli("--config", str(two_cameras), "--check-config", "--port", "1")
     assert result.returncode == 0, result.stderr
@@ -191,6 +192,7 @@ def test_the_example_file_is_good_and_shows_no_password(tmp_path):
     assert "  garage: http://192.168.1.24:8080/?action=stream, 10 fps, detect motion, record continuous (h264)" in lines
 
 
+@pytest.mark.slow
 def test_the_example_file_serves_eight_cameras_with_their_own_settings(tmp_path, running):  # noqa: F811
     # Every source the test pattern, the broker and the storage local: the rest as written.
     text = re.sub(r'(?m)^source = ".*"$', 'source = "pattern"', example_with_model(tmp_path))

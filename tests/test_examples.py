@@ -16,6 +16,8 @@ import websocket
 from tests.helpers import MjpegReader, decode, get, wait_until
 from tests.test_cli import Running
 
+pytestmark = pytest.mark.slow
+
 # Imported by the servers, not here (ninja needs Django's settings to import).
 MISSING = [name for name in ("fastapi", "uvicorn", "django", "ninja") if importlib.util.find_spec(name) is None]
 if MISSING:

@@ -14,12 +14,15 @@ import threading
 import time
 import urllib.request
 
+import pytest
 import websocket
 
 from tests.helpers import MjpegReader, wait_until
 from tests.test_cli import env, running  # noqa: F401 - a fixture
 from tests.test_websocket import KEY
 from tests.test_websocket import client_frame as masked
+
+pytestmark = pytest.mark.slow
 
 ATTACKERS = 8
 CONNECTIONS_EACH = 40

@@ -22,6 +22,8 @@ from webapp import create_app
 from webapp.lineup import reload
 from webapp.settings import ConfigError
 
+pytestmark = [pytest.mark.slow, pytest.mark.mqtt]
+
 mqtt = pytest.importorskip("paho.mqtt.client")
 MOSQUITTO = shutil.which("mosquitto") or next((path for path in ("/usr/sbin/mosquitto",) if Path(path).exists()), None)
 if MOSQUITTO is None:

@@ -19,6 +19,8 @@ from webapp.config import SLOTS
 from webapp.events import events_of
 from webapp.server import make_server
 
+pytestmark = pytest.mark.slow
+
 playwright_api = pytest.importorskip("playwright.sync_api")
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -7,6 +7,7 @@ import threading
 import time
 
 import numpy as np
+import pytest
 
 from camera import RECONNECTING, STREAMING, BaseCamera, HttpCamera
 from camera.backoff import Backoff
@@ -67,6 +68,7 @@ def test_an_upstream_that_drops_out_keeps_its_viewers_and_comes_back_to_them(ser
             assert get(f"{base}/snapshot/cam.jpg")[0] == 200
 
 
+@pytest.mark.slow
 def test_an_upstream_that_stops_sending_is_noticed_within_5_s():
     with UpstreamServer(JPEGS, fps=20) as upstream:
         camera = HttpCamera("hung", upstream.url)
@@ -83,6 +85,7 @@ def test_an_upstream_that_stops_sending_is_noticed_within_5_s():
         camera.stop()
 
 
+@pytest.mark.slow
 def test_a_server_that_accepts_but_never_answers_is_noticed_within_5_s():
     with socket.create_server(("127.0.0.1", 0)) as mute:
         camera = HttpCamera("mute", f"http://127.0.0.1:{mute.getsockname()[1]}/")

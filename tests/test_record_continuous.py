@@ -45,6 +45,7 @@ def assert_index_and_files_agree(root):
         storage.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["jpeg", "h264"])
 def test_kill_9_mid_recording_loses_at_most_two_seconds(tmp_path, running, fmt):  # noqa: F811
     storage = tmp_path / "store"
@@ -102,6 +103,7 @@ def test_continuous_recording_is_listed_in_segments_without_anyone_watching(reco
     assert [segment["id"] for segment in within["recordings"]] == [middle["id"]]
 
 
+@pytest.mark.slow
 def test_playback_from_a_time_is_paced_as_recorded(recording):
     url, _, _ = recording
     assert wait_until(lambda: len(segments(url)) >= 4, 30)

@@ -12,6 +12,8 @@ import pytest
 from tests.helpers import MjpegReader, decode, get_json, wait_until
 from tests.test_cli import env, running  # noqa: F401 - a fixture
 
+pytestmark = pytest.mark.slow
+
 
 def can_mount_tmpfs(where: Path) -> str | None:
     """None if this machine lets us mount a tmpfs in a namespace of our own, else why not."""

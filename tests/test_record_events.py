@@ -54,6 +54,7 @@ def move_square(url: str, scene: SceneCamera, seconds: float) -> tuple[float, fl
     return started, time.time()
 
 
+@pytest.mark.slow
 def test_an_event_opens_and_closes_around_motion_with_snapshots_and_a_clip(recording):
     url, app, scene = recording
     reader = EventReader(f"{url}/events?cameras=scene")
@@ -156,6 +157,7 @@ def open_descriptors() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
+@pytest.mark.slow
 def test_no_export_leaks_a_file_descriptor_answered_or_refused(recording):
     """Clips of an open event and downloads, made and refused, a few hundred times: the descriptors stay put."""
     url, _, scene = recording

@@ -12,6 +12,8 @@ from tests.sources import SceneCamera
 from tests.test_page import browser  # noqa: F401 - a fixture
 from webapp import create_app
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def site(tmp_path):

@@ -114,6 +114,7 @@ def test_credentials_follow_a_redirect_on_the_same_host():
             server.shutdown()
 
 
+@pytest.mark.slow
 def test_parts_that_are_not_pictures_do_not_count_as_the_source_back(caplog):
     caplog.set_level(logging.DEBUG, logger="camstream")
     garbage = [b"this is not a jpeg", b"\xff\xd8 nor is this", b"<html>login</html>"]
@@ -195,6 +196,7 @@ def answers(url: str) -> bool:
         return False
 
 
+@pytest.mark.slow
 def test_malformed_upstreams_do_not_grow_the_servers_memory():
     upstreams = [RawUpstream(body, rate=8_000_000) for body in
                  (endless_line, endless_header, endless_part, huge_lengths, garbage_parts, huge_pictures)]

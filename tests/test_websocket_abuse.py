@@ -97,6 +97,7 @@ def test_deeply_nested_json_is_answered_as_an_error_and_stops_nothing(served):
     assert wait_until(lambda: app.extensions[SLOTS].used == 0, 10), "every slot is given back"
 
 
+@pytest.mark.slow
 def test_a_frame_after_a_close_from_a_client_that_stopped_reading_stops_nothing(served):
     app, base = served
     bystanders = Bystanders(base)
@@ -141,6 +142,7 @@ def test_a_flood_of_messages_is_closed_with_1008_after_a_bounded_number_of_answe
     assert wait_until(lambda: app.extensions[SLOTS].used == 0, 10)
 
 
+@pytest.mark.slow
 def test_a_client_that_sends_but_never_reads_cannot_make_the_server_read_without_end(served):
     app, base = served
     bystanders = Bystanders(base)
