@@ -293,9 +293,10 @@ class BaseCamera:
 
     def _launch(self, previous: CaptureThread | None) -> None:
         """Start a capture thread; the caller holds the lock."""
-        self._thread = CaptureThread(
-            lambda: self._run(previous), name=f"camera-{self.name}", quit=threading.Event())
-        self._thread.start()
+        thread = CaptureThread(lambda: self._run(previous), name=f"camera-{self.name}", quit=threading.Event())
+        thread.start()
+        # Only a started thread is seen: join() reads this without the lock.
+        self._thread = thread
 
     def _end_session(self) -> None:
         """Stop the running session; the caller holds the lock."""
