@@ -110,8 +110,12 @@ def test_status_availability_detections_sensors_events_and_discovery(broker, tmp
             url = servers.start(app)
             assert watcher.wait_for("camstream/status", "online")
             assert watcher.wait_for("camstream/scene/availability", "online")
-            discovery = [(topic, json.loads(payload)) for topic, payload, retained in list(watcher.messages)
-                         if topic.startswith("homeassistant/binary_sensor/") and topic.endswith("/config")]
+            def announced() -> list[tuple[str, dict]]:
+                return [(topic, json.loads(payload)) for topic, payload, retained in list(watcher.messages)
+                        if topic.startswith("homeassistant/binary_sensor/") and topic.endswith("/config")]
+            # The discovery config is announced after the camera's availability: wait for it too.
+            assert wait_until(announced, 15)
+            discovery = announced()
             assert len(discovery) == 1
             config = discovery[0][1]
             assert config["state_topic"] == "camstream/scene/motion" and config["device_class"] == "motion"
@@ -204,7 +208,8 @@ def test_reloading_announces_added_cameras_and_removes_the_removed_from_home_ass
     try:
         with Servers() as servers:
             servers.start(app)
-            assert watcher.wait_for("camstream/porch/availability", "offline")
+            # Announced (offline, or online already if its detector has started it by the time we subscribe).
+            assert watcher.wait_for("camstream/porch/availability")
             # Announced after its availability: wait for it too.
             assert wait_until(lambda: any(topic.endswith("_porch_motion/config") for topic, _, _ in list(watcher.messages)),
                               15)
