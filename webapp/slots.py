@@ -9,17 +9,25 @@ would hang.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 
 class Slot:
-    """One taken slot; releasing it more than once gives it back once."""
+    """One taken slot; releasing it more than once gives it back once, and runs what was tied to it once."""
 
     def __init__(self, slots: StreamSlots) -> None:
         self.slots = slots
         self.released = False
+        self._ties: list[Callable[[], None]] = []
+
+    def tie(self, cleanup: Callable[[], None]) -> None:
+        """Run ``cleanup`` when the slot is given back (the stream's other bookkeeping ends with it)."""
+        self._ties.append(cleanup)
 
     def release(self) -> None:
-        self.slots.give_back(self)
+        if self.slots.give_back(self):
+            for cleanup in self._ties:
+                cleanup()
 
 
 class StreamSlots:
@@ -45,8 +53,11 @@ class StreamSlots:
             self._used += 1
             return Slot(self)
 
-    def give_back(self, slot: Slot) -> None:
+    def give_back(self, slot: Slot) -> bool:
+        """Give ``slot`` back; False if it was given back already."""
         with self._lock:
-            if not slot.released:
-                slot.released = True
-                self._used -= 1
+            if slot.released:
+                return False
+            slot.released = True
+            self._used -= 1
+            return True

@@ -76,28 +76,20 @@ def serve_socket(head: bytes, make_viewer: ViewerFactory) -> Response:
         raise
 
 
-def _watched(cut: Callable[[], None], release: Callable[[], None]) -> Callable[[], None]:
-    """Have the stream cut once the requester's session, password or token is revoked; returns what ends
-    the stream's bookkeeping (its slot, and the watch)."""
+def _watch(slot: Slot, cut: Callable[[], None]) -> None:
+    """Have the stream cut once the requester's session, password or token is revoked; the watch ends with
+    the stream's slot."""
     check = still_allowed(principal())
-    if check is None:
-        return release
-    forget = auth_of(current_app).streams.watch(check, cut)
-
-    def ended() -> None:
-        forget()
-        release()
-    return ended
+    if check is not None:
+        slot.tie(auth_of(current_app).streams.watch(check, cut))
 
 
 def _hand_off(make_viewer: ViewerFactory, sock: socket.socket, head: bytes, slot: Slot) -> Response:
     """Give the viewer's socket and its stream slot to the sender thread; waitress drops the response returned."""
     sender = current_app.extensions[SENDER]
     try:
-        viewers: list[SocketViewer] = []
-        on_close = _watched(lambda: viewers and viewers[0].close(), slot.release)
-        viewer, attach = make_viewer(sock, head, sender, on_close)
-        viewers.append(viewer)
+        viewer, attach = make_viewer(sock, head, sender, slot.release)
+        _watch(slot, viewer.close)
         sender.add(viewer)
     except BaseException as exc:
         sock.close()
@@ -120,12 +112,12 @@ def _wsgi_stream(make_body: BodyFactory, content_type: str, slot: Slot) -> Respo
     # stream notice a viewer that left while nothing is being sent.
     left = request.environ.get("waitress.client_disconnected")
     revoked = threading.Event()
-    ended = _watched(revoked.set, slot.release)
+    _watch(slot, revoked.set)
     body = make_body(lambda: revoked.is_set() or bool(left and left()))
     response = Response(_until(revoked, body), content_type=content_type,
                         headers={**NO_STORE, "X-Accel-Buffering": "no"})
     # Runs when the server closes the response, however the stream ended.
-    response.call_on_close(ended)
+    response.call_on_close(slot.release)
     return response
 
 
