@@ -11,7 +11,7 @@ from camera import sse
 from camera.events import EventHub, EventLog
 from camera.sender import SocketViewer, StreamSender
 
-from .shared import all_cameras, get_camera, visible_names
+from .shared import get_camera, some_cameras, visible_names
 from .streaming import serve_stream
 
 bp = Blueprint("events", __name__)
@@ -34,8 +34,8 @@ def events() -> Response:
     """
     names = [name for name in request.args.get("cameras", "").split(",") if name]
     visible = visible_names()
-    if visible is not None and not all_cameras():  # a token whose camera a reload removed
-        abort(404, description="there is no camera you may see")
+    if visible is not None:
+        some_cameras()  # a 404 for a requester who can see none
     cameras = {get_camera(name).name for name in names} or (set(visible) if visible is not None else None)
     log = events_of(current_app)
     last_id = _last_event_id(log)

@@ -34,6 +34,7 @@ from .shared import (
     query_flag,
     query_number,
     require_usable,
+    some_cameras,
     status_of,
 )
 from .streaming import serve_stream
@@ -83,9 +84,7 @@ def streams() -> Response:
     if len(names) > MAX_STREAM_CAMERAS or (not names and len(all_cameras()) > MAX_STREAM_CAMERAS):
         abort(400, description=f"one stream carries at most {MAX_STREAM_CAMERAS} cameras; name them with "
                                "?cameras=a,b,... and open another stream for the rest")
-    cameras = [get_camera(name) for name in names] if names else list(all_cameras().values())
-    if not cameras:
-        abort(404, description="there is no camera you may see")
+    cameras = [get_camera(name) for name in names] if names else list(some_cameras().values())
     fps = query_number("fps", MIN_VIEWER_FPS, MAX_VIEWER_FPS)
     overlay = query_flag("overlay")
     usable = [camera for camera in cameras if camera.usable]

@@ -33,13 +33,20 @@ def visible_names() -> list[str] | None:
     return None if allowed is None else sorted(allowed)
 
 
+def some_cameras() -> dict[str, BaseCamera]:
+    """The cameras the requester may see, or a 404 JSON error if there are none (a token whose camera a
+    reload removed)."""
+    cameras = all_cameras()
+    if not cameras:
+        abort(404, description="there is no camera you may see")
+    return cameras
+
+
 def get_camera(name: str | None) -> BaseCamera:
     """The named camera (the first one for None), or a 404 JSON error."""
-    cameras = all_cameras()
     if name is None:
-        if not cameras:  # a token whose camera a reload removed sees none
-            abort(404, description="there is no camera you may see")
-        return next(iter(cameras.values()))
+        return next(iter(some_cameras().values()))
+    cameras = all_cameras()
     camera = cameras.get(name)
     if camera is None:
         abort(404, description=f"no camera named {name!r}")
