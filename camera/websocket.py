@@ -173,17 +173,19 @@ class WebSocketViewer(LogViewer):
             self._send(CloseConnection(code=code, reason=reason[:100]))
         self._ending = True
 
-    def _send(self, event: Any) -> None:
-        if self.ws.state is ConnectionState.OPEN or isinstance(event, CloseConnection):
-            self._out.append(memoryview(self.ws.send(event)))
+    def _send(self, event: Any) -> int:
+        """Queue ``event``'s bytes, if the connection still takes it; how many."""
+        if self.ws.state is not ConnectionState.OPEN and not isinstance(event, CloseConnection):
+            return 0
+        data = self.ws.send(event)
+        self._out.append(memoryview(data))
+        return len(data)
 
     def _reply(self, event: Any) -> None:
         """Queue an answer the client asked for (a pong, an error); drop a client that lets them pile up."""
         if not self._out:
             self._owed = 0  # all that was owed has gone out
-        before = len(self._out)
-        self._send(event)
-        self._owed += sum(len(part) for part in list(self._out)[before:])
+        self._owed += self._send(event)
         if self._owed > MAX_OWED:
             logger.info("dropping a WebSocket client of %s that does not read the replies it asks for",
                      self.camera_name)
