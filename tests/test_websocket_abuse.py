@@ -74,6 +74,14 @@ def served():
         yield app, servers.start(app)
 
 
+def not_reading(app, base: str) -> Attacker:
+    """A client of ``plain`` that reads nothing, once the server sees its socket full."""
+    client = Attacker(base, "plain")
+    client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    assert wait_until(lambda: app.extensions[SENDER].backlog >= 1, 30), "its socket fills while it reads nothing"
+    return client
+
+
 def sender_alive(app) -> bool:
     thread = app.extensions[SENDER]._thread
     return thread is not None and thread.is_alive()
@@ -101,11 +109,9 @@ def test_deeply_nested_json_is_answered_as_an_error_and_stops_nothing(served):
 def test_a_frame_after_a_close_from_a_client_that_stopped_reading_stops_nothing(served):
     app, base = served
     bystanders = Bystanders(base)
-    client = Attacker(base, "plain")
-    client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    client = not_reading(app, base)
     sender = app.extensions[SENDER]
     try:
-        assert wait_until(lambda: sender.backlog >= 1, 30), "the client's socket fills while it reads nothing"
         client.sock.sendall(client.frame(Opcode.CLOSE, struct.pack("!H", 1000) + b"bye"))
         viewer = next(v for v in list(sender._viewers) if isinstance(v, ws_module.WebSocketViewer) and v.full)
         wait_until(lambda: viewer._ending, 2)  # today's server reads the close at once; this one waits
@@ -146,13 +152,11 @@ def test_a_flood_of_messages_is_closed_with_1008_after_a_bounded_number_of_answe
 def test_a_client_that_sends_but_never_reads_cannot_make_the_server_read_without_end(served):
     app, base = served
     bystanders = Bystanders(base)
-    client = Attacker(base, "plain")
-    client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    client = not_reading(app, base)
     client.sock.settimeout(3)
     ping = client.frame(Opcode.PING, b"p" * 100)
     chunk, pushed = ping * 1000, 0
     try:
-        assert wait_until(lambda: app.extensions[SENDER].backlog >= 1, 30)
         with pytest.raises(OSError):  # a timeout: the server stopped reading; or a reset: it hung up
             for _ in range(200):
                 client.sock.sendall(chunk)
