@@ -35,7 +35,7 @@ from pathlib import Path
 from run import ROOT, Process, pinned, rss_mb
 
 sys.path.insert(0, str(ROOT))
-from webapp.server import raise_open_file_limit
+from webapp.serve.server import raise_open_file_limit
 
 ANSWER_TIMEOUT = 10.0
 WAITRESS_SERVE = ["--threads", "64", "--connection-limit", "164", "--send-bytes", "1",

@@ -10,8 +10,8 @@ from flask import Flask
 from camera.sender import STALL_TIMEOUT
 from webapp import create_app
 from webapp.app import shutdown
-from webapp.config import SENDER
-from webapp.server import make_server
+from webapp.runtime.registry import runtime_of
+from webapp.serve.server import make_server
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -48,7 +48,7 @@ class Servers:
 
     def start(self, app: Flask, handoff: bool = True, threads: int = 32, client_timeout: float = STALL_TIMEOUT) -> str:
         app.config["SOCKET_HANDOFF"] = handoff
-        app.extensions[SENDER].stall_timeout = client_timeout
+        runtime_of(app).sender.stall_timeout = client_timeout
         server = make_server(app, "127.0.0.1", 0, threads=threads, client_timeout=client_timeout)
         threading.Thread(target=server.run, daemon=True).start()
         self.running.append((app, server))

@@ -15,8 +15,8 @@ import time
 from camera import PatternCamera
 from tests.helpers import wait_until
 from webapp import create_app
-from webapp.config import SENDER, SLOTS
-from webapp.server import make_server
+from webapp.runtime.registry import runtime_of
+from webapp.serve.server import make_server
 
 CLIENT_TIMEOUT = 2.0
 
@@ -25,13 +25,13 @@ def main(path: str) -> None:
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     app = create_app({"CAMERAS": {"cam": PatternCamera("cam", fps=30)}, "SOCKET_HANDOFF": path == "sender"})
     # A long sender stall timeout: only the kernel's TCP_USER_TIMEOUT can free the slot.
-    app.extensions[SENDER].stall_timeout = 600
+    runtime_of(app).sender.stall_timeout = 600
     server = make_server(app, "127.0.0.1", 0, threads=8, client_timeout=CLIENT_TIMEOUT)
     threading.Thread(target=server.run, daemon=True).start()
     viewer = socket.create_connection(("127.0.0.1", server.effective_port), timeout=10)
     viewer.sendall(b"GET /video_feed/cam HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     viewer.recv(65536)
-    slots = app.extensions[SLOTS]
+    slots = runtime_of(app).slots
     assert slots.used == 1
     subprocess.run(["ip", "link", "set", "lo", "down"], check=True)
     gone = time.monotonic()

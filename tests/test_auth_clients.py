@@ -24,7 +24,7 @@ from tests.conftest import Servers
 from tests.helpers import decode, wait_until
 from tests.test_cli import env, run_cli
 from webapp import create_app
-from webapp.lineup import reload
+from webapp.runtime.lineup import reload
 
 
 @pytest.fixture

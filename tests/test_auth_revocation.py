@@ -16,7 +16,7 @@ from tests.test_cli import env
 from tests.test_config_reload import Watching
 from webapp import create_app
 from webapp.auth import auth_of
-from webapp.config import SLOTS
+from webapp.runtime.registry import runtime_of
 
 
 @pytest.fixture(params=["sender", "wsgi"])
@@ -100,7 +100,7 @@ def test_removing_a_user_or_changing_a_password_ends_sessions_and_cuts_streams(s
     assert not ada.ended.is_set()
     assert Client(base, Recorder(), basic("dora", PASSWORDS["vic"])).get("/api/me").status == 200
     ada.reader.close()
-    assert wait_until(lambda: app.extensions[SLOTS].used == 0, 20)
+    assert wait_until(lambda: runtime_of(app).slots.used == 0, 20)
     assert auth_of(app).streams.count == 0, "every stream's watch is gone with it"
 
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import MjpegReader, decode, free_port, wait_until
-from webapp.cli import build_parser, config_from_args
-from webapp.config import NAME_RULE
+from webapp.cli.parser import build_parser, config_from_args
+from webapp.config.values import NAME_RULE
 
 ROOT = Path(__file__).resolve().parent.parent
 

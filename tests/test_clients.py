@@ -18,7 +18,7 @@ import pytest
 from camera import PatternCamera
 from tests.helpers import MjpegReader, get, get_json, wait_until
 from webapp import create_app
-from webapp.config import SLOTS
+from webapp.runtime.registry import runtime_of
 
 
 @pytest.fixture
@@ -52,7 +52,7 @@ def test_bad_query_values_are_400_json(app_and_base, query, message):
     app, base = app_and_base
     status, body = get_json(base + query)
     assert status == 400 and body["status"] == 400 and message in body["error"]
-    assert app.extensions[SLOTS].used == 0, "a refused stream holds no slot"
+    assert runtime_of(app).slots.used == 0, "a refused stream holds no slot"
 
 
 def test_unknown_query_parameters_such_as_cache_busters_are_ignored(app_and_base):
@@ -119,7 +119,7 @@ def test_a_client_that_takes_nothing_is_dropped_and_frees_its_slot(serve):
     gone.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     gone.connect((host, int(port)))
     gone.sendall(b"GET /video_feed/cam HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-    slots = app.extensions[SLOTS]
+    slots = runtime_of(app).slots
     try:
         assert wait_until(lambda: slots.used == 1, 5)
         assert wait_until(lambda: slots.used == 0, 20), "the stalled connection must be dropped"
@@ -156,8 +156,8 @@ def test_a_thousand_viewers_coming_and_going_leave_nothing_behind(serve):
     app = create_app({"CAMERAS": {"cam": PatternCamera("cam", fps=30, width=320)}, "IDLE_TIMEOUT": 120})
     base = serve(app)
     host, port = base.removeprefix("http://").split(":")
-    camera = app.extensions["camstream"]["cam"]
-    slots = app.extensions[SLOTS]
+    camera = runtime_of(app).cameras["cam"]
+    slots = runtime_of(app).slots
 
     def cycles(start: int, count: int, workers: int = 10) -> None:
         errors: list[BaseException] = []

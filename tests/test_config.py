@@ -2,7 +2,8 @@ import pytest
 
 from camera import OpenCVCamera, PatternCamera, SourceError
 from webapp import create_app
-from webapp.config import ConfigError, cameras_of
+from webapp.config.values import ConfigError
+from webapp.runtime.registry import runtime_of
 
 
 @pytest.fixture(autouse=True)
@@ -17,7 +18,7 @@ def test_environment_variables_configure_the_cameras(monkeypatch):
     monkeypatch.setenv("CAMSTREAM_QUALITY", "70")
     monkeypatch.setenv("CAMSTREAM_WIDTH", "320")
     monkeypatch.setenv("CAMSTREAM_HEIGHT", "240")
-    cameras = cameras_of(create_app())
+    cameras = runtime_of(create_app()).cameras
     assert list(cameras) == ["door", "yard", "garage"]
     assert cameras["yard"].source == "rtsp://cam/live?a=1%2C2"
     assert isinstance(cameras["garage"], OpenCVCamera) and cameras["garage"].target == 0
@@ -27,13 +28,13 @@ def test_environment_variables_configure_the_cameras(monkeypatch):
 
 def test_one_source_is_the_default_camera(monkeypatch):
     monkeypatch.setenv("CAMSTREAM_SOURCE", "0")
-    cameras = cameras_of(create_app())
+    cameras = runtime_of(create_app()).cameras
     assert list(cameras) == ["default"] and cameras["default"].target == 0
 
 
 def test_the_config_argument_overrides_the_environment(monkeypatch):
     monkeypatch.setenv("CAMSTREAM_SOURCE", "/does/not/exist.mp4")
-    cameras = cameras_of(create_app({"SOURCE": "pattern", "IDLE_TIMEOUT": 2}))
+    cameras = runtime_of(create_app({"SOURCE": "pattern", "IDLE_TIMEOUT": 2})).cameras
     assert isinstance(cameras["default"], PatternCamera) and cameras["default"].idle_timeout == 2
 
 
@@ -86,7 +87,7 @@ def test_every_json_answer_is_strict_json():
 
 def test_a_source_that_can_never_work_leaves_its_camera_failed_and_the_others_serve(caplog):
     app = create_app({"CAMERAS": "good=pattern,gone=/does/not/exist.mp4,odd=gopher://u:secret@h/x"})
-    cameras = cameras_of(app)
+    cameras = runtime_of(app).cameras
     assert cameras["good"].usable and cameras["good"].state == "idle"
     for name, reason in (("gone", "no such file: /does/not/exist.mp4"), ("odd", "unknown source scheme")):
         status = cameras[name].status()

@@ -13,8 +13,8 @@ from werkzeug.security import generate_password_hash
 
 from tests.models import candidate, yolo_model
 from tests.test_cli import ROOT, env, run_cli, running  # noqa: F401 (a fixture)
-from webapp.config import gather
-from webapp.plan import make_plan
+from webapp.config.layers import gather
+from webapp.config.plan import make_plan
 
 EXAMPLE = ROOT / "examples" / "camstream.toml"
 

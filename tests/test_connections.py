@@ -16,9 +16,9 @@ from tests.helpers import MjpegReader, get, get_json, wait_until
 from tests.sources import CountingCamera
 from webapp import create_app
 from webapp.app import shutdown
-from webapp.config import CONNECTIONS, SLOTS
-from webapp.connections import GuardedServer
-from webapp.server import make_server, raise_open_file_limit
+from webapp.runtime.registry import runtime_of
+from webapp.serve.connections import GuardedServer
+from webapp.serve.server import make_server, raise_open_file_limit
 
 
 @dataclass
@@ -140,7 +140,7 @@ def test_when_every_connection_is_busy_a_new_one_gets_503_at_once(guarded):
         head, _, body = answer.partition(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 503") and b"Connection: close" in head and b"Retry-After: 5" in head
         assert json.loads(body)["status"] == 503
-        assert app.extensions[CONNECTIONS].refused == 1
+        assert runtime_of(app).connections.refused == 1
     finally:
         for viewer in viewers:
             viewer.close()
@@ -221,7 +221,7 @@ def test_a_viewer_closed_before_its_feed_is_attached_leaves_no_ghost():
 def test_clients_that_leave_at_once_leave_no_viewers_behind(guarded):
     served = guarded(max_viewers=400, cameras=5)
     app, port = served.app, served.port
-    cameras = list(app.extensions["camstream"].values())
+    cameras = list(runtime_of(app).cameras.values())
     for round_ in range(300):
         sock = connect(port)
         path = "/video_feed/cam" if round_ % 2 else "/streams"
@@ -231,7 +231,7 @@ def test_clients_that_leave_at_once_leave_no_viewers_behind(guarded):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
         sock.close()
     assert wait_until(lambda: all(c.status()["viewers"] == 0 for c in cameras), 10), [c.status() for c in cameras]
-    assert wait_until(lambda: app.extensions[SLOTS].used == 0, 10)
+    assert wait_until(lambda: runtime_of(app).slots.used == 0, 10)
     # With nobody watching, every camera is released after its idle timeout (1 s here).
     assert wait_until(lambda: all(c.state == "idle" for c in cameras), 10), [c.state for c in cameras]
 
@@ -260,5 +260,5 @@ def test_a_stream_that_fails_to_start_gives_its_slot_back(guarded, handoff):
         except OSError:
             pass
         sock.close()
-        assert wait_until(lambda: app.extensions[SLOTS].used == 0, 5), "the slot leaked"
-    assert app.extensions[SLOTS].refused == 0
+        assert wait_until(lambda: runtime_of(app).slots.used == 0, 5), "the slot leaked"
+    assert runtime_of(app).slots.refused == 0

@@ -13,14 +13,14 @@ from tests.helpers import MjpegReader, decode, get, get_json, wait_until
 from tests.sources import SceneCamera
 from tests.test_multiplex import tagged_parts
 from webapp import create_app
-from webapp.detectors import detections_of, overlays_of
+from webapp.runtime.registry import runtime_of
 
 
 @pytest.fixture
 def site(serve):
     app = create_app({"CAMERAS": {"scene": SceneCamera(), "plain": PatternCamera("plain", fps=10, width=320)},
                       "DETECT": {"scene": "tests.detectors:find_squares"}, "DETECT_FPS": 10})
-    assert wait_until(lambda: detections_of(app)["scene"].latest is not None, 20), "the detector is always on"
+    assert wait_until(lambda: runtime_of(app).detections["scene"].latest is not None, 20), "the detector is always on"
     return app, serve(app, threads=80)
 
 
@@ -50,7 +50,7 @@ def test_the_overlay_stream_shows_the_boxes_on_the_cameras_own_frames(site):
 
 def test_fifty_overlay_viewers_share_one_drawing_per_frame(site):
     app, base = site
-    camera, overlay = app.extensions["camstream"]["scene"], overlays_of(app)["scene"]
+    camera, overlay = runtime_of(app).cameras["scene"], runtime_of(app).overlays["scene"]
     ready = threading.Barrier(50, timeout=30)
     received = [0] * 50
     before = {}
@@ -76,7 +76,7 @@ def test_fifty_overlay_viewers_share_one_drawing_per_frame(site):
 
 def test_overlay_viewers_count_and_the_drawing_stops_when_they_leave(site):
     app, base = site
-    overlay = overlays_of(app)["scene"]
+    overlay = runtime_of(app).overlays["scene"]
     with MjpegReader(f"{base}/video_feed/scene?overlay=1") as viewer:
         viewer.read(2)
         assert wait_until(lambda: get_json(f"{base}/api/cameras/scene")[1]["viewers"] == 1, 10)

@@ -15,7 +15,7 @@ from tests.models import classifier_model
 from tests.sources import SceneCamera, SilentCamera
 from tests.test_cli import Running, env, run_cli
 from webapp import create_app
-from webapp.settings import ConfigError
+from webapp.config.values import ConfigError
 
 RESULT_KEYS = {"camera", "detector", "seq", "timestamp", "finished", "width", "height", "inference_ms", "detections"}
 

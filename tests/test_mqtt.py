@@ -19,8 +19,8 @@ from tests.helpers import MjpegReader, free_port, get_json, wait_until
 from tests.sources import SceneCamera
 from tests.test_cli import env, running  # noqa: F401 - a fixture
 from webapp import create_app
-from webapp.lineup import reload
-from webapp.settings import ConfigError
+from webapp.config.values import ConfigError
+from webapp.runtime.lineup import reload
 
 pytestmark = [pytest.mark.slow, pytest.mark.mqtt]
 

@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 from camera import PatternCamera
 from tests.helpers import decode, get_json, wait_until
 from webapp import create_app
-from webapp.config import SLOTS
+from webapp.runtime.registry import runtime_of
 
 
 def tagged_parts(url: str, count: int) -> list[tuple[str, bytes]]:
@@ -47,7 +47,7 @@ def test_one_connection_carries_every_camera_asked_for(serve):
     assert not cameras["side"].running
     everything = {name for name, _ in tagged_parts(f"{base}/streams", 30)}
     assert everything == {"front", "back", "side"}
-    assert wait_until(lambda: app.extensions[SLOTS].used == 0, 2), "one slot per connection, released"
+    assert wait_until(lambda: runtime_of(app).slots.used == 0, 2), "one slot per connection, released"
 
 
 def test_unknown_cameras_and_bad_values_are_refused_as_json(serve):

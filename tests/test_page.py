@@ -15,9 +15,8 @@ from tests.helpers import decode, free_port, get_json, wait_until
 from tests.sources import SceneCamera
 from webapp import create_app
 from webapp.app import shutdown
-from webapp.config import SLOTS
-from webapp.events import events_of
-from webapp.server import make_server
+from webapp.runtime.registry import runtime_of
+from webapp.serve.server import make_server
 
 pytestmark = pytest.mark.slow
 
@@ -101,7 +100,7 @@ def test_twelve_tabs_all_show_moving_video_over_one_connection(browser, site):
         page.wait_for_function(f"before => ({ALL_FRAMES}).every((n, i) => n >= before[i] + 2)",
                                arg=before, timeout=20000, polling=200)
     # Every tab and camera shares one video stream, and one event stream for the numbers.
-    assert app.extensions[SLOTS].used == 2
+    assert runtime_of(app).slots.used == 2
     _status, health = get_json(f"{base}/healthz")
     assert health["streams"] == 2
     context.close()
@@ -297,7 +296,7 @@ def test_the_browsers_event_source_resumes_without_duplicates(browser):
                 source.addEventListener(kind, event => window.seen.push(Number(event.lastEventId)));
         }""")
         page.wait_for_function("() => window.seen.length >= 5", timeout=15000, polling=100)
-        events_of(app).end_streams()
+        runtime_of(app).events.end_streams()
         page.wait_for_function("() => window.opened >= 2 && window.seen.length >= 40", timeout=20000, polling=100)
         seen = page.evaluate("window.seen")
         assert seen == list(range(seen[0], seen[0] + len(seen))), "every event once, in order, across the reconnect"

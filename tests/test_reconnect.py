@@ -14,7 +14,7 @@ from camera.backoff import Backoff
 from camera.pacing import Pacer
 from tests.helpers import MjpegReader, UpstreamServer, decode, free_port, get, get_json, make_jpeg, wait_until
 from webapp import create_app
-from webapp.config import cameras_of
+from webapp.runtime.registry import runtime_of
 
 JPEGS = [make_jpeg(i) for i in range(6)]
 
@@ -34,7 +34,7 @@ def test_an_upstream_that_drops_out_keeps_its_viewers_and_comes_back_to_them(ser
     with UpstreamServer(JPEGS, fps=20) as upstream:
         app = create_app({"CAMERAS": {"cam": upstream.url}})
         base = serve(app)
-        camera = cameras_of(app)["cam"]
+        camera = runtime_of(app).cameras["cam"]
         with MjpegReader(f"{base}/video_feed/cam") as viewer:
             frames = viewer.frames()
             assert next(frames) in JPEGS
@@ -159,7 +159,7 @@ def test_cameras_that_cannot_open_or_never_work_do_not_stop_the_others(serve, ca
     with MjpegReader(f"{base}/video_feed/door") as door:
         frame = door.read(1)[0]
         decode(frame)
-        assert wait_until(lambda: cameras_of(app)["door"].state == RECONNECTING, 5)
+        assert wait_until(lambda: runtime_of(app).cameras["door"].state == RECONNECTING, 5)
         with MjpegReader(f"{base}/video_feed/good") as good:
             assert decode(good.read(1)[0]).shape == (480, 640, 3)
         status, body = get_json(f"{base}/api/cameras")

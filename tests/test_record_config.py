@@ -3,8 +3,7 @@
 import pytest
 
 from tests.test_cli import run_cli
-from webapp.recording import parse_size
-from webapp.settings import ConfigError
+from webapp.config.values import ConfigError, parse_size
 
 
 @pytest.mark.parametrize("args, message", [

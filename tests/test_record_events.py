@@ -18,7 +18,7 @@ from tests.sources import SceneCamera
 from tests.test_events import EventReader
 from tests.test_websocket import next_text, ws_url
 from webapp import create_app
-from webapp.recording import recording_of
+from webapp.runtime.registry import runtime_of
 
 GAP, PRE, POST = 1.5, 1.0, 1.0
 
@@ -86,7 +86,7 @@ def test_an_event_opens_and_closes_around_motion_with_snapshots_and_a_clip(recor
     assert np.abs(decode(clean).astype(int) - decode(boxed).astype(int)).max() > 100, "boxes drawn on one"
 
     # The clip, from the index: the pre-capture seconds (the square still), the event, the post-capture.
-    storage = recording_of(app).storage
+    storage = runtime_of(app).recording.storage
     row = storage.index.event(event["id"])
     frames = list(frames_between(storage, clip_segments(storage, row), row.clip_start, row.clip_end))
     times = [timestamp for timestamp, _ in frames]
@@ -126,7 +126,7 @@ def test_events_are_filtered_by_camera_label_and_time_and_deleted(recording):
     assert get_json(f"{url}/api/events?before={iso}")[1]["events"] == [event]
     assert get_json(f"{url}/api/events?limit=1")[1]["events"] == [event]
 
-    storage = recording_of(app).storage
+    storage = runtime_of(app).recording.storage
     row = storage.index.event(event["id"])
     files = [storage.path(segment.path) for segment in clip_segments(storage, row)]
     files += [storage.path(row.snapshot), storage.path(row.snapshot_boxes)]

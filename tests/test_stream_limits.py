@@ -20,7 +20,7 @@ from tests.auth_helpers import HASHES, PASSWORDS, Client, Recorder, basic
 from tests.helpers import get_json, wait_until
 from tests.test_cli import env, running  # noqa: F401 - a fixture
 from tests.test_config_reload import Watching
-from webapp.routes import MAX_STREAM_CAMERAS
+from webapp.api.streams import MAX_STREAM_CAMERAS
 
 
 class SlowToOpen(BaseCamera):

@@ -17,7 +17,7 @@ from tests.helpers import decode, get, wait_until
 from tests.sources import SceneCamera
 from tests.test_detect_overlay import boxed
 from webapp import create_app
-from webapp.config import SLOTS
+from webapp.runtime.registry import runtime_of
 
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="
 
@@ -66,12 +66,12 @@ def test_frames_and_events_over_one_websocket(site):
         while event.get("event") != "detection":
             event = next_text(ws)
         assert event["camera"] == "scene" and event["detections"][0]["label"] == "square"
-        assert wait_until(lambda: app.extensions["camstream"]["scene"].status()["viewers"] == 1, 5), \
+        assert wait_until(lambda: runtime_of(app).cameras["scene"].status()["viewers"] == 1, 5), \
             "a WebSocket client is a viewer of its camera"
-        assert app.extensions[SLOTS].used == 1
+        assert runtime_of(app).slots.used == 1
     finally:
         ws.close()
-    assert wait_until(lambda: app.extensions[SLOTS].used == 0, 5)
+    assert wait_until(lambda: runtime_of(app).slots.used == 0, 5)
 
 
 def raw_handshake(base: str, name: str, headers: dict[str, str] | None = None) -> bytes:
@@ -113,7 +113,7 @@ def handed_off():
 
 def test_the_client_asks_for_fewer_frames_and_for_the_overlay(handed_off):
     app, base = handed_off
-    camera = app.extensions["camstream"]["scene"]
+    camera = runtime_of(app).cameras["scene"]
     ws = websocket.create_connection(ws_url(base, "scene"), timeout=10)
     try:
         next_binary(ws)
@@ -270,7 +270,7 @@ def test_bad_input_closes_that_connection_with_the_right_code_and_nothing_else(h
     finally:
         client.close()
         bystander.close()
-    assert wait_until(lambda: app.extensions[SLOTS].used == 0, 5)
+    assert wait_until(lambda: runtime_of(app).slots.used == 0, 5)
 
 
 @pytest.mark.parametrize("headers, status, message", [

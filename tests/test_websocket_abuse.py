@@ -22,7 +22,7 @@ from camera.sender import StreamSender
 from tests.conftest import Servers
 from tests.helpers import MjpegReader, decode, wait_until
 from tests.test_websocket import RawClient, make_site, next_binary, ws_url
-from webapp.config import SENDER, SLOTS
+from webapp.runtime.registry import runtime_of
 
 
 class Attacker(RawClient):
@@ -78,12 +78,12 @@ def not_reading(app, base: str) -> Attacker:
     """A client of ``plain`` that reads nothing, once the server sees its socket full."""
     client = Attacker(base, "plain")
     client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    assert wait_until(lambda: app.extensions[SENDER].backlog >= 1, 30), "its socket fills while it reads nothing"
+    assert wait_until(lambda: runtime_of(app).sender.backlog >= 1, 30), "its socket fills while it reads nothing"
     return client
 
 
 def sender_alive(app) -> bool:
-    thread = app.extensions[SENDER]._thread
+    thread = runtime_of(app).sender._thread
     return thread is not None and thread.is_alive()
 
 
@@ -98,11 +98,11 @@ def test_deeply_nested_json_is_answered_as_an_error_and_stops_nothing(served):
         assert "fps must be a number" in client.next_error(), "an int too large for a float too"
         bystanders.still_served()
         assert sender_alive(app)
-        assert app.extensions[SENDER].viewer_errors == 0, "answered by the checks, not caught as a crash"
+        assert runtime_of(app).sender.viewer_errors == 0, "answered by the checks, not caught as a crash"
     finally:
         client.close()
         bystanders.close()
-    assert wait_until(lambda: app.extensions[SLOTS].used == 0, 10), "every slot is given back"
+    assert wait_until(lambda: runtime_of(app).slots.used == 0, 10), "every slot is given back"
 
 
 @pytest.mark.slow
@@ -110,7 +110,7 @@ def test_a_frame_after_a_close_from_a_client_that_stopped_reading_stops_nothing(
     app, base = served
     bystanders = Bystanders(base)
     client = not_reading(app, base)
-    sender = app.extensions[SENDER]
+    sender = runtime_of(app).sender
     try:
         client.sock.sendall(client.frame(Opcode.CLOSE, struct.pack("!H", 1000) + b"bye"))
         viewer = next(v for v in list(sender._viewers) if isinstance(v, ws_module.WebSocketViewer) and v.full)
@@ -123,7 +123,7 @@ def test_a_frame_after_a_close_from_a_client_that_stopped_reading_stops_nothing(
     finally:
         client.close()
         bystanders.close()
-    assert wait_until(lambda: app.extensions[SLOTS].used == 0, 10)
+    assert wait_until(lambda: runtime_of(app).slots.used == 0, 10)
 
 
 @pytest.mark.parametrize("message", [
@@ -145,7 +145,7 @@ def test_a_flood_of_messages_is_closed_with_1008_after_a_bounded_number_of_answe
     finally:
         client.close()
         bystanders.close()
-    assert wait_until(lambda: app.extensions[SLOTS].used == 0, 10)
+    assert wait_until(lambda: runtime_of(app).slots.used == 0, 10)
 
 
 @pytest.mark.slow
@@ -167,7 +167,7 @@ def test_a_client_that_sends_but_never_reads_cannot_make_the_server_read_without
     finally:
         client.close()
         bystanders.close()
-    assert wait_until(lambda: app.extensions[SLOTS].used == 0, 10)
+    assert wait_until(lambda: runtime_of(app).slots.used == 0, 10)
 
 
 def test_replies_owed_to_a_client_that_does_not_read_are_bounded(monkeypatch):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -10,18 +9,16 @@ from typing import Any
 from flask import Flask, session
 from flask.json.provider import DefaultJSONProvider
 
-from camera.sender import StreamSender
-
-from . import auth, compat, detect, errors, events, history, metrics, recordings, routes, ws
-from .config import CONNECTIONS, EXTENSION, MQTT, SENDER, SLOTS, gather, max_viewers
-from .connections import ConnectionStats
-from .detectors import DETECTION, OVERLAYS
-from .lineup import start_lineup
-from .mqtt import MqttPublisher, parse_broker
-from .plan import make_plan
-from .recording import RECORDING, Recording
-from .shared import status_of
-from .slots import StreamSlots
+from . import auth
+from .api import compat, detection, errors, events, page, push, recordings, status, streams
+from .config.layers import gather, max_viewers
+from .config.plan import make_plan
+from .integrations import metrics
+from .integrations.mqtt import MqttPublisher, parse_broker
+from .runtime.lineup import start_lineup
+from .runtime.recording import Recording
+from .runtime.registry import EXTENSION, Lineup, Runtime, runtime_of
+from .serve.slots import StreamSlots
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -29,7 +26,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     ``config`` overrides the ``CAMSTREAM_*`` environment variables, which
     override the config file (``CONFIG``, or ``CAMSTREAM_CONFIG``), which
-    overrides :data:`~webapp.config.DEFAULTS`; keys are the variable names
+    overrides the defaults (webapp/config/table.py); keys are the variable names
     without the prefix (``SOURCE``, ``CAMERAS``, ``FPS``, ...). Cameras are
     created here but capture nothing until someone watches; detectors
     (``DETECT``) are loaded here, each in its worker process.
@@ -49,26 +46,18 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     auth.install(app)
     app.wsgi_app = auth.TrustedProxy(app.wsgi_app, auth.auth_of(app).trusted)  # type: ignore[method-assign]
     app.context_processor(page_context)
-    app.extensions[SLOTS] = StreamSlots(max_viewers(app.config))
-    app.extensions[RECORDING] = Recording(plan.storage, plan.limits)
-    events.start_events(app, status_of)
-    metrics.start_metrics(app)
-    app.extensions[MQTT] = MqttPublisher(broker, str(app.config["MQTT_PREFIX"]),
-                                         str(app.config["MQTT_DISCOVERY_PREFIX"])) if broker else None
-    start_lineup(app, given, settings, plan)
-    if app.extensions[MQTT] is not None:
-        app.extensions[MQTT].start()
-    app.extensions[SENDER] = StreamSender()
-    app.extensions[CONNECTIONS] = ConnectionStats()
+    mqtt = MqttPublisher(broker, str(app.config["MQTT_PREFIX"]), str(app.config["MQTT_DISCOVERY_PREFIX"])) \
+        if broker else None
+    runtime = Runtime(Lineup(given, settings, plan), Recording(plan.storage, plan.limits),
+                      StreamSlots(max_viewers(app.config)), mqtt)
+    metrics.collect_from(runtime)
+    app.extensions[EXTENSION] = runtime
+    start_lineup(runtime, strict=bool(settings.config.get("STRICT_SOURCES")))
+    if mqtt is not None:
+        mqtt.start()
     app.register_blueprint(auth.bp)
-    app.register_blueprint(routes.bp)
-    app.register_blueprint(compat.bp)
-    app.register_blueprint(metrics.bp)
-    app.register_blueprint(detect.bp)
-    app.register_blueprint(events.bp)
-    app.register_blueprint(ws.bp)
-    app.register_blueprint(history.bp)
-    app.register_blueprint(recordings.bp)
+    for area in (page, streams, status, compat, detection, push, events, recordings, metrics):
+        app.register_blueprint(area.bp)
     errors.register(app)
     return app
 
@@ -88,24 +77,7 @@ class StrictJSON(DefaultJSONProvider):
 
 def shutdown(app: Flask, timeout: float = 3.0) -> None:
     """End every stream and release every camera of ``app``, waiting ``timeout`` seconds at most in all."""
-    deadline = time.monotonic() + timeout
-    publisher = app.extensions.get(MQTT)
-    if publisher is not None:
-        publisher.stop()
-        app.extensions[MQTT] = None
-    cameras = app.extensions[EXTENSION].values()
-    for camera in cameras:
-        camera.stop(timeout=0)
-    events.events_of(app).close()
-    auth.auth_of(app).streams.stop()
-    for overlay in app.extensions[OVERLAYS].values():
-        overlay.stop()
-    for detection in app.extensions[DETECTION].values():
-        detection.stop(max(0.1, deadline - time.monotonic()))
-    app.extensions[RECORDING].stop()
-    app.extensions[SENDER].stop(timeout)
-    for camera in cameras:
-        camera.join(max(0.0, deadline - time.monotonic()))
+    runtime_of(app).stop(timeout, before_join=auth.auth_of(app).streams.stop)
 
 
 def _resource_dir(name: str) -> str:

@@ -5,7 +5,7 @@ preflight from an allowed origin is answered; the requester is found (a
 session cookie, HTTP Basic, or a ``?token=``); the endpoint is one that
 requester may use; a request that changes something comes from camstream's
 own page. Cameras a requester may not see are filtered out where cameras
-are listed (:func:`webapp.shared.all_cameras`).
+are listed (:func:`webapp.api.common.all_cameras`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from flask import Flask, Response, current_app, g, redirect, request, session, url_for
 
-from ..errors import json_error
+from ..api.errors import json_error
 from .lockout import Locked
 from .state import Auth, auth_of
 from .users import ADMIN, USER_PATTERN, User
@@ -32,15 +32,15 @@ SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 TOKEN_TRIES = "(token)"
 
 # Anyone may use these.
-PUBLIC = {"static", "auth.login_form", "auth.login", "auth.logout", "camstream.healthz", "camstream.favicon"}
+PUBLIC = {"static", "auth.login_form", "auth.login", "auth.logout", "status.healthz", "page.favicon"}
 # Live video: all a token opens (and, with ?action=, mjpg-streamer's URLs on the page's paths).
-LIVE = {"camstream.video_feed", "camstream.snapshot", "camstream.streams", "compat.stream", "compat.snapshot",
-        "events.events", "ws.websocket", "ws.not_upgraded"}
-ACTION_PAGES = {"camstream.index", "compat.octopi_page"}
+LIVE = {"streams.video_feed", "streams.snapshot", "streams.streams", "compat.stream", "compat.snapshot",
+        "push.events", "push.websocket", "push.not_upgraded"}
+ACTION_PAGES = {"page.index", "compat.octopi_page"}
 # Pages a browser opens: without a session, the login form instead of a 401.
-PAGES = {"camstream.index", "compat.octopi_page", "history.page"}
+PAGES = {"page.index", "compat.octopi_page", "events.page"}
 # Only an admin: what changes or deletes, and the server-wide numbers.
-ADMIN_ONLY = {"metrics.metrics", "history.delete", "auth.tokens", "auth.create_token", "auth.revoke_token"}
+ADMIN_ONLY = {"metrics.metrics", "events.delete", "auth.tokens", "auth.create_token", "auth.revoke_token"}
 CORS_METHODS = "GET, HEAD"
 CORS_HEADERS = "Authorization, Last-Event-ID, Cache-Control"
 
@@ -120,7 +120,7 @@ def wrong_host() -> Response | None:
 
 def foreign_websocket(origin: str | None) -> Response | None:
     """Browsers apply no CORS to WebSockets: one opened by another site's page is refused here."""
-    if request.endpoint not in ("ws.websocket", "ws.not_upgraded") or origin is None or same_origin(origin):
+    if request.endpoint not in ("push.websocket", "push.not_upgraded") or origin is None or same_origin(origin):
         return None
     if origin.rstrip("/") in auth_of_app().cors_origins:
         return None

@@ -20,8 +20,7 @@ from typing import Any
 from flask import Flask, request
 from flask.sessions import SecureCookieSessionInterface
 
-from ..config import names_list
-from ..settings import ConfigError
+from ..config.values import ConfigError, names_list
 from .lockout import Lockout
 from .revocation import StreamWatch
 from .sessions import SessionStore

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..settings import ConfigError
+from ..config.values import ConfigError
 
 log = logging.getLogger("camstream.auth")
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from ..settings import NAME_PATTERN, ConfigError
+from ..config.values import NAME_PATTERN, ConfigError
 
 ADMIN, VIEWER = "admin", "viewer"
 ROLES = (ADMIN, VIEWER)

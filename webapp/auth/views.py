@@ -17,8 +17,8 @@ from flask import (
     url_for,
 )
 
-from ..config import cameras_of
-from ..settings import ConfigError
+from ..config.values import ConfigError
+from ..runtime.registry import runtime_of
 from .guard import failed_sign_in, fingerprint, principal, too_many
 from .state import auth_of
 
@@ -89,7 +89,7 @@ def create_token() -> tuple[Response, int]:
     label = body.get("label", "")
     if not isinstance(label, str):
         return _bad("label must be a string")
-    camera = cameras_of(current_app).get(body["camera"])  # an admin's: every camera
+    camera = runtime_of(current_app).cameras.get(body["camera"])  # an admin's: every camera
     if camera is None:
         return jsonify(error=f"no camera named {body['camera'][:40]!r}", status=404), 404
     try:

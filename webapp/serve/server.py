@@ -12,13 +12,11 @@ from waitress.adjustments import Adjustments
 
 from camera.sender import NOTSENT_LOWAT, STALL_TIMEOUT
 
-from .config import CONNECTIONS, SLOTS
+from ..config.table import DEFAULTS
+from ..runtime.registry import runtime_of
 from .connections import IDLE_TIMEOUT, GuardedServer
 
-DEFAULT_THREADS = 64
-# Worker threads kept free of streams for the page, snapshots and status.
-RESERVED_THREADS = 8
-
+DEFAULT_THREADS: int = DEFAULTS["THREADS"]
 
 # Bodies and request heads are bounded: no endpoint takes more than a few
 # KB, and waitress would otherwise spool up to 1 GB a request to disk.
@@ -46,7 +44,7 @@ def streaming_settings(threads: int = DEFAULT_THREADS, max_viewers: int = 0) -> 
       much unsent waits until it drains, then takes the newest frame.
       Waitress's 16 MB would let a slow viewer fall minutes behind, and
       keeps up to 16 MB per viewer. (Only streams not handed to the
-      sender, see webapp/handoff.py, go through waitress's buffers.)
+      sender, see webapp/serve/handoff.py, go through waitress's buffers.)
     - ``channel_timeout``, ``cleanup_interval``: idle connections are
       closed after 15 s, looked for every second (waitress: 120 s, 30 s).
     - ``max_request_body_size``, ``max_request_header_size``: see above.
@@ -114,17 +112,17 @@ def make_server(app: Flask, host: str, port: int, threads: int = DEFAULT_THREADS
     :func:`listen` already, not yet running.
 
     A client that takes no data for ``client_timeout`` seconds is dropped;
-    idle and unfinished connections are handled as webapp/connections.py says.
+    idle and unfinished connections are handled as webapp/serve/connections.py says.
     """
     if sock is None:
         sock = listen(host, port, client_timeout)
-    settings = streaming_settings(threads, app.extensions[SLOTS].limit)
+    settings = streaming_settings(threads, runtime_of(app).slots.limit)
     try:
         with warnings.catch_warnings():
             # Deprecated, but waitress 3.0 still holds back smaller writes without it.
             warnings.filterwarnings("ignore", "send_bytes", DeprecationWarning)
             adjustments = Adjustments(**settings)
-        return GuardedServer(app, sock, adjustments, app.extensions[CONNECTIONS])
+        return GuardedServer(app, sock, adjustments, runtime_of(app).connections)
     except Exception:
         sock.close()
         raise

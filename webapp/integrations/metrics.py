@@ -13,64 +13,37 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-from flask import Blueprint, Flask, Response, current_app, request
-from prometheus_client import CollectorRegistry, Histogram
+from flask import Blueprint, Response, current_app, request
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
 from camera import FAILED, IDLE, RECONNECTING, STARTING, STREAMING
-from camera.detect import CameraDetection
 
-from .config import CONNECTIONS, SENDER, SLOTS, cameras_of
-from .detectors import detections_of
-from .recording import recording_of
+from ..runtime.registry import Runtime, runtime_of
 
 bp = Blueprint("metrics", __name__)
 
-REGISTRY = "camstream.metrics"
-INFERENCE = "camstream.metrics.inference"
 STATES = (IDLE, STARTING, STREAMING, RECONNECTING, FAILED)
-# Detector inference times, seconds: from a motion check to a slow model on a small CPU.
-INFERENCE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 @bp.get("/metrics")
 def metrics() -> Response:
     """The text format Prometheus asks for in ``Accept`` (OpenMetrics, or the plain text format)."""
     encode, content_type = choose_encoder(request.headers.get("Accept", ""))
-    return Response(encode(current_app.extensions[REGISTRY]), content_type=content_type)
+    return Response(encode(runtime_of(current_app).metrics.registry), content_type=content_type)
 
 
-def start_metrics(app: Flask) -> None:
-    """Give ``app`` its own registry (not prometheus-client's global one): two apps in a process never mix."""
-    registry = CollectorRegistry(auto_describe=False)
-    app.extensions[INFERENCE] = Histogram(
-        "camstream_detection_inference_seconds", "Detector time per frame, decoding included",
-        ["camera"], buckets=INFERENCE_BUCKETS, registry=registry)
-    registry.register(AppCollector(app))
-    app.extensions[REGISTRY] = registry
-
-
-def watch_detection(app: Flask, name: str, detection: CameraDetection) -> None:
-    """Time the results of camera ``name``'s detector in the inference histogram."""
-    child = app.extensions[INFERENCE].labels(camera=name)
-    detection.add_result_listener(lambda result: child.observe(result.inference_ms / 1000))
-
-
-def forget_camera(app: Flask, name: str) -> None:
-    """Drop a removed camera's inference times (the other metrics are read from the app's cameras)."""
-    try:
-        app.extensions[INFERENCE].remove(name)
-    except KeyError:
-        pass
+def collect_from(runtime: Runtime) -> None:
+    """Have the runtime's registry read everything but the histogram from ``runtime`` at each scrape."""
+    runtime.metrics.registry.register(AppCollector(runtime))
 
 
 class AppCollector(Collector):
-    """Everything but the histogram, read from the app at scrape time."""
+    """Everything but the histogram, read from the runtime at scrape time."""
 
-    def __init__(self, app: Flask) -> None:
-        self.app = app
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
 
     def collect(self) -> Iterator[Metric]:
         yield from self._cameras()
@@ -91,7 +64,7 @@ class AppCollector(Collector):
         age = GaugeMetricFamily("camstream_camera_last_frame_age_seconds", "Age of the newest frame (absent before one)",
                                 labels=["camera"])
         now = time.time()
-        for name, camera in cameras_of(self.app).items():
+        for name, camera in self.runtime.cameras.items():
             status = camera.status()
             for each in STATES:
                 state.add_metric([name, each], 1.0 if status["state"] == each else 0.0)
@@ -111,7 +84,7 @@ class AppCollector(Collector):
         errors = CounterMetricFamily("camstream_detection_errors", "Frames the detector failed on", labels=["camera"])
         restarts = CounterMetricFamily("camstream_detection_restarts", "Detector worker restarts", labels=["camera"])
         up = GaugeMetricFamily("camstream_detection_up", "1 while the detector runs", labels=["camera"])
-        for name, detection in detections_of(self.app).items():
+        for name, detection in self.runtime.detections.items():
             status = detection.status()
             runs.add_metric([name], status["results"])
             errors.add_metric([name], status["errors"])
@@ -125,7 +98,7 @@ class AppCollector(Collector):
                                       labels=["camera"])
         paused = GaugeMetricFamily("camstream_recording_paused", "1 while recording is paused (disk trouble)",
                                    labels=["camera"])
-        for name, recorder in recording_of(self.app).recorders.items():
+        for name, recorder in self.runtime.recorders.items():
             status = recorder.status()
             events.add_metric([name], status["events"])
             written.add_metric([name], status["bytes_written"])
@@ -133,8 +106,7 @@ class AppCollector(Collector):
         yield from (events, written, paused)
 
     def _server(self) -> Iterator[Metric]:
-        slots = self.app.extensions[SLOTS]
-        sender = self.app.extensions[SENDER]
+        slots, sender = self.runtime.slots, self.runtime.sender
         yield GaugeMetricFamily("camstream_streams_open", "Streams being served (video, events, WebSocket)",
                                 value=slots.used)
         yield CounterMetricFamily("camstream_streams_refused", "Streams refused for want of a slot",
@@ -145,7 +117,7 @@ class AppCollector(Collector):
                                 value=sender.backlog)
         yield CounterMetricFamily("camstream_viewer_errors", "Viewers closed because serving them raised an error",
                                   value=sender.viewer_errors)
-        connections = self.app.extensions[CONNECTIONS]
+        connections = self.runtime.connections
         if connections.limit:
             counts = connections.as_dict()
             yield GaugeMetricFamily("camstream_connections_open", "Connections the server holds", value=counts["open"])

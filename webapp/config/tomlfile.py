@@ -2,7 +2,7 @@
 
 The keys are the settings' names in lower case (``fps``, ``max_viewers``,
 ``detect_confidence``, ...) at the top level; each camera is a table
-``[cameras.NAME]`` with its ``source`` and any of :data:`CAMERA_KEYS`,
+``[cameras.NAME]`` with its ``source`` and any of the per-camera settings,
 which override the top-level ones for that camera. A top-level ``detect``
 or ``record`` is the default of every camera table; a table says ``"none"``
 to have none. Users are tables ``[users.NAME]`` with ``password_hash``,
@@ -19,34 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .settings import NAME_PATTERN, NAME_RULE, NUMBERS, ConfigError
+from .table import BOOL, CAMERA_KEYS, CHOICE, ENTRIES, GLOBAL_KEYS, NAMES, SIZE, SOURCE, TEXT, Setting
+from .values import NAME_PATTERN, NAME_RULE, ConfigError, parse_size
 
-# Each setting's kind: a key of NUMBERS (checked for type and range) or one of these.
-TEXT, SOURCE, BOOL, NAMES, SIZE, LEVEL, FORMAT = "text", "source", "bool", "names", "size", "level", "format"
-
-CAMERA_KEYS: dict[str, str] = {
-    "source": SOURCE, "fps": "FPS", "quality": "QUALITY", "width": "WIDTH", "height": "HEIGHT",
-    "idle_timeout": "IDLE_TIMEOUT", "detect": TEXT, "detect_confidence": "DETECT_CONFIDENCE",
-    "detect_classes": NAMES, "detect_fps": "DETECT_FPS", "detect_timeout": "DETECT_TIMEOUT", "record": TEXT,
-    "record_format": FORMAT, "segment_seconds": "SEGMENT_SECONDS", "pre_capture": "PRE_CAPTURE",
-    "post_capture": "POST_CAPTURE", "event_gap": "EVENT_GAP", "event_labels": NAMES,
-}
-GLOBAL_KEYS: dict[str, str] = {
-    **CAMERA_KEYS,
-    # Read by the command line only (see webapp/cli.py).
-    "host": TEXT, "port": "PORT", "threads": "THREADS", "log_level": LEVEL,
-    "snapshot_timeout": "SNAPSHOT_TIMEOUT", "max_viewers": "MAX_VIEWERS", "socket_handoff": BOOL,
-    "storage": TEXT, "retain_days": "RETAIN_DAYS", "max_storage": SIZE, "min_free": SIZE,
-    "mqtt": TEXT, "mqtt_prefix": TEXT, "mqtt_discovery_prefix": TEXT,
-    "no_auth": BOOL, "secret_key": TEXT, "allowed_hosts": NAMES, "trusted_proxies": NAMES, "cors_origins": NAMES,
-    "session_lifetime": "SESSION_LIFETIME", "login_attempts": "LOGIN_ATTEMPTS", "lockout_seconds": "LOCKOUT_SECONDS",
-}
-# A table [users.NAME] (see webapp/auth/users.py).
+# A table [users.NAME] (see webapp/auth/users.py): its keys' kinds.
 USER_KEYS: dict[str, str] = {"password_hash": TEXT, "role": TEXT, "cameras": NAMES}
 # Top-level settings that every camera table inherits unless it gives its own.
 INHERITED = ("detect", "record")
-LOG_LEVELS = ("debug", "info", "warning", "error")
-RECORD_FORMATS = ("jpeg", "h264")
 # What a camera table says to have no detector or no recording.
 NONE = "none"
 
@@ -119,22 +98,28 @@ def parse(data: Mapping[str, Any], lines: _Lines) -> ConfigFile:
     return result
 
 
-def _value(key: str, value: Any, known: Mapping[str, str], lines: _Lines, where: tuple[str, ...], place: str) -> Any:
+def _value(key: str, value: Any, known: Mapping[str, Setting] | Mapping[str, str], lines: _Lines,
+           where: tuple[str, ...], place: str) -> Any:
     """``value`` checked as the setting ``key`` of ``known`` (the keys allowed ``place``)."""
-    kind = known.get(key)
-    if kind is None:
+    setting = known.get(key)
+    if setting is None:
         raise lines.error(where, f"unknown setting {key!r} {place}")
-    check = _CHECKS.get(kind)
     try:
-        return check(key, value) if check else _number(kind, key, value)
+        if isinstance(setting, str):
+            return _CHECKS[setting](key, value)
+        if setting.numeric:
+            return _number(setting, key, value)
+        if setting.kind == CHOICE:
+            return _choice(setting.choices, key, value)
+        return _CHECKS[setting.kind](key, value)
     except ConfigError as exc:
         raise lines.error(where, str(exc)) from None
 
 
-def _number(kind: str, key: str, value: Any) -> int | float:
+def _number(setting: Setting, key: str, value: Any) -> int | float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ConfigError(f"{key} must be a number, not {_shown(value)}")
-    return NUMBERS[kind].parse(value, key)
+    return setting.parse(value, key)
 
 
 def _text(key: str, value: Any) -> str:
@@ -167,24 +152,20 @@ def _names(key: str, value: Any) -> list[str]:
 
 
 def _size(key: str, value: Any) -> str:
-    from .recording import parse_size  # recording imports the app's config; this module stays a leaf
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise ConfigError(f"{key} must be a size such as \"20GB\", not {_shown(value)}")
     parse_size(key, value)
     return str(value)
 
 
-def _choice(choices: tuple[str, ...]) -> Callable[[str, Any], str]:
-    def check(key: str, value: Any) -> str:
-        if value not in choices:
-            raise ConfigError(f"{key} must be one of {', '.join(choices)}, not {_shown(value)}")
-        return value
-    return check
+def _choice(choices: tuple[str, ...], key: str, value: Any) -> str:
+    if value not in choices:
+        raise ConfigError(f"{key} must be one of {', '.join(choices)}, not {_shown(value)}")
+    return value
 
 
 _CHECKS: dict[str, Callable[[str, Any], Any]] = {
-    TEXT: _text, SOURCE: _source, BOOL: _bool, NAMES: _names, SIZE: _size,
-    LEVEL: _choice(LOG_LEVELS), FORMAT: _choice(RECORD_FORMATS),
+    TEXT: _text, ENTRIES: _text, SOURCE: _source, BOOL: _bool, NAMES: _names, SIZE: _size,
 }
 
 

@@ -11,21 +11,16 @@ from flask import Response, abort, current_app, request, send_file
 
 from camera.record import Storage
 
-from .recording import recording_of
-from .shared import unavailable
+from ..runtime.registry import runtime_of
+from .common import unavailable
 
 # Times before 2000 or after 2200 are no camera's.
 EARLIEST, LATEST = 946684800.0, 7258118400.0
-# Requests that read through recordings at once: each holds a worker thread and a core for a while.
-MAX_PLAYBACKS = 4
-MAX_EXPORTS = 2
-PLAYBACKS = threading.BoundedSemaphore(MAX_PLAYBACKS)
-EXPORTS = threading.BoundedSemaphore(MAX_EXPORTS)
 
 
 def storage() -> Storage:
     """The app's storage, or a 404 JSON error when no camera records."""
-    found = recording_of(current_app).storage
+    found = runtime_of(current_app).recording.storage
     if found is None:
         abort(404, description="nothing is recorded on this server: no camera has --record")
     return found
@@ -63,6 +58,16 @@ def query_limit(default: int, high: int) -> int:
     if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= high:
         abort(400, description=f"limit must be a whole number from 1 to {high}, not {raw[:40]!r}")
     return int(raw)
+
+
+def exports() -> threading.BoundedSemaphore:
+    """The app's turns for making MP4 files (see webapp/runtime/registry.py)."""
+    return runtime_of(current_app).exports
+
+
+def playbacks() -> threading.BoundedSemaphore:
+    """The app's turns for playing recordings back."""
+    return runtime_of(current_app).playbacks
 
 
 def busy(what: str) -> Response:

@@ -1,7 +1,9 @@
-"""``/ws/<name>``: one camera's frames and events over a WebSocket, served by the sender thread.
+"""Results pushed as they happen: ``/events`` (Server-Sent Events) and ``/ws/<name>`` (WebSocket).
 
-Waitress has no WebSocket support; camstream's socket handoff gives it the
-connection, so the handshake is answered here and the socket goes to the
+``/events`` carries every detection result and camera state change.
+``/ws/<name>`` carries one camera's frames and events both ways; waitress
+has no WebSocket support, so camstream's socket handoff gives it the
+connection: the handshake is answered here and the socket goes to the
 sender thread, where wsproto frames what goes each way.
 """
 
@@ -15,16 +17,52 @@ from collections.abc import Callable
 from flask import Blueprint, Response, abort, current_app, request
 from wsproto.utilities import generate_accept_token
 
+from camera import sse
+from camera.events import EventLog
 from camera.sender import SocketViewer, StreamSender
 from camera.websocket import WebSocketViewer
 
-from .detectors import overlays_of
+from ..runtime.registry import runtime_of
+from ..serve.streaming import serve_socket, serve_stream
+from .common import get_camera, require_usable, some_cameras, visible_names
 from .errors import json_error
-from .events import events_of
-from .shared import get_camera, require_usable
-from .streaming import serve_socket
 
-bp = Blueprint("ws", __name__)
+bp = Blueprint("push", __name__)
+
+
+@bp.get("/events")
+def events() -> Response:
+    """``text/event-stream`` of ``?cameras=a,b`` (all by default): ``detection``, ``state`` and ``status`` events.
+
+    A reader that comes back with ``Last-Event-ID`` (``EventSource`` sends
+    it by itself) gets what it missed, as far as the log still holds it.
+    """
+    names = [name for name in request.args.get("cameras", "").split(",") if name]
+    visible = visible_names()
+    if visible is not None:
+        some_cameras()  # a 404 for a requester who can see none
+    cameras = {get_camera(name).name for name in names} or (set(visible) if visible is not None else None)
+    runtime = runtime_of(current_app)
+    log = runtime.events
+    last_id = _last_event_id(log)
+    runtime.hub.reader_joined()
+
+    def socket_viewer(sock: socket.socket, head: bytes, sender: StreamSender,
+                      on_close: Callable[[], None]) -> tuple[SocketViewer, Callable[[], None]]:
+        return sse.EventViewer(sock, head, sender, log, cameras, last_id, on_close), lambda: None
+
+    return serve_stream(sse.CONTENT_TYPE, sse.OPENING, socket_viewer,
+                        lambda is_disconnected: sse.event_stream(log, cameras, last_id, is_disconnected))
+
+
+def _last_event_id(log: EventLog) -> int:
+    """Where the reader left off: ``Last-Event-ID`` (or ``?last_event_id=``); a new reader starts now."""
+    raw = request.headers.get("Last-Event-ID") or request.args.get("last_event_id", "")
+    if not raw:
+        return log.last_id
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 19):
+        abort(400, description=f"Last-Event-ID must be an event number, not {raw[:40]!r}")
+    return int(raw)
 
 
 @bp.get("/ws/<name>")
@@ -46,8 +84,8 @@ def websocket(name: str) -> Response:
     head = ("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             f"Sec-WebSocket-Accept: {generate_accept_token(key.encode('ascii')).decode('ascii')}\r\n"
             "Server: camstream\r\n\r\n")
-    overlay = overlays_of(current_app).get(camera.name)
-    log = events_of(current_app)
+    runtime = runtime_of(current_app)
+    overlay, log = runtime.overlays.get(camera.name), runtime.events
 
     def socket_viewer(sock: socket.socket, head: bytes, sender: StreamSender,
                       on_close: Callable[[], None]) -> tuple[SocketViewer, Callable[[], None]]:

@@ -38,7 +38,7 @@ from waitress.channel import HTTPChannel
 from waitress.server import TcpWSGIServer
 from waitress.task import ErrorTask, WSGITask
 
-from .errors import RETRY_AFTER_SECONDS, error_body
+from ..api.errors import RETRY_AFTER_SECONDS, error_body
 
 log = logging.getLogger("camstream.connections")
 

@@ -7,15 +7,15 @@ from flask import Blueprint, Response, abort, current_app, jsonify, request
 from camera import BaseCamera
 from camera.detect import FAILED, CameraDetection, DetectorError, OverlayStream
 
-from .detectors import detections_of, overlays_of
-from .shared import get_camera, jpeg_response, live_frame, require_usable, unavailable
+from ..runtime.registry import runtime_of
+from .common import get_camera, jpeg_response, live_frame, require_usable, unavailable
 
-bp = Blueprint("detect", __name__)
+bp = Blueprint("detection", __name__)
 
 
 def detection_of(camera: BaseCamera) -> CameraDetection:
     """The camera's detector, or a 404 JSON error that says how to give it one."""
-    detection = detections_of(current_app).get(camera.name)
+    detection = runtime_of(current_app).detections.get(camera.name)
     if detection is None:
         abort(404, description=f"camera {camera.name!r} has no detector; "
                                f"start camstream with --detect {camera.name}=SPEC")
@@ -25,7 +25,7 @@ def detection_of(camera: BaseCamera) -> CameraDetection:
 def overlay_of(camera: BaseCamera) -> OverlayStream:
     """The camera's stream with boxes drawn, or a 404 JSON error for a camera without a detector."""
     detection_of(camera)
-    return overlays_of(current_app)[camera.name]
+    return runtime_of(current_app).overlays[camera.name]
 
 
 @bp.post("/api/cameras/<name>/detect")

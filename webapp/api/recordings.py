@@ -7,8 +7,8 @@ from flask import Blueprint, Response, abort, jsonify, request, send_file
 from camera import mjpeg
 from camera.record import MAX_EXPORT_SECONDS, NothingRecorded, export_mp4, frames_between, playback
 
-from .recorded import EXPORTS, PLAYBACKS, busy, query_limit, query_time, storage
-from .shared import NO_STORE, get_camera, visible_names
+from .common import NO_STORE, get_camera, visible_names
+from .stored import busy, exports, playbacks, query_limit, query_time, storage
 
 bp = Blueprint("recordings", __name__)
 
@@ -39,12 +39,13 @@ def play(name: str) -> Response:
         start = oldest[0].start
     elif not store.index.segments(camera.name, start, limit=1):
         abort(404, description=f"nothing of camera {camera.name!r} is recorded after {start:.3f}")
-    if not PLAYBACKS.acquire(blocking=False):
+    turns = playbacks()
+    if not turns.acquire(blocking=False):
         return busy("playbacks")
     gone = request.environ.get("waitress.client_disconnected") or (lambda: False)
     body = playback(store, camera.name, start, camera.quality, gone)
     response = Response(body, content_type=mjpeg.CONTENT_TYPE, headers={**NO_STORE, "X-Accel-Buffering": "no"})
-    response.call_on_close(PLAYBACKS.release)
+    response.call_on_close(turns.release)
     return response
 
 
@@ -59,7 +60,8 @@ def download(name: str) -> Response:
         abort(400, description=f"one download covers at most {MAX_EXPORT_SECONDS:g} s; ask for several")
     store = storage()
     segments = store.index.segments(camera.name, start, end)
-    if not EXPORTS.acquire(blocking=False):
+    turns = exports()
+    if not turns.acquire(blocking=False):
         return busy("downloads being made")
     target = store.temp_file(".mp4")
     try:
@@ -71,7 +73,7 @@ def download(name: str) -> Response:
         target.unlink(missing_ok=True)
         raise
     finally:
-        EXPORTS.release()
+        turns.release()
     response = send_file(target, mimetype="video/mp4", as_attachment=True,
                          download_name=f"{camera.name}-{int(start)}-{int(end)}.mp4", max_age=0)
     response.call_on_close(lambda: target.unlink(missing_ok=True))

@@ -1,9 +1,8 @@
-"""The HTTP endpoints: the page, MJPEG streams, snapshots, status and health."""
+"""Live video: MJPEG streams of one camera or several, and snapshots."""
 
 from __future__ import annotations
 
 import socket
-import time
 from collections.abc import Callable
 
 from flask import (
@@ -11,22 +10,16 @@ from flask import (
     Response,
     abort,
     current_app,
-    jsonify,
-    render_template,
     request,
-    send_from_directory,
 )
 
-from camera import STREAMING, BaseCamera, mjpeg
+from camera import BaseCamera, mjpeg
 from camera.sender import SocketViewer, StreamSender
 from camera.stream import mjpeg_stream
 
-from .auth import principal
-from .config import CONNECTIONS, MQTT, SENDER, SLOTS, cameras_of
-from .detect import overlay_of, overlay_snapshot
-from .detectors import detections_of, overlays_of
-from .recording import recording_of
-from .shared import (
+from ..runtime.registry import runtime_of
+from ..serve.streaming import serve_stream
+from .common import (
     all_cameras,
     get_camera,
     jpeg_response,
@@ -35,21 +28,13 @@ from .shared import (
     query_number,
     require_usable,
     some_cameras,
-    status_of,
 )
-from .streaming import serve_stream
+from .detection import overlay_of, overlay_snapshot
 
-bp = Blueprint("camstream", __name__)
+bp = Blueprint("streams", __name__)
 
-STARTED_AT = time.time()
 # Bounds of /video_feed?fps=.
 MIN_VIEWER_FPS, MAX_VIEWER_FPS = 0.1, 120.0
-
-
-@bp.get("/")
-def index() -> str:
-    return render_template("index.html", cameras=list(all_cameras().values()),
-                           detectors=detections_of(current_app), recorders=recording_of(current_app).recorders)
 
 
 @bp.get("/video_feed", defaults={"name": None})
@@ -91,7 +76,7 @@ def streams() -> Response:
     if not usable:
         require_usable(cameras[0])
     if overlay:
-        overlays = overlays_of(current_app)
+        overlays = runtime_of(current_app).overlays
         usable = [overlays.get(camera.name, camera) for camera in usable]
     return _stream(usable, fps, tagged=True)
 
@@ -128,37 +113,3 @@ def camera_snapshot(camera: BaseCamera) -> Response:
         return overlay_snapshot(camera)
     frame = live_frame(camera)
     return jpeg_response(frame.jpeg, frame.timestamp)
-
-
-@bp.get("/api/cameras")
-def cameras_status() -> Response:
-    return jsonify(cameras=[status_of(camera) for camera in all_cameras().values()])
-
-
-@bp.get("/api/cameras/<name>")
-def camera_status(name: str) -> Response:
-    return jsonify(status_of(get_camera(name)))
-
-
-@bp.get("/favicon.ico")
-def favicon() -> Response:
-    """What every browser asks for on every visit, whatever the page links."""
-    return send_from_directory(current_app.static_folder or "", "favicon.ico", mimetype="image/x-icon", max_age=86400)
-
-
-@bp.get("/healthz")
-def healthz() -> Response:
-    """Liveness: ``ok`` and counts for anyone; the details for a requester who is signed in (or an open server)."""
-    if principal().anonymous:
-        cameras = cameras_of(current_app).values()
-        return jsonify(status="ok", cameras=len(cameras),
-                       streaming=sum(camera.state == STREAMING for camera in cameras))
-    states = {camera.name: camera.state for camera in all_cameras().values()}
-    slots = current_app.extensions[SLOTS]
-    connections = current_app.extensions[CONNECTIONS]
-    return jsonify(status="ok", uptime=round(time.time() - STARTED_AT, 3), cameras=states,
-                   streams=slots.used, max_viewers=slots.limit, streams_refused=slots.refused,
-                   viewer_errors=current_app.extensions[SENDER].viewer_errors,
-                   # Counted by camstream's own server only (not under waitress-serve).
-                   connections=connections.as_dict() if connections.limit else None,
-                   mqtt=publisher.status() if (publisher := current_app.extensions.get(MQTT)) else None)

@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-import argparse
 import getpass
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
 
-from .auth.state import TOKENS_FILE
-from .auth.tokens import TokenStore
-from .auth.users import hash_password
-from .config import gather
-from .plan import make_plan
+from ..auth.state import TOKENS_FILE
+from ..auth.tokens import TokenStore
+from ..auth.users import hash_password
+from ..config.layers import gather
+from ..config.plan import make_plan
+from .parser import Parser, fail
 
 MIN_PASSWORD = 8
-
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message}\n")
 
 
 def hash_password_command(argv: Sequence[str]) -> int:
@@ -76,11 +70,6 @@ def token_command(argv: Sequence[str]) -> int:
     except (ValueError, OSError) as exc:
         return fail(str(exc))
     return 0
-
-
-def fail(message: str) -> int:
-    print(f"camstream: error: {message}", file=sys.stderr)
-    return 2
 
 
 COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {"hash-password": hash_password_command, "token": token_command}

@@ -15,11 +15,11 @@ from flask import (
 
 from camera.record import EventRow, NothingRecorded, clip_segments, delete_event, export_mp4, frames_between
 
-from .recorded import EXPORTS, busy, mp4_response, query_limit, query_time, storage
-from .recording import recording_of
-from .shared import NO_STORE, all_cameras, get_camera, query_flag, visible_names
+from ..runtime.registry import runtime_of
+from .common import NO_STORE, all_cameras, get_camera, query_flag, visible_names
+from .stored import busy, exports, mp4_response, query_limit, query_time, storage
 
-bp = Blueprint("history", __name__)
+bp = Blueprint("events", __name__)
 
 # SQLite's integers stop here; a larger id names no event.
 MAX_ID = 2**63 - 1
@@ -79,7 +79,8 @@ def clip(event_id: int) -> Response:
     kept = store.path(store.playable_clip_name(found.camera, found.id))
     if kept.exists():
         return mp4_response(kept, f"{found.camera}-event-{found.id}.mp4")
-    if not EXPORTS.acquire(blocking=False):
+    turns = exports()
+    if not turns.acquire(blocking=False):
         return busy("clips being made")
     try:
         segments = clip_segments(store, found)
@@ -92,7 +93,7 @@ def clip(event_id: int) -> Response:
             target.unlink(missing_ok=True)
             abort(404, description=f"event {event_id} has no recorded frames")
     finally:
-        EXPORTS.release()
+        turns.release()
     if target is kept:
         store.index.update_event(found.id, bytes=found.bytes + kept.stat().st_size)
         return mp4_response(kept, f"{found.camera}-event-{found.id}.mp4")
@@ -109,5 +110,5 @@ def page() -> str:
     name = request.args.get("camera") or None
     camera = get_camera(name).name if name else None
     visible = all_cameras()
-    recorders = {name: recorder for name, recorder in recording_of(current_app).recorders.items() if name in visible}
+    recorders = {name: recorder for name, recorder in runtime_of(current_app).recorders.items() if name in visible}
     return render_template("history.html", camera=camera, recorders=recorders)

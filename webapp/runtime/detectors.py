@@ -1,8 +1,8 @@
-"""Starting cameras' detectors, and where an app keeps them and its streams with boxes drawn.
+"""Starting cameras' detectors and waiting until each has loaded.
 
 ``DETECT`` says which camera runs which detector, with options
 (``DETECT_CONFIDENCE``, ``DETECT_CLASSES``, ``DETECT_FPS``,
-``DETECT_TIMEOUT``) per camera: see webapp/plan.py.
+``DETECT_TIMEOUT``) per camera: see webapp/config/plan.py.
 """
 
 from __future__ import annotations
@@ -11,32 +11,15 @@ import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from flask import Flask
-
 from camera import BaseCamera
-from camera.detect import CameraDetection, OverlayStream, parse_spec
+from camera.detect import CameraDetection, parse_spec
 
-from .settings import ConfigError
+from ..config.values import ConfigError
 
 if TYPE_CHECKING:
-    from .plan import DetectorPlan
-
-# The keys under app.extensions that hold an app's detectors, and its
-# cameras' streams with the boxes drawn, by camera name.
-DETECTION = "camstream.detection"
-OVERLAYS = "camstream.overlays"
+    from ..config.plan import DetectorPlan
 
 log = logging.getLogger("camstream")
-
-
-def detections_of(app: Flask) -> dict[str, CameraDetection]:
-    """The detectors an app runs, by camera name."""
-    return app.extensions[DETECTION]
-
-
-def overlays_of(app: Flask) -> dict[str, OverlayStream]:
-    """The streams with boxes drawn of the cameras that have a detector, by camera name."""
-    return app.extensions[OVERLAYS]
 
 
 def start_detections(wanted: Mapping[str, tuple[BaseCamera, DetectorPlan]], strict: bool) -> dict[str, CameraDetection]:

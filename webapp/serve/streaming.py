@@ -11,15 +11,15 @@ import socket
 import threading
 from collections.abc import Callable, Iterator
 
-from flask import Response, current_app, g, request
+from flask import Response, abort, current_app, g, request
 from werkzeug.http import http_date
 
 from camera.sender import SenderStopped, SocketViewer, StreamSender
 
-from .auth import auth_of, principal, still_allowed
-from .config import SENDER, SLOTS
+from ..api.common import NO_STORE, unavailable
+from ..auth import auth_of, principal, still_allowed
+from ..runtime.registry import runtime_of
 from .handoff import take_socket
-from .shared import NO_STORE, unavailable
 from .slots import Slot
 
 # Makes the viewer for a socket taken from the server: (sock, head, sender, on_close) -> (viewer, attach),
@@ -40,10 +40,7 @@ def serve_stream(content_type: str, opening: bytes, make_viewer: ViewerFactory, 
     """
     # Everything about the answer that could fail is made before a slot or the socket is taken.
     head = _head(content_type) + opening
-    slots = current_app.extensions[SLOTS]
-    slot = slots.acquire()
-    if slot is None:
-        return unavailable(f"all {slots.limit} stream slots are taken; try again shortly", max_viewers=slots.limit)
+    slot = _take_slot()
     try:
         handoff = request.method == "GET" and current_app.config["SOCKET_HANDOFF"]
         sock = take_socket(request.environ) if handoff else None
@@ -61,10 +58,7 @@ def serve_socket(head: bytes, make_viewer: ViewerFactory) -> Response:
     For a connection only the sender thread can serve (a WebSocket): the
     caller has checked that sockets are handed off.
     """
-    slots = current_app.extensions[SLOTS]
-    slot = slots.acquire()
-    if slot is None:
-        return unavailable(f"all {slots.limit} stream slots are taken; try again shortly", max_viewers=slots.limit)
+    slot = _take_slot()
     try:
         sock = take_socket(request.environ)
         if sock is None:
@@ -74,6 +68,15 @@ def serve_socket(head: bytes, make_viewer: ViewerFactory) -> Response:
     except BaseException:
         slot.release()
         raise
+
+
+def _take_slot() -> Slot:
+    """One of the app's stream slots; a 503 JSON error when all are taken."""
+    slots = runtime_of(current_app).slots
+    slot = slots.acquire()
+    if slot is None:
+        abort(unavailable(f"all {slots.limit} stream slots are taken; try again shortly", max_viewers=slots.limit))
+    return slot
 
 
 def _watch(slot: Slot, cut: Callable[[], None]) -> None:
@@ -86,7 +89,7 @@ def _watch(slot: Slot, cut: Callable[[], None]) -> None:
 
 def _hand_off(make_viewer: ViewerFactory, sock: socket.socket, head: bytes, slot: Slot) -> Response:
     """Give the viewer's socket and its stream slot to the sender thread; waitress drops the response returned."""
-    sender = current_app.extensions[SENDER]
+    sender = runtime_of(current_app).sender
     try:
         viewer, attach = make_viewer(sock, head, sender, slot.release)
         _watch(slot, viewer.close)

@@ -9,7 +9,7 @@ under the prefix (``camstream`` by default):
   else ``offline``, retained;
 - ``camstream/<camera>/detection``: every detection result, as JSON;
 - ``camstream/<camera>/<label>``: ``ON`` or ``OFF``, retained: whether the
-  newest result has that label (a binary sensor per label, see webapp/plan.py);
+  newest result has that label (a binary sensor per label, see webapp/config/plan.py);
 - ``camstream/<camera>/event``: a recorded event's start and end, as JSON
   (``"type": "start"`` or ``"end"``);
 - ``homeassistant/binary_sensor/...``/config``: discovery, retained, so
@@ -38,7 +38,7 @@ from urllib.parse import unquote, urlsplit
 from camera import STREAMING, BaseCamera
 from camera.redact import redact_url
 
-from .settings import ConfigError
+from ..config.values import ConfigError
 
 log = logging.getLogger("camstream.mqtt")
 
@@ -110,7 +110,7 @@ class MqttPublisher:
     def add(self, camera: BaseCamera, labels: Sequence[str], detection: Any = None, recorder: Any = None) -> None:
         """Publish ``camera``'s availability, ``detection``'s results and ``recorder``'s events.
 
-        ``labels`` get a binary sensor each (see :class:`webapp.plan.CameraPlan`).
+        ``labels`` get a binary sensor each (see :class:`webapp.config.plan.CameraPlan`).
         """
         name = camera.name
         self.cameras = {**self.cameras, name: camera}

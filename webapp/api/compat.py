@@ -19,8 +19,8 @@ from flask import Blueprint, Response, abort, jsonify, redirect, request, url_fo
 
 from camera import STREAMING, BaseCamera
 
-from .routes import camera_snapshot, camera_stream
-from .shared import all_cameras, get_camera, status_of
+from .common import all_cameras, get_camera, status_of
+from .streams import camera_snapshot, camera_stream
 
 bp = Blueprint("compat", __name__)
 
@@ -44,7 +44,7 @@ def mjpg_streamer_action() -> Response | None:
 @bp.get("/webcam/")
 def octopi_page() -> Response:
     """OctoPi's prefix without an action: camstream's page."""
-    return redirect(url_for("camstream.index"))
+    return redirect(url_for("page.index"))
 
 
 @bp.get("/stream")

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, abort, current_app, request
+from flask import Response, abort, current_app, request
 
 from camera import RECONNECTING, BaseCamera, Frame
 from camera.limits import checked
 
-from .auth.guard import principal
-from .config import cameras_of
-from .detectors import detections_of, overlays_of
+from ..auth.guard import principal
+from ..runtime.registry import runtime_of
 from .errors import RETRY_AFTER_SECONDS, json_error
-from .recording import recording_of
 
 NO_STORE = {"Cache-Control": "no-store, no-cache, must-revalidate, max-age=0", "Pragma": "no-cache"}
 # Bound of ?timeout= on snapshots and detection.
@@ -20,7 +18,7 @@ MAX_SNAPSHOT_TIMEOUT = 30.0
 
 def all_cameras() -> dict[str, BaseCamera]:
     """The cameras the requester may see (every one, for an admin or on an open server)."""
-    cameras = cameras_of(current_app)
+    cameras = runtime_of(current_app).cameras
     allowed = principal().cameras
     if allowed is None:
         return cameras
@@ -53,21 +51,9 @@ def get_camera(name: str | None) -> BaseCamera:
     return camera
 
 
-def status_of(camera: BaseCamera, app: Flask | None = None) -> dict:
-    """A camera's status with its ``detection`` and ``recording`` blocks (None where it has none).
-
-    ``viewers`` counts the viewers of its stream with boxes drawn too.
-    ``app`` is the current app unless given (outside a request).
-    """
-    app = app or current_app
-    status = camera.status()
-    detection = detections_of(app).get(camera.name)
-    overlay = overlays_of(app).get(camera.name)
-    if overlay is not None:
-        status["viewers"] += overlay.viewers
-    recorder = recording_of(app).recorders.get(camera.name)
-    return {**status, "detection": detection.status() if detection is not None else None,
-            "recording": recorder.status() if recorder is not None else None}
+def status_of(camera: BaseCamera) -> dict:
+    """A camera's status with its detector's and recorder's (see :meth:`Runtime.status_of`)."""
+    return runtime_of(current_app).status_of(camera)
 
 
 def query_flag(name: str) -> bool:

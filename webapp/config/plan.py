@@ -18,10 +18,10 @@ from camera import BaseCamera
 from camera.detect import parse_spec
 from camera.record import EVENTS, FORMATS, MODES, Limits, RecordSettings
 
-from .config import DEFAULTS, Settings, camera_entries, check_name, names_list, per_camera
-from .configfile import NONE
-from .recording import DEFAULT_STORAGE, parse_size
-from .settings import ConfigError
+from .layers import Settings
+from .table import DEFAULTS
+from .tomlfile import NONE
+from .values import ConfigError, camera_entries, check_name, names_list, parse_size, per_camera
 
 # The frame options every camera built from a source string takes.
 FRAME_OPTIONS = ("FPS", "QUALITY", "WIDTH", "HEIGHT", "IDLE_TIMEOUT")
@@ -46,7 +46,7 @@ class CameraPlan:
     options: tuple[tuple[str, Any], ...]
     detector: DetectorPlan | None
     record: RecordSettings | None
-    # The labels that get a binary sensor over MQTT (see webapp/mqtt.py).
+    # The labels that get a binary sensor over MQTT (see webapp/integrations/mqtt.py).
     labels: tuple[str, ...]
 
 
@@ -73,7 +73,7 @@ def make_plan(settings: Settings) -> Plan:
     limits = Limits(retain_days=float(config["RETAIN_DAYS"]) or None,
                     max_bytes=parse_size("MAX_STORAGE", config.get("MAX_STORAGE")),
                     min_free=parse_size("MIN_FREE", config.get("MIN_FREE")) or 0)
-    return Plan(plans, limits, Path(config.get("STORAGE") or DEFAULT_STORAGE))
+    return Plan(plans, limits, Path(config.get("STORAGE") or DEFAULTS["STORAGE"]))
 
 
 def camera_settings(settings: Settings, name: str) -> Mapping[str, Any]:
@@ -85,7 +85,7 @@ def camera_settings(settings: Settings, name: str) -> Mapping[str, Any]:
 def _per_camera_layers(settings: Settings, names: list[str], key: str, thing: str, placeholder: str) -> dict[str, str]:
     """``DETECT`` or ``RECORD`` by camera: a flag's or variable's entry for a camera beats its table in the file.
 
-    (The file's top-level value is its tables' default, see webapp/configfile.py; with no tables it is ``key`` itself.)
+    (The file's top-level value is its tables' default, see webapp/config/tomlfile.py; with no tables it is ``key`` itself.)
     """
     chosen = dict(per_camera(settings.config.get(key), names, thing, placeholder))
     for name in names:

@@ -1,0 +1,50 @@
+"""``camstream --check-config``: every setting checked without starting anything."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from camera import SourceError, create_camera
+from camera.detect.spec import GATED, YOLO, parse_spec
+from camera.redact import redact_url
+
+from ..auth.state import proxies_and_origins, read_users
+from ..config.layers import Settings
+from ..config.plan import make_plan
+from ..config.values import ConfigError
+from ..integrations.mqtt import parse_broker
+
+
+def check(settings: Settings) -> str:
+    """What ``--check-config`` says about good settings; :class:`ConfigError` or SourceError for bad ones.
+
+    Everything is checked that can be without starting: the values, the
+    cameras' names and sources (a missing file, an unknown scheme), the
+    detectors' specs and the broker's URL. Devices and URLs are not opened.
+    """
+    plan = make_plan(settings)
+    for name, camera in plan.cameras.items():
+        if isinstance(camera.source, str):
+            try:
+                create_camera(name, camera.source, **dict(camera.options))
+            except SourceError as exc:
+                raise ConfigError(f"camera {name!r}: {exc}") from None
+        spec = parse_spec(camera.detector.spec) if camera.detector else None
+        model = spec.inner if spec and spec.kind == GATED else spec
+        if model and model.kind == YOLO and not Path(model.target).is_file():
+            raise ConfigError(f"camera {name!r}: detector {spec.text!r}: no such model file: {model.target}")
+    if settings.config.get("MQTT"):
+        parse_broker(str(settings.config["MQTT"]))
+    users = read_users(settings.config, settings.users, list(plan.cameras))
+    proxies_and_origins(settings.config)
+    lines = [f"{settings.file or 'the settings'}: good, {len(plan.cameras)} camera(s)"]
+    for name, camera in plan.cameras.items():
+        options = dict(camera.options)
+        parts = [redact_url(str(camera.source)), f"{options['fps']:g} fps" if options["fps"] else "source's fps",
+                 f"detect {camera.detector.spec}" if camera.detector else "",
+                 f"record {camera.record.mode} ({camera.record.format})" if camera.record else ""]
+        lines.append(f"  {name}: " + ", ".join(part for part in parts if part))
+    admins = sum(user.role == "admin" for user in users.values())
+    lines.append(f"  sign-in: {len(users)} user(s), {admins} admin(s)" if users and not settings.config["NO_AUTH"]
+                 else "  sign-in: none (anyone who reaches the port watches)")
+    return "\n".join(lines)

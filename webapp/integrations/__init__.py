@@ -1,0 +1,1 @@
+"""What camstream tells other programs: Prometheus metrics and MQTT (with Home Assistant's discovery)."""

@@ -1,0 +1,148 @@
+"""Starting an app's cameras and what runs beside each, and applying a reload to them.
+
+:func:`start_lineup` starts them from a :class:`~webapp.config.plan.Plan`;
+:func:`reload` (SIGHUP) reads the settings again and touches only the
+cameras whose plan changed: a removed camera stops (its viewers' streams
+end), a changed one is replaced, an added one starts, and the viewers of
+every other camera never notice. Settings that only a restart can change
+(the port, the storage, the broker: see webapp/config/table.py) are named
+in the log instead; users are taken anew.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+
+from flask import Flask
+
+from camera import BaseCamera, SourceError, UnusableCamera, create_camera
+from camera.detect import OverlayStream
+
+from ..auth import auth_of
+from ..config.layers import gather
+from ..config.plan import CameraPlan, make_plan
+from ..config.table import RESTART_KEYS
+from .detectors import start_detections
+from .registry import CameraUnit, Runtime, runtime_of
+
+log = logging.getLogger("camstream")
+
+
+@dataclass
+class Change:
+    """What a reload did, by camera name; ``restart`` names the changed settings that need a restart."""
+
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    restart: list[str] = field(default_factory=list)
+
+
+def start_lineup(runtime: Runtime, strict: bool) -> None:
+    """Build every camera of the runtime's plan with its detector, overlay and recorder."""
+    _add(runtime, list(runtime.lineup.plan.cameras.values()), strict=strict)
+
+
+def reload(app: Flask) -> Change:
+    """Read the config file and the environment again and apply what changed; :class:`ConfigError` changes nothing."""
+    runtime = runtime_of(app)
+    lineup = runtime.lineup
+    with lineup.lock:
+        settings = gather(lineup.given)
+        plan = make_plan(settings)
+        auth_of(app).update(settings.config, settings.users, list(plan.cameras))
+        old = lineup.plan.cameras
+        change = Change(
+            added=[name for name in plan.cameras if name not in old],
+            removed=[name for name in old if name not in plan.cameras],
+            changed=[name for name, wanted in plan.cameras.items() if name in old and old[name] != wanted],
+            unchanged=[name for name, wanted in plan.cameras.items() if old.get(name) == wanted],
+            restart=[key.lower() for key in RESTART_KEYS
+                     if settings.config.get(key) != lineup.settings.config.get(key)])
+        if any(camera.record for camera in plan.cameras.values()):
+            runtime.recording.open()  # a storage that cannot be used is found before anything stops
+        try:
+            _remove(runtime, change.removed + change.changed)
+            _add(runtime, [plan.cameras[name] for name in change.changed + change.added], strict=False)
+        finally:
+            # What runs now: a camera that failed to start is missing, and the next reload starts it.
+            running = {name: plan.cameras.get(name) or old[name] for name in runtime.units}
+            lineup.plan = replace(plan, cameras=running)
+            runtime.order(list(plan.cameras))
+        app.config["SNAPSHOT_TIMEOUT"] = settings.config["SNAPSHOT_TIMEOUT"]
+        lineup.settings = settings
+    return change
+
+
+def reload_logged(app: Flask) -> Change | None:
+    """:func:`reload`, saying in the log what it did, or why it did nothing."""
+    try:
+        change = reload(app)
+    except (SourceError, ValueError) as exc:
+        log.error("reload: nothing changed: %s", exc)
+        return None
+    except Exception:
+        log.exception("reload: failed part way")
+        return None
+    parts = [f"{what} {', '.join(names)}" for what, names in
+             (("added", change.added), ("removed", change.removed), ("changed", change.changed)) if names]
+    log.info("reload: %s; %d camera(s) unchanged", "; ".join(parts) or "no camera changed", len(change.unchanged))
+    if change.restart:
+        log.warning("reload: %s changed; that takes a restart", ", ".join(change.restart))
+    return change
+
+
+def _add(runtime: Runtime, plans: list[CameraPlan], strict: bool) -> None:
+    cameras = {plan.name: _camera(plan, strict) for plan in plans}
+    wanted = {plan.name: (cameras[plan.name], plan.detector) for plan in plans if plan.detector is not None}
+    detections = start_detections(wanted, strict)
+    try:
+        recorders = {plan.name: runtime.recording.add(cameras[plan.name], plan.record, detections.get(plan.name))
+                     for plan in plans if plan.record is not None}
+    except BaseException:
+        for detection in detections.values():
+            detection.stop(timeout=1.0)
+        raise
+    units = {name: CameraUnit(camera, detections.get(name),
+                              OverlayStream(camera, detections[name]) if name in detections else None,
+                              recorders.get(name))
+             for name, camera in cameras.items()}
+    runtime.add(units)
+    for plan in plans:
+        name, unit = plan.name, units[plan.name]
+        runtime.hub.watch(unit.camera, unit.detection)
+        if unit.detection is not None:
+            runtime.metrics.watch_detection(name, unit.detection)
+        if unit.recorder is not None:
+            unit.recorder.add_event_listener(lambda kind, event: runtime.events.publish(kind, event["camera"], event))
+        if runtime.mqtt is not None:
+            runtime.mqtt.add(unit.camera, plan.labels, unit.detection, unit.recorder)
+
+
+def _camera(plan: CameraPlan, strict: bool) -> BaseCamera:
+    if isinstance(plan.source, BaseCamera):
+        return plan.source
+    options = dict(plan.options)
+    try:
+        return create_camera(plan.name, plan.source, **options)
+    except SourceError as exc:
+        if strict:
+            raise
+        log.error("camera %s: %s; it stays failed, the other cameras serve", plan.name, exc)
+        return UnusableCamera(plan.name, plan.source, str(exc), **options)
+
+
+def _remove(runtime: Runtime, names: Iterable[str]) -> None:
+    for name in names:
+        unit = runtime.remove(name)
+        if unit is None:
+            continue
+        unit.stop(timeout=3.0)
+        runtime.hub.forget(name)
+        runtime.metrics.forget_camera(name)
+        if runtime.mqtt is not None:
+            runtime.mqtt.remove(name)
+        unit.camera.stop(timeout=5.0)
