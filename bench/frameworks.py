@@ -110,7 +110,7 @@ def main() -> None:
          f"One camera relaying the upstream (640x480, 30 fps, frames of {upstream.match.group(2)}). "
          "The tutorial version is bench/tutorial_fastapi.py (the widely copied FastAPI port of the BaseCamera "
          "example: a sync generator per viewer, each frame fetched in one of anyio's 40 worker threads); the "
-         "example is examples/fastapi_app.py (camera.aio), under plain uvicorn and with examples/lowlatency.py's "
+         "example is examples/fastapi_app.py (camera.viewers.aio), under plain uvicorn and with examples/lowlatency.py's "
          "protocol (at most 16 KB unsent per connection). Each count includes one slow "
          f"viewer (200 KB/s); each ran {args.seconds:g} s. Age: arrival minus capture (or upstream send) time."),
         "",

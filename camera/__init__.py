@@ -4,8 +4,8 @@ One capture thread per camera reads a source, encodes each frame once and
 publishes it; every viewer holds a subscription that always yields the
 newest frame. Nothing here knows about Flask or HTTP servers.
 
-The stream bodies are in :mod:`camera.stream` (a thread per viewer, for
-WSGI) and :mod:`camera.aio` (on an asyncio event loop, for ASGI apps);
+The stream bodies are in :mod:`camera.viewers.wsgi` (a thread per viewer, for
+WSGI) and :mod:`camera.viewers.aio` (on an asyncio event loop, for ASGI apps);
 detection is in :mod:`camera.detect` and recording in :mod:`camera.record`.
 """
 

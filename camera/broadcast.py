@@ -8,7 +8,7 @@ was busy while several frames went by gets the latest one next, never a
 backlog of stale frames and never the same frame twice.
 
 Anything with ``offer(frame)`` and ``close()`` can subscribe; the socket
-viewers of :mod:`camera.sender` do, without a thread each. A processing
+viewers of :mod:`camera.viewers.sender` do, without a thread each. A processing
 step, such as a detector, *watches* instead: it gets every frame like a
 viewer, but is no viewer, so it neither keeps the camera running nor is
 ended when the camera stops.

@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from fastapi.templating import Jinja2Templates
 
 from camera import mjpeg
-from camera.aio import AsyncFrames, mjpeg_body, snapshot
+from camera.viewers.aio import AsyncFrames, mjpeg_body, snapshot
 
 from .settings import camera_from_environment
 

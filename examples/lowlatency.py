@@ -19,7 +19,7 @@ import asyncio
 
 from uvicorn.protocols.http.h11_impl import H11Protocol as _H11Protocol
 
-from camera.sender import NOTSENT_LOWAT, set_notsent_lowat
+from camera.viewers.sender import NOTSENT_LOWAT, set_notsent_lowat
 
 # uvicorn pauses the app's sends above this many bytes waiting in the transport (asyncio's default is 64 KB).
 TRANSPORT_HIGH_WATER = 16 * 1024

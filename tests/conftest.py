@@ -7,7 +7,7 @@ from typing import Self
 import pytest
 from flask import Flask
 
-from camera.sender import STALL_TIMEOUT
+from camera.viewers.sender import STALL_TIMEOUT
 from webapp import create_app
 from webapp.app import shutdown
 from webapp.runtime.registry import runtime_of

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import websocket
 
+from tests.config.test_cli import Running
 from tests.helpers import MjpegReader, decode, get, wait_until
-from tests.test_cli import Running
 
 pytestmark = pytest.mark.slow
 

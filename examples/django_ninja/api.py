@@ -8,8 +8,8 @@ from ninja import NinjaAPI, Query, Schema
 from pydantic import Field
 
 from camera import mjpeg
-from camera.aio import mjpeg_body
-from camera.stream import mjpeg_stream
+from camera.viewers.aio import mjpeg_body
+from camera.viewers.wsgi import mjpeg_stream
 
 from ..settings import camera_from_environment
 

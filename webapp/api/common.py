@@ -77,6 +77,14 @@ def query_number(name: str, low: float, high: float) -> float | None:
         abort(400, description=str(exc))
 
 
+def whole_number(raw: str, name: str, what: str, low: int = 0, high: int = 2**63 - 1) -> int:
+    """``raw`` (a query value or header) as a whole number from ``low`` to ``high``; else a 400 JSON error
+    saying that ``name`` must be ``what``."""
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 19) or not low <= int(raw) <= high:
+        abort(400, description=f"{name} must be {what}, not {raw[:40]!r}")
+    return int(raw)
+
+
 def require_usable(camera: BaseCamera) -> None:
     """Answer 503 at once for a camera whose source string can never work."""
     if not camera.usable:

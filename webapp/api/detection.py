@@ -8,7 +8,7 @@ from camera import BaseCamera
 from camera.detect import FAILED, CameraDetection, DetectorError, OverlayStream
 
 from ..runtime.registry import runtime_of
-from .common import get_camera, jpeg_response, live_frame, require_usable, unavailable
+from .common import get_camera, jpeg_response, live_frame, require_usable, unavailable, whole_number
 
 bp = Blueprint("detection", __name__)
 
@@ -64,9 +64,7 @@ def overlay_snapshot(camera: BaseCamera) -> Response:
     detection = detection_of(camera)
     raw_seq = request.args.get("seq", "")
     if raw_seq:
-        if not (raw_seq.isascii() and raw_seq.isdigit()):
-            abort(400, description=f"seq must be a frame number, not {raw_seq!r}")
-        result = detection.result(int(raw_seq))
+        result = detection.result(whole_number(raw_seq, "seq", "a frame number"))
         if result is None:
             abort(404, description=f"no detection result for frame {raw_seq} of camera {camera.name!r} "
                                    "is kept any more")

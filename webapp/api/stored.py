@@ -12,7 +12,7 @@ from flask import Response, abort, current_app, request, send_file
 from camera.record import Storage
 
 from ..runtime.registry import runtime_of
-from .common import unavailable
+from .common import unavailable, whole_number
 
 # Times before 2000 or after 2200 are no camera's.
 EARLIEST, LATEST = 946684800.0, 7258118400.0
@@ -55,9 +55,7 @@ def query_limit(default: int, high: int) -> int:
     raw = request.args.get("limit", "")
     if raw == "":
         return default
-    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= high:
-        abort(400, description=f"limit must be a whole number from 1 to {high}, not {raw[:40]!r}")
-    return int(raw)
+    return whole_number(raw, "limit", f"a whole number from 1 to {high}", 1, high)
 
 
 def exports() -> threading.BoundedSemaphore:

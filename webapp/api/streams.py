@@ -14,8 +14,8 @@ from flask import (
 )
 
 from camera import BaseCamera, mjpeg
-from camera.sender import SocketViewer, StreamSender
-from camera.stream import mjpeg_stream
+from camera.viewers.sender import SocketViewer, StreamSender
+from camera.viewers.wsgi import mjpeg_stream
 
 from ..runtime.registry import runtime_of
 from ..serve.streaming import serve_stream

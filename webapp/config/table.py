@@ -68,6 +68,8 @@ class Setting:
     flag_value: bool | None = None
     # The default as the help says it, where the value alone says too little.
     shown_default: str | None = None
+    # What the docs' settings page says beyond the help.
+    more: str = ""
 
     @property
     def variable(self) -> str:
@@ -118,31 +120,40 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CONFIG", TEXT, None, "read settings from this TOML file; flags and CAMSTREAM_* variables override it "
             "(SIGHUP reads it again)", flag="--config", metavar="FILE", toml=False),
     # Where it listens and how it serves.
-    _text("HOST", "127.0.0.1", "address to listen on; 0.0.0.0 for the whole LAN", reload=False),
-    _number("PORT", INT, 0, 65535, 8000, "port to listen on, 0-65535; 0 picks a free one", reload=False),
+    _text("HOST", "127.0.0.1", "address to listen on; 0.0.0.0 for the whole LAN", "ADDR", reload=False,
+          more="beyond loopback a user must be set up, or `--no-auth` given"),
+    _number("PORT", INT, 0, 65535, 8000, "port to listen on, 0-65535; 0 picks a free one", reload=False,
+            more="the log says which port a 0 picked"),
     _number("THREADS", INT, 1, 1024, 64, "worker threads", reload=False),
     _number("MAX_VIEWERS", INT, 1, 100_000, None, "streams served at once; more get 503", reload=False,
             shown_default=f"{HANDOFF_MAX_VIEWERS}, or threads - {RESERVED_THREADS} with --no-handoff"),
     Setting("SOCKET_HANDOFF", BOOL, True, "stream through waitress's own writes, one worker thread per viewer",
             flag="--no-handoff", flag_value=False, reload=False),
     _number("SNAPSHOT_TIMEOUT", FLOAT, 0, 30, 5.0, "seconds a snapshot waits for a frame", flag=False),
-    _text("LOG_LEVEL", "info", "how much the log says", kind=CHOICE, choices=LOG_LEVELS, reload=False),
+    _text("LOG_LEVEL", "info", "how much the log says", kind=CHOICE, choices=LOG_LEVELS, reload=False,
+          more="below debug, FFmpeg's and OpenCV's own console lines are silenced: camstream logs the same "
+          "trouble once, with the camera's name"),
     # The cameras and their frames.
     _text("SOURCE", "auto", "source of the camera named 'default': auto, pattern, 0, /dev/video0, a video file, "
-          "rtsp://..., http://...", kind=SOURCE, camera=True),
+          "rtsp://..., http://...", "SOURCE", kind=SOURCE, camera=True,
+          more="see [Cameras and sources](sources.md)"),
     Setting("CAMERAS", ENTRIES, None, "add a camera; repeat for several", flag="--camera", metavar="NAME=SOURCE",
-            repeat=True, toml=False),
+            repeat=True, toml=False, more="the variable is `name=source,name=source` (a comma inside a source is "
+            "`%2C`); a file gives each camera a table `[cameras.NAME]` with its `source`"),
     _number("FPS", FLOAT, MIN_FPS, MAX_FPS, None, f"frame rate cap for every camera, {MIN_FPS:g}-{MAX_FPS:g}",
-            camera=True),
+            camera=True, shown_default="the source's own",
+            more="faster frames are dropped before encoding; a source running at the cap loses none"),
     _number("QUALITY", INT, 1, 100, 80, "JPEG quality 1-100", camera=True),
-    _number("WIDTH", INT, 1, MAX_SIDE, None, f"resize frames to this width, 1-{MAX_SIDE}", camera=True),
+    _number("WIDTH", INT, 1, MAX_SIDE, None, f"resize frames to this width, 1-{MAX_SIDE}", camera=True,
+            more="with one of width and height, the other keeps the aspect ratio"),
     _number("HEIGHT", INT, 1, MAX_SIDE, None, f"resize frames to this height, 1-{MAX_SIDE}", camera=True),
     _number("IDLE_TIMEOUT", FLOAT, 0, MAX_IDLE_TIMEOUT, 10.0, "seconds without viewers before a camera is released",
             camera=True),
     # Detection.
     Setting("DETECT", ENTRIES, None, "run a detector on a camera: motion, yolo:PATH.onnx or MODULE:ATTR; "
             "SPEC alone for a one-camera server; repeat for several", flag="--detect", metavar="NAME=SPEC",
-            repeat=True, camera=True),
+            repeat=True, camera=True, more="options as `?name=value`; `motion+` before a model runs it only on "
+            "motion; the variable is `name=spec,name=spec` (see [Detection](detection.md))"),
     _number("DETECT_CONFIDENCE", FLOAT, 0, 1, 0.5, "lowest score a detection is kept with, 0-1", camera=True),
     _text("DETECT_CLASSES", None, "keep only these labels, comma-separated (person,car)", "LABELS", kind=NAMES,
           camera=True),
@@ -152,7 +163,8 @@ SETTINGS: tuple[Setting, ...] = (
     # Recording.
     Setting("RECORD", ENTRIES, None, "record a camera: 'events' (clips of what the detector finds) or 'continuous' "
             "(everything, in segments); MODE alone for a one-camera server; repeat for several", flag="--record",
-            metavar="NAME=MODE", repeat=True, camera=True),
+            metavar="NAME=MODE", repeat=True, camera=True,
+            more="a camera table says `none` to have none (see [Recording and events](recording.md))"),
     _text("RECORD_FORMAT", "jpeg", "jpeg: frames as captured (no CPU); h264: about 10x smaller, costs CPU",
           kind=CHOICE, choices=RECORD_FORMATS, camera=True),
     _text("STORAGE", "camstream-data", "where recordings go", "DIR", reload=False, shown_default="./camstream-data"),
@@ -176,13 +188,16 @@ SETTINGS: tuple[Setting, ...] = (
     # Who may watch.
     Setting("USERS", ENTRIES, None, "a user who may sign in: HASH from 'camstream hash-password', ROLE admin or "
             "viewer (default), CAMERAS the only ones a viewer sees (door,yard); repeat for several",
-            flag="--user", metavar="NAME:HASH[:ROLE[:CAMERAS]]", repeat=True, toml=False),
+            flag="--user", metavar="NAME:HASH[:ROLE[:CAMERAS]]", repeat=True, toml=False,
+            more="the variable holds them space-separated; a file gives `[users.NAME]` tables with `password_hash`, "
+            "`role`, `cameras` (see [Access control](access.md))"),
     Setting("NO_AUTH", BOOL, False, "no sign-in, even beyond loopback: anyone who can reach the port watches",
             flag="--no-auth", flag_value=True),
     _text("SECRET_KEY", None, "the key that signs session cookies", flag=None, reload=False,
           shown_default="made once, kept in the storage"),
     Setting("ALLOWED_HOSTS", NAMES, None, "a host name camstream is reached by (IP addresses always work); "
-            "repeat for several", flag="--allowed-host", metavar="NAME", repeat=True, reload=False),
+            "repeat for several", flag="--allowed-host", metavar="NAME", repeat=True, reload=False,
+            shown_default="IP addresses, localhost, and beyond loopback this machine's name", more="`*` for any"),
     Setting("TRUSTED_PROXIES", NAMES, None, "a reverse proxy (address or network) whose X-Forwarded-For/-Proto/-Host "
             "are believed", flag="--trusted-proxy", metavar="ADDR", repeat=True, reload=False),
     Setting("CORS_ORIGINS", NAMES, None, "a web app's origin (http://host:port) that may read the API with "
@@ -190,11 +205,13 @@ SETTINGS: tuple[Setting, ...] = (
     _number("SESSION_LIFETIME", FLOAT, 1, 366 * 24 * 3600, 7 * 24 * 3600.0, "seconds a sign-in lasts", flag=False,
             reload=False),
     _number("LOGIN_ATTEMPTS", INT, 1, 1000, 5, "failed sign-ins before a user is locked out from an address",
-            flag=False, reload=False),
+            flag=False, reload=False, more="within `LOCKOUT_SECONDS`; an address alone gets 4 times as many"),
     _number("LOCKOUT_SECONDS", FLOAT, 1, 24 * 3600, 300.0, "how long a lockout lasts", flag=False, reload=False),
     # For embedding: a source or detector that can never work (a missing file or model) raises rather than
     # leaving its camera or detector failed while the others serve. The command line always sets it.
-    Setting("STRICT_SOURCES", BOOL, False, "a source or detector that can never work stops the start", toml=False),
+    Setting("STRICT_SOURCES", BOOL, False, "a source or detector that can never work stops the start", toml=False,
+            more="rather than leaving its camera or detector `failed` while the others serve; the command line "
+            "always sets it"),
     # Flask's own cap on request bodies, for servers other than ours; no endpoint takes more than a few KB.
     Setting("MAX_CONTENT_LENGTH", INT, 64 * 1024, "largest request body, bytes", low=1, high=2**30, toml=False),
 )

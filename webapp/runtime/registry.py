@@ -22,7 +22,7 @@ from camera import BaseCamera
 from camera.detect import CameraDetection, OverlayStream
 from camera.events import EventHub, EventLog
 from camera.record import Recorder
-from camera.sender import StreamSender
+from camera.viewers.sender import StreamSender
 
 from ..serve.connections import ConnectionStats
 from ..serve.slots import StreamSlots

@@ -3,7 +3,7 @@
 A waitress worker thread would otherwise stay with each viewer for as long
 as it watches, copying every frame through waitress's buffers. Instead the
 route takes the client socket and gives it to the
-:class:`~camera.sender.StreamSender`, which writes frames to every viewer
+:class:`~camera.viewers.sender.StreamSender`, which writes frames to every viewer
 from one thread, and the worker is free again at once.
 
 Waitress offers no public way to do this, so it leans on two facts about

@@ -10,7 +10,7 @@ import warnings
 from flask import Flask
 from waitress.adjustments import Adjustments
 
-from camera.sender import NOTSENT_LOWAT, STALL_TIMEOUT
+from camera.viewers.sender import NOTSENT_LOWAT, STALL_TIMEOUT
 
 from ..config.table import DEFAULTS
 from ..runtime.registry import runtime_of

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from flask import Response, abort, current_app, g, request
 from werkzeug.http import http_date
 
-from camera.sender import SenderStopped, SocketViewer, StreamSender
+from camera.viewers.sender import SenderStopped, SocketViewer, StreamSender
 
 from ..api.common import NO_STORE, unavailable
 from ..auth import auth_of, principal, still_allowed

@@ -1,0 +1,186 @@
+"""Continuous recording: a kill -9 loses at most two seconds, listing, paced playback, MP4 downloads."""
+
+import io
+import itertools
+import json
+import re
+import signal
+import sys
+import time
+
+import av
+import pytest
+
+from camera.record import Index, Storage, framefile
+from camera.record.formats import frame_times
+from tests.config.test_cli import env, running  # noqa: F401 - a fixture
+from tests.conftest import Servers
+from tests.helpers import MjpegReader, decode, get, get_json, wait_until
+from tests.sources import SceneCamera
+from webapp import create_app
+
+
+def serve_recording(running, storage, fmt):  # noqa: F811 - the fixture's value
+    server = running([sys.executable, "-m", "webapp", "--source", "pattern", "--fps", "10", "--port", "0",
+                      "--record", "continuous", "--record-format", fmt, "--storage", str(storage),
+                      "--segment-seconds", "2", "--min-free", "0"], env())
+    seen = []
+    port = server.wait_for_line(r"open http://localhost:(\d+)/", seen=seen).group(1)
+    return server, f"http://127.0.0.1:{port}", "".join(seen)
+
+
+def assert_index_and_files_agree(root):
+    storage = Storage(root)
+    try:
+        segments = storage.index.segments()
+        for segment in segments:
+            path = storage.path(segment.path)
+            assert path.stat().st_size == segment.bytes, segment
+            times = frame_times(segment.format, path, segment.start)
+            assert len(times) == segment.frames and times[-1] == pytest.approx(segment.end, abs=0.002)
+        files = {storage.relative(path) for path in (root / "recordings").rglob("*") if path.is_file()}
+        assert files == {segment.path for segment in segments}
+        return segments
+    finally:
+        storage.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["jpeg", "h264"])
+def test_kill_9_mid_recording_loses_at_most_two_seconds(tmp_path, running, fmt):  # noqa: F811
+    storage = tmp_path / "store"
+    server, url, _ = serve_recording(running, storage, fmt)
+    recording = lambda: get_json(f"{url}/api/cameras/default")[1]["recording"]
+    assert wait_until(lambda: recording()["frames_written"] >= 45, 30), recording()
+    killed_at = time.time()
+    server.process.send_signal(signal.SIGKILL)
+    server.process.wait(10)
+
+    server, url, log = serve_recording(running, storage, fmt)
+    # The segment being written is cut clean, or dropped if it had no whole frame (or fragment) yet.
+    assert re.search(r"1 segment\(s\) repaired|1 row\(s\) without a file dropped", log), log.splitlines()
+    _, body = get_json(f"{url}/api/recordings?end={killed_at}")
+    before_kill = [segment for segment in body["recordings"] if segment["start"] < killed_at]
+    assert before_kill and before_kill[-1]["end"] >= killed_at - 2.0, (killed_at, before_kill[-1])
+    assert all(not segment["recording"] for segment in before_kill)
+    # What was written before plays after the restart.
+    reader = MjpegReader(f"{url}{before_kill[-1]['playback']}")
+    with reader:
+        assert all(decode(frame).shape == (480, 640, 3) for frame in reader.read(3))
+    assert server.stop() == 0
+    assert_index_and_files_agree(storage)
+
+
+@pytest.fixture
+def recording(tmp_path):
+    scene = SceneCamera(rate=20)
+    app = create_app({"CAMERAS": {"scene": scene}, "RECORD": "scene=continuous",
+                      "STORAGE": str(tmp_path / "store"), "MIN_FREE": 0, "SEGMENT_SECONDS": 1})
+    with Servers() as servers:
+        yield servers.start(app), tmp_path / "store", scene
+
+
+def segments(url: str) -> list[dict]:
+    return get_json(f"{url}/api/recordings?camera=scene")[1]["recordings"]
+
+
+def test_continuous_recording_is_listed_in_segments_without_anyone_watching(recording):
+    url, _, _ = recording
+    assert wait_until(lambda: len(segments(url)) >= 4, 30)
+    found = segments(url)
+    assert [segment["start"] for segment in found] == sorted(segment["start"] for segment in found)
+    closed = [segment for segment in found if not segment["recording"]]
+    assert len(closed) >= 3
+    for previous, segment in itertools.pairwise(closed):
+        # One after the other, a frame apart, a second each.
+        assert 0 < segment["start"] - previous["end"] <= 0.2
+        assert 0.8 <= segment["end"] - segment["start"] <= 1.1 and segment["format"] == "jpeg"
+    _, status = get_json(f"{url}/api/cameras/scene")
+    assert status["viewers"] == 0 and status["state"] == "streaming"
+    assert status["recording"]["state"] == "recording" and status["recording"]["mode"] == "continuous"
+    middle = closed[1]
+    within = get_json(f"{url}/api/recordings?start={middle['start'] + 0.1}&end={middle['end'] - 0.1}")[1]
+    assert [segment["id"] for segment in within["recordings"]] == [middle["id"]]
+
+
+@pytest.mark.slow
+def test_playback_from_a_time_is_paced_as_recorded(recording):
+    url, _, _ = recording
+    assert wait_until(lambda: len(segments(url)) >= 4, 30)
+    start = segments(url)[0]["start"] + 0.5
+    reader = MjpegReader(f"{url}/playback/scene?start={start}")
+    with reader:
+        began = time.monotonic()
+        stamps = []
+        for _ in range(40):
+            # Recorded frames carry their capture time in them.
+            stamps.append(framefile.stamp_of(reader.read(1)[0]))
+        elapsed = time.monotonic() - began
+    assert stamps[0] >= start and stamps == sorted(stamps) and len(set(stamps)) == 40
+    # Two seconds of recording take (at least most of) two seconds to play: paced, not poured out.
+    assert elapsed >= 0.75 * (stamps[-1] - stamps[0])
+
+
+def test_a_span_downloads_as_mp4(recording):
+    url, _, _ = recording
+    assert wait_until(lambda: len(segments(url)) >= 4, 30)
+    first = segments(url)[0]
+    start, end = first["start"] + 0.2, first["start"] + 2.2
+    status, headers, body = get(f"{url}/api/recordings/scene.mp4?start={start}&end={end}")
+    assert status == 200 and headers["Content-Type"] == "video/mp4"
+    assert "attachment" in headers["Content-Disposition"]
+    with av.open(io.BytesIO(body)) as container:
+        frames = list(container.decode(video=0))
+    assert 30 <= len(frames) <= 42
+    assert frames[0].width == 320 and frames[0].height == 240
+    assert float((frames[-1].pts - frames[0].pts) * frames[0].time_base) == pytest.approx(2.0, abs=0.15)
+
+
+@pytest.mark.parametrize("path, status", [
+    ("/api/recordings?camera=nope", 404),
+    ("/api/recordings?start=soon", 400),
+    ("/api/recordings?start=1800000000&end=1700000000", 400),
+    ("/api/recordings?limit=-3", 400),
+    ("/playback/nope", 404),
+    ("/playback/scene?start=7000000000", 404),
+    ("/playback/scene?start=inf", 400),
+    ("/api/recordings/scene.mp4", 400),
+    ("/api/recordings/scene.mp4?start=1000000000&end=1000000010", 404),
+    ("/api/recordings/scene.mp4?start=1000000000&end=1000009000", 400),
+    ("/api/recordings/..%2F..%2Fetc%2Fpasswd.mp4?start=1000000000&end=1000000010", 404),
+    ("/api/recordings/scene.mp4?start=1000000000&end=2026-13-45", 400),
+])
+def test_bad_recording_requests_are_json_errors(recording, path, status):
+    url, _, _ = recording
+    code, headers, body = get(url + path)
+    assert code == status, (path, body)
+    assert headers["Content-Type"] == "application/json" and "error" in json.loads(body)
+
+
+def test_without_recording_the_endpoints_say_so(serve_app):
+    url = serve_app({"SOURCE": "pattern"})
+    for path in ("/api/recordings", "/api/events", "/playback/default", "/api/events/1"):
+        status, body = get_json(url + path)
+        assert status == 404 and "no camera has --record" in body["error"]
+
+
+def test_frames_are_recorded_as_the_camera_encoded_them(recording):
+    url, root, scene = recording
+    published = {}
+    with scene.subscribe() as subscription:
+        while len(published) < 40:
+            frame = subscription.next_frame(10)
+            assert frame is not None
+            published[frame.timestamp] = frame.jpeg
+    assert wait_until(lambda: segments(url)[-1]["end"] > max(published), 30)
+    index = Index(root / "camstream.db")
+    recorded = index.segments("scene", min(published), max(published), kind="continuous")
+    index.close()
+    frames = {}
+    for segment in recorded:
+        path = root / segment.path
+        frames.update(framefile.read(path, framefile.scan(path)))
+    matched = [timestamp for timestamp in published if timestamp in frames]
+    assert len(matched) >= 36, "the recorder keeps up with a 20 fps camera"
+    # Byte for byte what the camera published: nothing decoded, nothing encoded again.
+    assert all(framefile.unstamp(frames[timestamp]) == published[timestamp] for timestamp in matched)
