@@ -14,7 +14,15 @@ from .broadcast import Broadcaster, Subscription
 from .errors import SourceError
 from .frame import Frame
 from .redact import redact_url
-from .sources import HttpCamera, OpenCVCamera, PatternCamera, UnusableCamera, VideoFileCamera, create_camera
+from .sources import (
+    HttpCamera,
+    OpenCVCamera,
+    PacketCamera,
+    PatternCamera,
+    UnusableCamera,
+    VideoFileCamera,
+    create_camera,
+)
 
 __all__ = [
     "FAILED",
@@ -28,6 +36,7 @@ __all__ = [
     "Frame",
     "HttpCamera",
     "OpenCVCamera",
+    "PacketCamera",
     "PatternCamera",
     "SourceError",
     "Subscription",

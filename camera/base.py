@@ -17,6 +17,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -29,6 +30,9 @@ from .limits import MAX_FPS, MAX_SIDE, MIN_FPS, checked
 from .nosignal import no_signal_image
 from .pacing import RateLimit
 from .redact import Redactor, redact_url
+
+if TYPE_CHECKING:
+    from .media.feed import MediaFeed
 
 log = logging.getLogger("camstream.camera")
 
@@ -134,6 +138,8 @@ class BaseCamera:
 
     # False for a camera that can never start (see camera/unusable.py).
     usable = True
+    # The camera's own compressed video, for a source that passes it through (camera/sources/packets.py).
+    media: MediaFeed | None = None
 
     def __init__(
         self,
@@ -190,8 +196,11 @@ class BaseCamera:
         self._size: tuple[int, int] | None = None
         self._publish_times: deque[float] = deque(maxlen=60)
 
-    def frames(self) -> Iterator[bytes | np.ndarray]:
+    def frames(self) -> Iterator[bytes | np.ndarray | None]:
         """Yield JPEG bytes or BGR images, forever or until the source is done.
+
+        None says the source is alive but no picture is wanted now (a
+        source that passes its video through and decodes only on demand).
 
         Open the device inside the generator and release it in a
         ``finally``: the capture thread closes the generator when it stops.
@@ -346,7 +355,7 @@ class BaseCamera:
         outage only with a frame that decodes.
         """
         thread: CaptureThread = threading.current_thread()  # type: ignore[assignment]
-        frames: Iterator[bytes | np.ndarray] | None = None
+        frames: Iterator[bytes | np.ndarray | None] | None = None
         try:
             turn = OpeningTurn.wait(quit)
             if turn is None:
@@ -377,15 +386,28 @@ class BaseCamera:
             except Exception:
                 log.warning("camera %s: error while releasing the source", self.name, exc_info=True)
 
-    def _take(self, item: bytes | np.ndarray, captured_at: float, last_picture: float, quit: threading.Event,
+    def _take(self, item: bytes | np.ndarray | None, captured_at: float, last_picture: float, quit: threading.Event,
               backoff: Backoff) -> float:
         """Publish one item from the source, or drop it; returns when the source last sent a picture."""
+        if item is None:
+            self._alive(quit, backoff)
+            return time.monotonic()
         self._frames_captured += 1
         try:
             item, size = self._checked(item, decode=self._state != STREAMING or self._outage is not None)
         except jpeg.JpegError as exc:
             self._bad_frame(exc, time.monotonic() - last_picture)
             return last_picture
+        self._alive(quit, backoff)
+        if self._cap.allows(time.monotonic()):
+            self.broadcaster.publish(self._make_frame(item, size, captured_at))
+            if quit.is_set():
+                # The session ended while this frame was on its way.
+                self.broadcaster.reset()
+        return time.monotonic()
+
+    def _alive(self, quit: threading.Event, backoff: Backoff) -> None:
+        """The source delivers: it is back from an outage, and the camera streams."""
         if self._outage is not None:
             self._source_back()
             backoff.reset()
@@ -393,12 +415,6 @@ class BaseCamera:
             with self._lock:
                 if not quit.is_set():
                     self._set_state(STREAMING)
-        if self._cap.allows(time.monotonic()):
-            self.broadcaster.publish(self._make_frame(item, size, captured_at))
-            if quit.is_set():
-                # The session ended while this frame was on its way.
-                self.broadcaster.reset()
-        return time.monotonic()
 
     def _checked(self, item: bytes | np.ndarray, decode: bool) -> tuple[bytes | np.ndarray, tuple[int, int]]:
         """``item`` and its size if it is a picture camstream can use, else :class:`~camera.jpeg.JpegError`.
@@ -493,10 +509,14 @@ class BaseCamera:
             self._send_no_signal(now)
 
     def _is_idle(self, now: float) -> bool:
-        if self.broadcaster.subscriber_count or self._holders:
+        if self.broadcaster.subscriber_count or self._holders or self.extra_viewers():
             self._last_wanted = now
             return False
         return now - self._last_wanted >= self.idle_timeout
+
+    def extra_viewers(self) -> int:
+        """Viewers beside the broadcaster's (a passed-through stream's); they keep the camera running."""
+        return 0
 
     def _stalled(self) -> None:
         """The source has sent nothing for too long; the caller holds the lock.
@@ -600,7 +620,7 @@ class BaseCamera:
             "width": width,
             "height": height,
             "quality": self.quality,
-            "viewers": self.broadcaster.subscriber_count,
+            "viewers": self.broadcaster.subscriber_count + self.extra_viewers(),
             "frames_captured": self._frames_captured,
             "frames_encoded": self._frames_encoded,
             "frames_published": self._frames_published,

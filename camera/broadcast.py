@@ -115,6 +115,12 @@ class Broadcaster:
         with self._lock:
             return len(self._subscriptions)
 
+    @property
+    def wanted(self) -> bool:
+        """Whether anyone takes frames now, viewer or watcher: a source that decodes on demand decodes."""
+        with self._lock:
+            return bool(self._subscriptions or self._watchers)
+
     def subscribe(self, event: threading.Event | None = None) -> Subscription:
         """Add a viewer that waits for frames in its own thread (on ``event``, if given)."""
         subscription = Subscription(self, event)

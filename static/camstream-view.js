@@ -1,10 +1,13 @@
 // <camstream-view camera="door" server="http://camstream.local:8000/"></camstream-view>
 //
-// Shows one camstream camera live. On a page served by camstream itself, all
-// views in all tabs of the browser share one connection through a
-// SharedWorker (camstream-worker.js); elsewhere, or without SharedWorker, it
-// is a plain MJPEG <img>. Either way it always shows the newest frame.
-// `server` defaults to the server this script came from.
+// Shows one camstream camera live. With the `video` attribute (a camera whose
+// own H.264 or H.265 camstream passes through), it plays that video in a muted
+// <video> through Media Source Extensions (/mse/<camera>), staying near the
+// live edge; where the browser cannot play it, it falls back to MJPEG. MJPEG
+// views on a page served by camstream itself share one connection for all
+// tabs through a SharedWorker (camstream-worker.js); elsewhere, or without
+// SharedWorker, the view is a plain MJPEG <img>. Either way it shows the
+// newest picture. `server` defaults to the server this script came from.
 (function () {
   "use strict";
 
@@ -47,6 +50,11 @@
       this.frames = 0;
       this.pending = null;
       this.loading = false;
+      if (this.hasAttribute("video") && "MediaSource" in window) this.playVideo();
+      else this.playMjpeg();
+    }
+
+    playMjpeg() {
       this.img = this.querySelector("img") || document.createElement("img");
       this.img.alt = this.img.alt || "live view of " + this.camera;
       if (!this.img.parentNode) this.appendChild(this.img);
@@ -73,7 +81,99 @@
         shared.views.delete(this);
         shared.port.postMessage({ type: "unwatch", camera: this.camera });
       }
-      this.img.removeAttribute("src");
+      if (this.socket) this.socket.close();
+      this.socket = null;
+      if (this.img && this.img.tagName === "IMG") this.img.removeAttribute("src");
+    }
+
+    // The camera's own video: a text message names its codecs, then the init segment and fragments follow.
+    playVideo() {
+      var view = this, queue = [], buffer = null, playing = false;
+      var video = document.createElement("video");
+      video.muted = true;
+      video.autoplay = true;
+      video.playsInline = true;
+      video.style.maxWidth = "100%";
+      this.img = video;  // what shows the picture, for the boxes drawn over it
+      this.insertBefore(video, this.firstChild);
+      this.mode = "video";
+      this.dataset.mode = this.mode;
+      var url = new URL("mse/" + encodeURIComponent(this.camera), this.server);
+      url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+      var socket = new WebSocket(url.href);
+      socket.binaryType = "arraybuffer";
+      this.socket = socket;
+
+      function fallBack() {
+        if (view.socket !== socket) return;
+        view.socket = null;
+        socket.close();
+        video.remove();
+        view.playMjpeg();
+      }
+      function pump() {
+        if (!buffer || buffer.updating || !queue.length) return;
+        try {
+          buffer.appendBuffer(queue.shift());
+        } catch (error) {
+          fallBack();
+        }
+      }
+      function keepLive() {
+        var ranges = video.buffered;
+        if (!ranges.length) return;
+        var end = ranges.end(ranges.length - 1);
+        // Behind the live edge (a hidden tab, a slow moment): jump to it.
+        if (end - video.currentTime > 1.0) video.currentTime = Math.max(ranges.start(ranges.length - 1), end - 0.1);
+        if (video.currentTime - ranges.start(0) > 20 && !buffer.updating) buffer.remove(0, video.currentTime - 10);
+        if (video.paused) video.play().catch(function () {});
+      }
+      function counted() {
+        view.frames += 1;
+        view.dataset.frames = view.frames;
+        if (view.socket === socket) video.requestVideoFrameCallback(counted);
+      }
+      socket.onmessage = function (event) {
+        if (typeof event.data !== "string") {
+          queue.push(event.data);
+          pump();
+          return;
+        }
+        var header = JSON.parse(event.data);
+        if (header.type !== "mse") return;
+        if (!MediaSource.isTypeSupported(header.codecs)) { fallBack(); return; }
+        // A new stream (the first, or after the camera changed resolution or codec): a new MediaSource.
+        queue = [];
+        buffer = null;
+        var source = new MediaSource();
+        video.src = URL.createObjectURL(source);
+        source.addEventListener("sourceopen", function () {
+          URL.revokeObjectURL(video.src);
+          try {
+            buffer = source.addSourceBuffer(header.codecs);
+          } catch (error) {
+            fallBack();
+            return;
+          }
+          buffer.addEventListener("updateend", function () { keepLive(); pump(); });
+          pump();
+        }, { once: true });
+      };
+      video.addEventListener("playing", function () {
+        if (!playing && "requestVideoFrameCallback" in video) video.requestVideoFrameCallback(counted);
+        playing = true;
+      });
+      socket.onclose = function () {
+        if (view.socket !== socket) return;
+        if (!playing) { fallBack(); return; }
+        // The server went away or restarted: try again in a moment.
+        view.socket = null;
+        setTimeout(function () {
+          if (!view.isConnected) return;
+          video.remove();
+          view.playVideo();
+        }, 2000);
+      };
     }
 
     // Newest frame wins: while one is decoding, later ones replace each other.

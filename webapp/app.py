@@ -10,7 +10,7 @@ from flask import Flask, session
 from flask.json.provider import DefaultJSONProvider
 
 from . import auth
-from .api import compat, detection, errors, events, page, push, recordings, status, streams
+from .api import compat, detection, errors, events, media, page, push, recordings, status, streams
 from .config.layers import gather, max_viewers
 from .config.plan import make_plan
 from .integrations import metrics
@@ -56,7 +56,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if mqtt is not None:
         mqtt.start()
     app.register_blueprint(auth.bp)
-    for area in (page, streams, status, compat, detection, push, events, recordings, metrics):
+    for area in (page, streams, status, compat, detection, push, media, events, recordings, metrics):
         app.register_blueprint(area.bp)
     errors.register(app)
     return app

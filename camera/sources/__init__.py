@@ -6,8 +6,9 @@
 
 from .factory import create_camera
 from .opencv import OpenCVCamera, VideoFileCamera
+from .packets import PacketCamera
 from .pattern import PatternCamera
 from .relay import HttpCamera
 from .unusable import UnusableCamera
 
-__all__ = ["HttpCamera", "OpenCVCamera", "PatternCamera", "UnusableCamera", "VideoFileCamera", "create_camera"]
+__all__ = ["HttpCamera", "OpenCVCamera", "PacketCamera", "PatternCamera", "UnusableCamera", "VideoFileCamera", "create_camera"]

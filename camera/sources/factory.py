@@ -13,12 +13,14 @@ from ..base import BaseCamera
 from ..errors import SourceError
 from ..redact import redact_url
 from .opencv import OpenCVCamera, VideoFileCamera
+from .packets import PacketCamera
 from .pattern import PatternCamera
 from .relay import HttpCamera
 
 log = logging.getLogger("camstream.camera")
 
-OPENCV_SCHEMES = {"rtsp", "rtsps", "rtmp", "rtmps", "rtp", "udp", "tcp", "srt"}
+# Network streams: read as packets, their H.264 or H.265 passed through (camera/sources/packets.py).
+PACKET_SCHEMES = {"rtsp", "rtsps", "rtmp", "rtmps", "rtp", "udp", "tcp", "srt"}
 HTTP_SCHEMES = {"http", "https"}
 
 
@@ -44,8 +46,8 @@ def create_camera(name: str, source: str = "auto", **options) -> BaseCamera:
     scheme = urlsplit(source).scheme.lower() if "://" in source else ""
     if scheme in HTTP_SCHEMES:
         return HttpCamera(name, source, **options)
-    if scheme in OPENCV_SCHEMES:
-        return OpenCVCamera(name, source, **options)
+    if scheme in PACKET_SCHEMES:
+        return PacketCamera(name, source, **options)
     if scheme == "file":
         return create_camera(name, unquote(urlsplit(source).path), **options)
     if scheme:

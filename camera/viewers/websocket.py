@@ -32,7 +32,7 @@ from wsproto.frame_protocol import CloseReason
 from ..broadcast import Broadcaster
 from ..events import EventLog
 from ..limits import checked
-from .sender import StreamSender
+from .sender import SocketViewer, StreamSender
 from .sse import LogViewer
 
 logger = logging.getLogger("camstream.websocket")
@@ -48,48 +48,29 @@ MESSAGE_RATE = 20.0
 MAX_OWED = 64 * 1024
 
 
-class WebSocketViewer(LogViewer):
-    """One ``/ws/<name>`` client: ``source`` gives the plain frames, ``overlay`` (if any) the drawn ones.
+class WebSocketClient(SocketViewer):
+    """The WebSocket side of a socket viewer: what the client sends, parsed and bounded; what is sent, framed.
 
-    ``source`` and ``overlay`` are cameras or overlay streams: anything with
-    ``broadcaster`` and ``attach(subscriber)``.
+    A subclass says what to send next (``_next_part``) and what a text
+    message from the client asks for (``_command``).
     """
 
     reads_while_full = False
 
-    def __init__(self, sock: socket.socket, head: bytes, sender: StreamSender, *, source: Any,
-                 overlay: Any | None, log: EventLog, on_close: Callable[[], None] | None = None) -> None:
-        super().__init__(sock, head, sender, log, log.last_id, on_close)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self.ws = Connection(ConnectionType.SERVER)
-        self.source = source
-        self.overlay = overlay
-        self.camera_name = source.name
-        self.fps: float | None = None
-        self.feed = self.add_feed(source.broadcaster)
         self._message: list[str] = []
         self._message_size = 0
         self._ending = False
         self._allowance = TokenBucket(MESSAGE_BURST, MESSAGE_RATE)
         self._owed = 0
+        self.camera_name = ""
 
-    def attach(self) -> None:
-        """Subscribe to the frames, once the sender owns the socket."""
-        self.source.attach(self.feed)
+    def _command(self, command: object) -> None:
+        raise ValueError("this stream takes no commands")
 
     # -- the sender thread ---------------------------------------------
-
-    def _next_part(self) -> bool:
-        if self._ending:
-            # The close frame has gone out: end the connection.
-            self.close()
-            return False
-        events = self.new_events((self.camera_name,))
-        for event in events:
-            self._send(TextMessage(data=event.json))
-        frame = self.feed.take()
-        if frame is not None:
-            self._send(BytesMessage(data=frame.jpeg))
-        return bool(events) or frame is not None
 
     def readable(self) -> None:
         data = self._receive(65536)
@@ -137,6 +118,67 @@ class WebSocketViewer(LogViewer):
         except (ValueError, TypeError) as exc:
             self._reply(TextMessage(data=json.dumps({"error": str(exc)})))
 
+    def _end(self, code: int, reason: str) -> None:
+        """Send a close frame (or answer the client's) and end the connection once it is out."""
+        if self.ws.state in (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING):
+            # After what is queued: the first part may be half sent already.
+            self._send(CloseConnection(code=code, reason=reason[:100]))
+        self._ending = True
+
+    def _send(self, event: Any) -> int:
+        """Queue ``event``'s bytes, if the connection still takes it; how many."""
+        if self.ws.state is not ConnectionState.OPEN and not isinstance(event, CloseConnection):
+            return 0
+        data = self.ws.send(event)
+        self._out.append(memoryview(data))
+        return len(data)
+
+    def _reply(self, event: Any) -> None:
+        """Queue an answer the client asked for (a pong, an error); drop a client that lets them pile up."""
+        if not self._out:
+            self._owed = 0  # all that was owed has gone out
+        self._owed += self._send(event)
+        if self._owed > MAX_OWED:
+            logger.info("dropping a WebSocket client of %s that does not read the replies it asks for",
+                     self.camera_name)
+            self.close()
+
+
+class WebSocketViewer(WebSocketClient, LogViewer):
+    """One ``/ws/<name>`` client: ``source`` gives the plain frames, ``overlay`` (if any) the drawn ones.
+
+    ``source`` and ``overlay`` are cameras or overlay streams: anything with
+    ``broadcaster`` and ``attach(subscriber)``.
+    """
+
+    def __init__(self, sock: socket.socket, head: bytes, sender: StreamSender, *, source: Any,
+                 overlay: Any | None, log: EventLog, on_close: Callable[[], None] | None = None) -> None:
+        super().__init__(sock, head, sender, log, log.last_id, on_close)
+        self.source = source
+        self.overlay = overlay
+        self.camera_name = source.name
+        self.fps: float | None = None
+        self.feed = self.add_feed(source.broadcaster)
+
+    def attach(self) -> None:
+        """Subscribe to the frames, once the sender owns the socket."""
+        self.source.attach(self.feed)
+
+    # -- the sender thread ---------------------------------------------
+
+    def _next_part(self) -> bool:
+        if self._ending:
+            # The close frame has gone out: end the connection.
+            self.close()
+            return False
+        events = self.new_events((self.camera_name,))
+        for event in events:
+            self._send(TextMessage(data=event.json))
+        frame = self.feed.take()
+        if frame is not None:
+            self._send(BytesMessage(data=frame.jpeg))
+        return bool(events) or frame is not None
+
     def _command(self, command: object) -> None:
         """``{"fps": N}`` and ``{"overlay": true|false}``; a wrong one is answered with ``{"error": ...}``."""
         if not isinstance(command, dict) or not command or set(command) - {"fps", "overlay"}:
@@ -165,31 +207,6 @@ class WebSocketViewer(LogViewer):
         if self.closed:
             # Closed from another thread while switching: leave no feed behind.
             broadcaster.unsubscribe(self.feed)
-
-    def _end(self, code: int, reason: str) -> None:
-        """Send a close frame (or answer the client's) and end the connection once it is out."""
-        if self.ws.state in (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING):
-            # After what is queued: the first part may be half sent already.
-            self._send(CloseConnection(code=code, reason=reason[:100]))
-        self._ending = True
-
-    def _send(self, event: Any) -> int:
-        """Queue ``event``'s bytes, if the connection still takes it; how many."""
-        if self.ws.state is not ConnectionState.OPEN and not isinstance(event, CloseConnection):
-            return 0
-        data = self.ws.send(event)
-        self._out.append(memoryview(data))
-        return len(data)
-
-    def _reply(self, event: Any) -> None:
-        """Queue an answer the client asked for (a pong, an error); drop a client that lets them pile up."""
-        if not self._out:
-            self._owed = 0  # all that was owed has gone out
-        self._owed += self._send(event)
-        if self._owed > MAX_OWED:
-            logger.info("dropping a WebSocket client of %s that does not read the replies it asks for",
-                     self.camera_name)
-            self.close()
 
 
 class TokenBucket:

@@ -101,6 +101,9 @@ MATRIX = [
     ("GET", "/snapshot?camera=door",             U,  U,  P,  P,  P,  P,  N),
     ("GET", "/state",                            U,  U,  P,  P,  P,  F,  F),
     ("GET", "/events?cameras=yard",              U,  U,  P,  P,  N,  N,  P),
+    # A pattern camera passes no video through: whoever may see it learns that (404), nobody else anything.
+    ("GET", "/mse/yard",                         U,  U,  N,  N,  N,  N,  N),
+    ("GET", "/hls/yard/index.m3u8",              U,  U,  N,  N,  N,  N,  N),
     ("GET", "/api/cameras",                      U,  U,  P,  P,  P,  F,  F),
     ("GET", "/api/cameras/yard",                 U,  U,  P,  P,  N,  F,  F),
     ("GET", "/api/cameras/yard/detections",      U,  U,  P,  P,  N,  F,  F),

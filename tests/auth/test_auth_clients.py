@@ -7,7 +7,6 @@ from __future__ import annotations
 import functools
 import http.server
 import logging
-import os
 import shutil
 import subprocess
 import sys
@@ -154,18 +153,6 @@ def test_users_from_the_config_file_and_a_reload_that_changes_them(tmp_path, rec
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if CHROMIUM is None:
-        if os.environ.get("CI"):
-            raise RuntimeError("chromium is missing; .ci/run should have installed it")
-        pytest.skip("no chromium on this machine")
-    with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
-        yield browser
-        browser.close()
 
 
 FRONTEND = """<!doctype html><title>a dashboard elsewhere</title><script>

@@ -9,6 +9,7 @@ import pytest
 from camera import (
     HttpCamera,
     OpenCVCamera,
+    PacketCamera,
     PatternCamera,
     SourceError,
     VideoFileCamera,
@@ -43,7 +44,7 @@ def frame_index(image: np.ndarray) -> int:
         ("pattern", PatternCamera),
         ("0", OpenCVCamera),
         ("/dev/video3", OpenCVCamera),
-        ("rtsp://user:pw@127.0.0.1:8554/cam", OpenCVCamera),
+        ("rtsp://user:pw@127.0.0.1:8554/cam", PacketCamera),
         ("http://127.0.0.1:9/video", HttpCamera),
         ("https://127.0.0.1:9/video", HttpCamera),
     ],

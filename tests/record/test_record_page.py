@@ -9,7 +9,6 @@ import pytest
 from tests.conftest import Servers
 from tests.helpers import get_json, wait_until
 from tests.sources import SceneCamera
-from tests.web.test_page import browser  # noqa: F401 - a fixture
 from webapp import create_app
 
 pytestmark = pytest.mark.slow
@@ -52,7 +51,7 @@ VIDEO_STATE = """video => {
 }"""
 
 
-def test_an_events_clip_plays_in_the_browser(browser, site):  # noqa: F811
+def test_an_events_clip_plays_in_the_browser(browser, site):
     url, scene, _ = site
     event = make_event(url, scene)
     page = browser.new_page()
@@ -73,7 +72,7 @@ def test_an_events_clip_plays_in_the_browser(browser, site):  # noqa: F811
     page.close()
 
 
-def test_the_timeline_plays_a_continuous_recording_from_where_it_is_clicked(browser, site):  # noqa: F811
+def test_the_timeline_plays_a_continuous_recording_from_where_it_is_clicked(browser, site):
     url, _, _ = site
     assert wait_until(lambda: len(get_json(f"{url}/api/recordings?camera=yard")[1]["recordings"]) >= 3, 20)
     page = browser.new_page()
@@ -88,7 +87,7 @@ def test_the_timeline_plays_a_continuous_recording_from_where_it_is_clicked(brow
     page.close()
 
 
-def test_a_paused_recording_shows_its_reason_on_the_tile_and_recovers(browser, site):  # noqa: F811
+def test_a_paused_recording_shows_its_reason_on_the_tile_and_recovers(browser, site):
     url, _, store = site
     assert wait_until(lambda: get_json(f"{url}/api/recordings?camera=yard")[1]["recordings"], 20)
     page = browser.new_page()

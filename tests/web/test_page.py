@@ -30,14 +30,6 @@ if CHROMIUM is None:
     pytest.skip("no chromium on this machine", allow_module_level=True)
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
-        yield browser
-        browser.close()
-
-
 @pytest.fixture
 def site():
     """Three live cameras and one whose source is never there, on a real waitress.

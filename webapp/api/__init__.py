@@ -6,6 +6,7 @@
 ``status``      ``/api/cameras``, ``/healthz``
 ``detection``   run a detector now, its newest result, boxes drawn
 ``push``        ``/events`` (Server-Sent Events) and ``/ws/<name>``
+``media``       a camera's own video: ``/mse/<name>`` (WebSocket) and ``/hls/<name>/``
 ``events``      ``/api/events``: what the detectors saw, snapshots, clips
 ``recordings``  ``/api/recordings``: stored video, played back or as MP4
 ``compat``      mjpg-streamer's and ustreamer's URLs

@@ -35,7 +35,9 @@ TOKEN_TRIES = "(token)"
 PUBLIC = {"static", "auth.login_form", "auth.login", "auth.logout", "status.healthz", "page.favicon"}
 # Live video: all a token opens (and, with ?action=, mjpg-streamer's URLs on the page's paths).
 LIVE = {"streams.video_feed", "streams.snapshot", "streams.streams", "compat.stream", "compat.snapshot",
-        "push.events", "push.websocket", "push.not_upgraded"}
+        "push.events", "push.websocket", "push.not_upgraded", "media.mse", "media.mse_not_upgraded",
+        "media.playlist", "media.segment"}
+WEBSOCKETS = {"push.websocket", "push.not_upgraded", "media.mse", "media.mse_not_upgraded"}
 ACTION_PAGES = {"page.index", "compat.octopi_page"}
 # Pages a browser opens: without a session, the login form instead of a 401.
 PAGES = {"page.index", "compat.octopi_page", "events.page"}
@@ -120,7 +122,7 @@ def wrong_host() -> Response | None:
 
 def foreign_websocket(origin: str | None) -> Response | None:
     """Browsers apply no CORS to WebSockets: one opened by another site's page is refused here."""
-    if request.endpoint not in ("push.websocket", "push.not_upgraded") or origin is None or same_origin(origin):
+    if request.endpoint not in WEBSOCKETS or origin is None or same_origin(origin):
         return None
     if origin.rstrip("/") in auth_of_app().cors_origins:
         return None

@@ -11,6 +11,7 @@ from typing import Any
 
 from camera import SourceError
 from camera.sources.opencv import quiet_native_logs
+from camera.sources.packets import show_ffmpeg_logs
 
 from ..app import create_app, shutdown
 from ..auth.state import is_loopback
@@ -57,6 +58,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if level != "debug":
         quiet_native_logs()
+    else:
+        show_ffmpeg_logs()
     if not settings.config["SOCKET_HANDOFF"] and "MAX_VIEWERS" not in settings.forced:
         # Workers beyond the streams keep the page, snapshots and status answering.
         config["MAX_VIEWERS"] = max(1, threads - RESERVED_THREADS)

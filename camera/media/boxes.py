@@ -1,0 +1,240 @@
+"""Just enough of ISO BMFF (MP4) to cut a fragmented MP4 byte stream into its pieces and read what MSE needs.
+
+FFmpeg writes the boxes; this module only finds them: the init segment
+(``ftyp`` + ``moov``), each fragment (``moof`` + ``mdat``) with whether it
+starts with a keyframe and when, and the ``codecs`` string a browser's
+``MediaSource.isTypeSupported`` takes (``avc1.640028``, ``hvc1.1.6.L93.B0``,
+``mp4a.40.2``).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+# Boxes that hold other boxes, on the way to the ones read here.
+_CONTAINERS = {b"moov", b"trak", b"mdia", b"minf", b"stbl", b"moof", b"traf", b"mvex", b"edts"}
+# tfhd's and trun's flags (ISO/IEC 14496-12, 8.8.7 and 8.8.8).
+TFHD_BASE_DATA_OFFSET, TFHD_DESCRIPTION_INDEX, TFHD_DEFAULT_DURATION = 0x01, 0x02, 0x08
+TFHD_DEFAULT_SIZE, TFHD_DEFAULT_FLAGS = 0x10, 0x20
+TRUN_DATA_OFFSET, TRUN_FIRST_FLAGS, TRUN_DURATION, TRUN_SIZE, TRUN_FLAGS, TRUN_CTO = \
+    0x001, 0x004, 0x100, 0x200, 0x400, 0x800
+NON_SYNC_SAMPLE = 0x00010000
+
+
+class BoxError(ValueError):
+    """Bytes that are not the boxes they should be."""
+
+
+def split_boxes(data: bytes) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    """The complete top-level boxes at the start of ``data`` as ``(type, whole box)``, and the bytes left over."""
+    boxes = []
+    at = 0
+    while len(data) - at >= 8:
+        size, kind = struct.unpack_from(">I4s", data, at)
+        header = 8
+        if size == 1:
+            if len(data) - at < 16:
+                break
+            size = struct.unpack_from(">Q", data, at + 8)[0]
+            header = 16
+        if size < header:
+            raise BoxError(f"a {kind!r} box of {size} bytes")
+        if len(data) - at < size:
+            break
+        boxes.append((kind, data[at:at + size]))
+        at += size
+    return boxes, data[at:]
+
+
+def children(box: bytes, skip: int = 8) -> Iterator[tuple[bytes, bytes]]:
+    """The boxes inside ``box`` (after its ``skip`` bytes of header), as ``(type, payload)``."""
+    at = skip
+    while at + 8 <= len(box):
+        size, kind = struct.unpack_from(">I4s", box, at)
+        if size < 8 or at + size > len(box):
+            raise BoxError(f"a {kind!r} box of {size} bytes inside {len(box)}")
+        yield kind, box[at + 8:at + size]
+        at += size
+
+
+def find(box: bytes, path: list[bytes], skip: int = 8) -> list[bytes]:
+    """Payloads of every box at ``path`` under ``box`` (``[b"trak", b"tkhd"]``)."""
+    found = []
+    for kind, payload in children(box, skip):
+        if kind != path[0]:
+            continue
+        if len(path) == 1:
+            found.append(payload)
+        elif kind in _CONTAINERS:
+            found += find(b"\0" * 8 + payload, path[1:])
+    return found
+
+
+@dataclass(frozen=True)
+class Track:
+    """One track of an init segment: its id, kind (``vide``/``soun``), timescale and codec string."""
+
+    track_id: int
+    kind: str
+    timescale: int
+    codec: str
+    # trex's defaults, which a fragment's samples take unless it says otherwise.
+    default_duration: int = 0
+    default_flags: int = 0
+
+
+def tracks(init: bytes) -> list[Track]:
+    """The tracks an init segment (``ftyp`` + ``moov``) declares."""
+    boxes, _ = split_boxes(init)
+    moov = next((box for kind, box in boxes if kind == b"moov"), None)
+    if moov is None:
+        raise BoxError("an init segment without a moov box")
+    defaults = {}
+    for trex in find(moov, [b"mvex", b"trex"]):
+        track_id, _, duration, _, flags = struct.unpack_from(">IIIII", trex, 4)
+        defaults[track_id] = (duration, flags)
+    found = []
+    for trak in find(moov, [b"trak"]):
+        trak_box = b"\0" * 8 + trak
+        tkhd = find(trak_box, [b"tkhd"])[0]
+        track_id = struct.unpack_from(">I", tkhd, 20 if tkhd[0] == 1 else 12)[0]
+        mdhd = find(trak_box, [b"mdia", b"mdhd"])[0]
+        timescale = struct.unpack_from(">I", mdhd, 20 if mdhd[0] == 1 else 12)[0]
+        handler = find(trak_box, [b"mdia", b"hdlr"])[0][8:12].decode("latin-1")
+        stsd = find(trak_box, [b"mdia", b"minf", b"stbl", b"stsd"])[0]
+        found.append(Track(track_id, handler, timescale, _codec(stsd), *defaults.get(track_id, (0, 0))))
+    return found
+
+
+def mime_type(init: bytes) -> str:
+    """``video/mp4; codecs="avc1.640028, mp4a.40.2"`` for an init segment."""
+    codecs = ", ".join(track.codec for track in tracks(init))
+    return f'video/mp4; codecs="{codecs}"'
+
+
+def _codec(stsd: bytes) -> str:
+    """The RFC 6381 codec string of a sample description (``stsd`` payload)."""
+    entry = stsd[8:]  # version, flags, entry count
+    _, kind = struct.unpack_from(">I4s", entry, 0)
+    name = kind.decode("latin-1")
+    if name in ("avc1", "avc3"):
+        config = _inner(entry, 8 + 78, b"avcC")
+        return f"{name}.{config[1]:02x}{config[2]:02x}{config[3]:02x}" if config else name
+    if name in ("hvc1", "hev1"):
+        config = _inner(entry, 8 + 78, b"hvcC")
+        return _hevc_codec(name, config) if config else name
+    if name == "mp4a":
+        esds = _inner(entry, 8 + 28, b"esds")
+        return f"mp4a.40.{_aac_object_type(esds)}" if esds else "mp4a.40.2"
+    return name
+
+
+def _inner(entry: bytes, skip: int, wanted: bytes) -> bytes | None:
+    for kind, payload in children(entry, skip):
+        if kind == wanted:
+            return payload
+    return None
+
+
+def _hevc_codec(name: str, config: bytes) -> str:
+    """``hvc1.1.6.L93.B0`` from an ``hvcC`` box (ISO/IEC 14496-15, E.3)."""
+    space = ("", "A", "B", "C")[config[1] >> 6]
+    tier = "H" if config[1] & 0x20 else "L"
+    profile = config[1] & 0x1F
+    compatibility = int.from_bytes(config[2:6], "big")
+    reversed_bits = int(f"{compatibility:032b}"[::-1], 2)
+    level = config[12]
+    constraints = config[6:12].rstrip(b"\0")
+    text = ".".join(f"{byte:X}" for byte in constraints)
+    return f"{name}.{space}{profile}.{reversed_bits:X}.{tier}{level}" + (f".{text}" if text else "")
+
+
+def _aac_object_type(esds: bytes) -> int:
+    """The audio object type in an ``esds``'s AudioSpecificConfig (2 for AAC-LC)."""
+    at = esds.find(b"\x05", 4)  # DecoderSpecificInfo's tag
+    while at != -1:
+        length_at = at + 1
+        while length_at < len(esds) and esds[length_at] & 0x80:
+            length_at += 1
+        config_at = length_at + 1
+        if config_at < len(esds):
+            return esds[config_at] >> 3 or 2
+        at = esds.find(b"\x05", at + 1)
+    return 2
+
+
+@dataclass(frozen=True)
+class FragmentInfo:
+    """What a ``moof`` says of its first sample of ``track_id``: a keyframe or not, and its decode time."""
+
+    keyframe: bool
+    decode_time: int
+    duration: int
+
+
+def fragment_info(moof: bytes, track: Track) -> FragmentInfo | None:
+    """The keyframe flag, decode time and total duration of ``track`` in a ``moof``; None if absent."""
+    for traf in find(moof, [b"traf"]):
+        traf_box = b"\0" * 8 + traf
+        tfhd = find(traf_box, [b"tfhd"])[0]
+        flags = int.from_bytes(tfhd[1:4], "big")
+        if struct.unpack_from(">I", tfhd, 4)[0] != track.track_id:
+            continue
+        at = 8
+        default_duration, default_flags = track.default_duration, track.default_flags
+        if flags & TFHD_BASE_DATA_OFFSET:
+            at += 8
+        if flags & TFHD_DESCRIPTION_INDEX:
+            at += 4
+        if flags & TFHD_DEFAULT_DURATION:
+            default_duration = struct.unpack_from(">I", tfhd, at)[0]
+            at += 4
+        if flags & TFHD_DEFAULT_SIZE:
+            at += 4
+        if flags & TFHD_DEFAULT_FLAGS:
+            default_flags = struct.unpack_from(">I", tfhd, at)[0]
+        tfdt = find(traf_box, [b"tfdt"])
+        decode_time = 0
+        if tfdt:
+            decode_time = struct.unpack_from(">Q" if tfdt[0][0] == 1 else ">I", tfdt[0], 4)[0]
+        first_flags, duration = default_flags, 0
+        for trun in find(traf_box, [b"trun"]):
+            first, total = _trun(trun, default_duration, default_flags)
+            if first is not None and duration == 0:
+                first_flags = first
+            duration += total
+        return FragmentInfo(not first_flags & NON_SYNC_SAMPLE, decode_time, duration)
+    return None
+
+
+def _trun(trun: bytes, default_duration: int, default_flags: int) -> tuple[int | None, int]:
+    """The first sample's flags and the run's total duration."""
+    flags = int.from_bytes(trun[1:4], "big")
+    count = struct.unpack_from(">I", trun, 4)[0]
+    at = 8
+    if flags & TRUN_DATA_OFFSET:
+        at += 4
+    first = None
+    if flags & TRUN_FIRST_FLAGS:
+        first = struct.unpack_from(">I", trun, at)[0]
+        at += 4
+    total = 0
+    for index in range(count):
+        duration = default_duration
+        sample_flags = default_flags
+        if flags & TRUN_DURATION:
+            duration = struct.unpack_from(">I", trun, at)[0]
+            at += 4
+        if flags & TRUN_SIZE:
+            at += 4
+        if flags & TRUN_FLAGS:
+            sample_flags = struct.unpack_from(">I", trun, at)[0]
+            at += 4
+        if flags & TRUN_CTO:
+            at += 4
+        if index == 0 and first is None:
+            first = sample_flags
+        total += duration
+    return first, total

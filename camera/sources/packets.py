@@ -1,0 +1,224 @@
+"""Network cameras read as packets with PyAV: their own H.264 (or H.265) passed through, pictures decoded only on demand.
+
+An RTSP camera already sends compressed video. Each packet is muxed once
+into fragmented MP4 for every MSE viewer and HLS reader
+(camera/media/); nothing is decoded for them. Pictures (for MJPEG viewers,
+snapshots, detectors, recorders) are decoded only while one of those
+watches, starting from the current GOP so the first one comes at once.
+A codec a browser cannot be handed (MPEG-4, MJPEG over RTSP) is decoded as
+before. AAC audio rides along in the fragments; other audio is left out.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import av
+import av.logging
+import numpy as np
+
+from ..base import BaseCamera
+from ..errors import SourceError
+from ..media.feed import MediaFeed
+from ..media.muxer import FragmentMuxer
+
+log = logging.getLogger("camstream.camera")
+
+# Codecs handed to browsers as they are.
+PASSED_THROUGH = {"h264", "hevc"}
+# Open and read timeouts, seconds: below the camera's stall timeout, so the source reports its own error.
+OPEN_TIMEOUT = 4.0
+READ_TIMEOUT = 4.0
+# Packets of the current GOP kept for decoding on demand: a camera with rarer keyframes decodes from the next one.
+MAX_GOP_PACKETS = 600
+# camstream's own query parameters, taken off the URL before it is opened.
+TRANSPORTS = ("tcp", "udp")
+
+
+def show_ffmpeg_logs() -> None:
+    """Have PyAV's FFmpeg say what goes wrong (``libav.tcp: Connection ... failed``) in the Python log, for
+    ``--log-level debug``; otherwise PyAV keeps FFmpeg quiet, and camstream reports the trouble itself."""
+    av.logging.set_level(av.logging.WARNING)
+
+
+def split_options(url: str) -> tuple[str, str]:
+    """``url`` without camstream's ``transport=`` query parameter, and the RTSP transport (TCP by default)."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    chosen = [value.lower() for key, value in query if key == "transport" and value.lower() in TRANSPORTS]
+    if not chosen:
+        return url, "tcp"
+    kept = [(key, value) for key, value in query if not (key == "transport" and value.lower() in TRANSPORTS)]
+    return urlunsplit(parts._replace(query=urlencode(kept))), chosen[-1]
+
+
+class PacketCamera(BaseCamera):
+    """A network stream (``rtsp://``, ``rtmp://``, ``srt://``, ...) read as packets."""
+
+    def __init__(self, name: str, url: str, *, audio: bool = True, **options) -> None:
+        super().__init__(name, source=url, **options)
+        self.url, self.transport = split_options(url)
+        self.audio = audio
+        self.media = MediaFeed()
+        self._stream_info: dict = {}
+        self._packets = 0
+        self._bytes_in = 0
+        self._rate_started = time.monotonic()
+        self._rate_bytes = 0
+        self._bitrate = 0.0
+        self._decoded = 0
+
+    def frames(self) -> Iterator[np.ndarray | None]:
+        container = self._open()
+        muxer: FragmentMuxer | None = None
+        try:
+            video = next(iter(container.streams.video), None)
+            if video is None:
+                raise SourceError(f"{self.source} has no video")
+            audio = self._audio_stream(container)
+            passed = video.codec_context.name in PASSED_THROUGH
+            self._note_stream(video, audio, passed)
+            decoder = Decoder(video, self._count_decoded)
+            streams = [video] + ([audio] if audio is not None and passed else [])
+            for packet in container.demux(*streams):
+                if packet.size == 0:
+                    raise SourceError(f"{self.source} ended the stream")
+                self._count(packet)
+                if packet.stream is not video:
+                    if muxer is not None:
+                        self._publish(muxer.add(packet))
+                    continue
+                if passed:
+                    if muxer is None and packet.is_keyframe:
+                        muxer = FragmentMuxer(video, audio if audio is not None else None)
+                    if muxer is not None:
+                        fragments = muxer.add(packet)
+                        if muxer.init is not None and not self.media.live:
+                            self.media.begin(muxer.init, muxer.mime_type)
+                        self._publish(fragments)
+                wanted = not passed or self.broadcaster.wanted
+                yield decoder.take(packet, wanted)
+        except av.FFmpegError as exc:
+            raise SourceError(f"{self.source}: {_reason(exc)}") from None
+        finally:
+            self.media.end()
+            if muxer is not None:
+                muxer.close()
+            container.close()
+
+    def _open(self) -> av.container.InputContainer:
+        options = {"rtsp_transport": self.transport} if self.url.lower().startswith("rtsp") else {}
+        try:
+            return av.open(self.url, options=options, timeout=(OPEN_TIMEOUT, READ_TIMEOUT))
+        except av.FFmpegError as exc:
+            raise SourceError(f"could not open {self.source}: {_reason(exc)}") from None
+
+    def _audio_stream(self, container: av.container.InputContainer) -> av.audio.stream.AudioStream | None:
+        audio = next(iter(container.streams.audio), None)
+        if audio is None or not self.audio:
+            return None
+        if audio.codec_context.name != "aac":
+            self._stream_info["audio_note"] = f"{audio.codec_context.name} audio is left out (only AAC rides along)"
+            return None
+        return audio
+
+    def _publish(self, fragments: list) -> None:
+        for fragment in fragments:
+            self.media.publish(fragment)
+
+    def _count(self, packet: av.Packet) -> None:
+        self._packets += 1
+        self._bytes_in += packet.size
+        self._rate_bytes += packet.size
+        now = time.monotonic()
+        if now - self._rate_started >= 2.0:
+            self._bitrate = self._rate_bytes * 8 / (now - self._rate_started)
+            self._rate_started, self._rate_bytes = now, 0
+
+    def _count_decoded(self, count: int) -> None:
+        self._decoded += count
+
+    def _note_stream(self, video: av.video.stream.VideoStream, audio: av.audio.stream.AudioStream | None,
+                     passed: bool) -> None:
+        context = video.codec_context
+        rate = video.average_rate or video.guessed_rate
+        self._stream_info = {
+            **{key: value for key, value in self._stream_info.items() if key == "audio_note"},
+            "codec": context.name,
+            "profile": context.profile,
+            "width": context.width or None,
+            "height": context.height or None,
+            "fps": round(float(rate), 3) if rate else None,
+            "audio": audio.codec_context.name if audio is not None else None,
+            "mode": "passthrough" if passed else "transcode",
+        }
+
+    def extra_viewers(self) -> int:
+        return self.media.viewer_count
+
+    def status(self) -> dict:
+        status = super().status()
+        info = dict(self._stream_info)
+        info.update(bitrate=round(self._bitrate), packets=self._packets, bytes_in=self._bytes_in, decoded=self._decoded,
+                    mime_type=self.media.mime_type or None, mse_viewers=self.media.viewer_count)
+        return {**status, "video": info}
+
+    def stop(self, timeout: float = 5.0) -> None:
+        super().stop(timeout)
+        self.media.close_all()
+
+
+class Decoder:
+    """Pictures from a video stream's packets, decoded only while wanted.
+
+    The packets since the newest keyframe are kept, so that when pictures
+    are wanted again the current one is ready at once.
+    """
+
+    def __init__(self, stream: av.video.stream.VideoStream, counted: Callable[[int], None]) -> None:
+        self.context = stream.codec_context
+        self._gop: list[av.Packet] = []
+        self._warm = False
+        self._counted = counted
+
+    def take(self, packet: av.Packet, wanted: bool) -> np.ndarray | None:
+        """The picture of ``packet`` if pictures are wanted (None if not, or if it gives none)."""
+        if packet.is_keyframe:
+            self._gop = []
+        if len(self._gop) < MAX_GOP_PACKETS:
+            self._gop.append(packet)
+        if not wanted:
+            self._warm = False
+            return None
+        try:
+            if not self._warm:
+                self._warm = True
+                if not packet.is_keyframe:
+                    return self._catch_up()
+            return self._last_picture(self.context.decode(packet))
+        except av.FFmpegError:
+            return None  # a broken packet: the next ones may decode; the camera's bad-frame count says so
+
+    def _catch_up(self) -> np.ndarray | None:
+        """Decode the kept GOP up to now; the newest picture."""
+        picture = None
+        for packet in self._gop:
+            decoded = self._last_picture(self.context.decode(packet))
+            if decoded is not None:
+                picture = decoded
+        return picture
+
+    def _last_picture(self, frames: list) -> np.ndarray | None:
+        if not frames:
+            return None
+        self._counted(len(frames))
+        return frames[-1].to_ndarray(format="bgr24")
+
+
+def _reason(exc: av.FFmpegError) -> str:
+    """What FFmpeg said, without the URL it names (which may hold a password)."""
+    text = getattr(exc, "strerror", None) or str(exc)
+    return str(text).split(": '", 1)[0]

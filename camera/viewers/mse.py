@@ -1,0 +1,104 @@
+"""One camera's own video to a browser's Media Source Extensions, over a WebSocket, written by the sender thread.
+
+First a text message ``{"type": "mse", "codecs": "video/mp4; codecs=\\"avc1...\\""}``
+(what ``MediaSource.isTypeSupported`` and ``addSourceBuffer`` take), then
+binary messages: the init segment, then fMP4 fragments. The messages are
+framed once per camera (camera/media/feed.py) and written as they are to
+every viewer. A viewer that has not sent what it holds when the next
+keyframe comes drops it and goes on from that keyframe; one that cannot
+keep even that bounded is skipped to the keyframe after.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections import deque
+from collections.abc import Callable
+
+from ..media.feed import MediaFeed
+from .sender import StreamSender
+from .websocket import WebSocketClient
+
+# The most a viewer may have waiting beyond what its socket holds; more, and it skips to the next keyframe.
+MAX_WAITING = 8 * 1024 * 1024
+
+
+class MseViewer(WebSocketClient):
+    """One ``/mse/<name>`` client of ``feed``."""
+
+    def __init__(self, sock: socket.socket, head: bytes, sender: StreamSender, *, feed: MediaFeed, camera_name: str,
+                 on_close: Callable[[], None] | None = None) -> None:
+        super().__init__(sock, head, sender, on_close)
+        self.feed = feed
+        self.camera_name = camera_name
+        self._lock = threading.Lock()
+        self._waiting: deque[bytes] = deque()
+        self._waiting_bytes = 0
+        self._need_keyframe = True
+        self.skipped = 0
+
+    def attach(self) -> None:
+        """Join the feed, once the sender owns the socket."""
+        self.feed.add(self)
+
+    # -- the capture thread --------------------------------------------
+
+    def begin(self, start: list[bytes], complete: bool) -> None:
+        """A stream starts (or starts over): its header, init segment and, if ``complete``, the GOP so far."""
+        with self._lock:
+            self._waiting = deque(start)
+            self._waiting_bytes = sum(map(len, start))
+            self._need_keyframe = not complete
+        self.wake()
+
+    def offer(self, message: bytes, keyframe: bool) -> None:
+        with self._lock:
+            if keyframe:
+                if self._need_keyframe is False and self._waiting:
+                    self.skipped += self._drop_fragments()
+                self._need_keyframe = False
+            elif self._need_keyframe:
+                return
+            if self._waiting_bytes + len(message) > MAX_WAITING:
+                self.skipped += self._drop_fragments()
+                self._need_keyframe = True
+                return
+            self._waiting.append(message)
+            self._waiting_bytes += len(message)
+        self.wake()
+
+    def _drop_fragments(self) -> int:
+        """Forget the fragments not sent yet (the header and init segment stay); how many. The lock is held."""
+        kept = [message for message in self._waiting if not _is_fragment(message)]
+        dropped = len(self._waiting) - len(kept)
+        self._waiting = deque(kept)
+        self._waiting_bytes = sum(map(len, kept))
+        return dropped
+
+    def close(self) -> None:
+        self.feed.remove(self)
+        super().close()
+
+    # -- the sender thread ---------------------------------------------
+
+    def _next_part(self) -> bool:
+        if self._ending:
+            self.close()  # the close frame has gone out
+            return False
+        with self._lock:
+            if not self._waiting:
+                return False
+            message = self._waiting.popleft()
+            self._waiting_bytes -= len(message)
+        self._out.append(memoryview(message))
+        return True
+
+
+def _is_fragment(message: bytes) -> bool:
+    """Whether a framed message holds a fragment (``moof``), not the header or the init segment."""
+    if message[0] != 0x82:
+        return False
+    length = message[1] & 0x7F
+    offset = 2 if length < 126 else 4 if length == 126 else 10
+    return message[offset + 4:offset + 8] == b"moof"
