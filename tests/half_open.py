@@ -15,6 +15,7 @@ import time
 from camera import PatternCamera
 from tests.helpers import wait_until
 from webapp import create_app
+from webapp.app import shutdown
 from webapp.runtime.registry import runtime_of
 from webapp.serve.server import make_server
 
@@ -37,6 +38,10 @@ def main(path: str) -> None:
     gone = time.monotonic()
     freed = wait_until(lambda: slots.used == 0, 20, interval=0.1)
     print(f"freed {time.monotonic() - gone:.1f}" if freed else "held", flush=True)
+    # Stop the capture thread before the interpreter goes: a native encoder torn down under a running
+    # thread at exit can abort the process.
+    shutdown(app)
+    server.close()
 
 
 if __name__ == "__main__":
