@@ -58,10 +58,11 @@ class Subscription:
     def next_frame(self, timeout: float) -> Frame | None:
         """Wait up to ``timeout`` seconds for a frame newer than the last one taken.
 
-        Returns None on timeout or once the subscription is closed.
+        Returns None on timeout, or once the subscription is closed and its
+        last frame taken: a file played once ends with its last frame shown.
         """
         deadline = time.monotonic() + timeout
-        while not self._closed:
+        while True:
             # Read the slot after clearing the event: a frame offered in
             # between is then either seen here or wakes the next wait.
             frame = self._pending
@@ -69,11 +70,10 @@ class Subscription:
                 self._last_seq = frame.seq
                 return frame
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if self._closed or remaining <= 0:
                 return None
             self._event.wait(remaining)
             self._event.clear()
-        return None
 
     def take(self) -> Frame | None:
         """The newest frame not taken yet, without waiting; None if there is none."""

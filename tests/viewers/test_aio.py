@@ -90,7 +90,11 @@ def test_frames_are_awaited_newest_first_never_twice():
     async def main():
         async with AsyncFrames(camera) as frames:
             first = await frames.next_frame(10)
-            await asyncio.sleep(0.2)  # frames go by meanwhile: the next one is the newest
+            # Five frames go by meanwhile: the next one is the newest of them.
+            for _ in range(500):
+                if camera.broadcaster.latest.seq >= first.seq + 5:
+                    break
+                await asyncio.sleep(0.02)
             second = await frames.next_frame(10)
             third = await frames.next_frame(10)
             assert camera.status()["viewers"] == 1

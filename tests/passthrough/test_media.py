@@ -1,0 +1,152 @@
+"""camera/media/ without a network: muxing packets a test encodes, the fan-out's bounds, the HLS window."""
+
+from __future__ import annotations
+
+import itertools
+import socket
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from camera.media import Fragment, FragmentMuxer, MediaFeed, boxes
+from camera.media.hls import HlsWindow
+from camera.viewers.mse import MAX_WAITING, MseViewer
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    """Three seconds of H.264, 160x120 at 10 fps, a keyframe every 10 frames."""
+    path = tmp_path_factory.mktemp("media") / "clip.mp4"
+    output = av.open(str(path), "w")
+    stream = output.add_stream("libx264", rate=10, options={"g": "10", "bf": "0", "preset": "ultrafast"})
+    stream.width, stream.height, stream.pix_fmt = 160, 120, "yuv420p"
+    stream.time_base = Fraction(1, 10)
+    for index in range(30):
+        frame = av.VideoFrame.from_ndarray(np.full((120, 160, 3), index * 8, np.uint8), format="bgr24")
+        frame.pts = index
+        output.mux(stream.encode(frame))
+    output.mux(stream.encode())
+    output.close()
+    return path
+
+
+def mux(clip: Path, shift=lambda index, packet: None) -> tuple[FragmentMuxer, list[Fragment]]:
+    source = av.open(str(clip))
+    video = source.streams.video[0]
+    muxer = FragmentMuxer(video)
+    fragments = []
+    for index, packet in enumerate(packet for packet in source.demux(video) if packet.size):
+        shift(index, packet)
+        fragments += muxer.add(packet)
+    source.close()
+    return muxer, fragments
+
+
+def test_each_frame_becomes_a_fragment_keyframes_marked_and_the_codec_named(clip):
+    muxer, fragments = mux(clip)
+    # libx264's ultrafast is Constrained Baseline (profile 0x42, constraint flags 0xc0), level 1 for 160x120.
+    assert muxer.mime_type == 'video/mp4; codecs="avc1.42c00a"'
+    assert len(fragments) == 29, "the last frame's fragment waits for the next frame"
+    assert [index for index, fragment in enumerate(fragments) if fragment.keyframe] == [0, 10, 20]
+    assert [round(fragment.time, 3) for fragment in fragments[:3]] == [0.0, 0.1, 0.2]
+    assert boxes.tracks(muxer.init)[0].kind == "vide"
+
+
+def test_a_clock_that_jumps_or_runs_backwards_still_gives_increasing_times(clip):
+    def jump(index: int, packet: av.Packet) -> None:
+        second = int(1 / packet.time_base)
+        if index >= 12:
+            packet.dts -= second  # back by a second
+            packet.pts -= second
+        if index >= 20:
+            packet.dts += 3600 * second  # an hour ahead
+            packet.pts += 3600 * second
+    _, fragments = mux(clip, jump)
+    times = [fragment.time for fragment in fragments]
+    assert all(later > earlier for earlier, later in itertools.pairwise(times))
+    assert times[-1] < 5, "a jump is taken as a new timeline, not as hours of nothing"
+
+
+class Viewer:
+    """A viewer of a feed that keeps what it is handed."""
+
+    def __init__(self) -> None:
+        self.closed = False
+        self.messages: list[bytes] = []
+        self.starts: list[tuple[int, bool]] = []
+
+    def begin(self, start: list[bytes], complete: bool) -> None:
+        self.messages = list(start)
+        self.starts.append((len(start), complete))
+
+    def offer(self, message: bytes, keyframe: bool) -> None:
+        self.messages.append(message)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_a_new_viewer_gets_the_header_init_and_the_gop_so_far(clip):
+    muxer, fragments = mux(clip)
+    feed = MediaFeed()
+    feed.begin(muxer.init, muxer.mime_type)
+    for fragment in fragments[:14]:
+        feed.publish(fragment)
+    viewer = Viewer()
+    assert feed.add(viewer)
+    assert viewer.starts == [(2 + 4, True)], "header, init, and frames 10-13"
+    assert viewer.messages[0][2:].startswith(b'{"type": "mse"')
+    for fragment in fragments[14:]:
+        feed.publish(fragment)
+    assert len(viewer.messages) == 2 + 4 + 15
+    feed.begin(muxer.init, muxer.mime_type)
+    assert viewer.starts[-1] == (2, False), "a new stream starts every viewer over"
+
+
+class Sender:
+    def notify(self, viewer) -> None:
+        pass
+
+
+def test_an_mse_viewer_that_falls_behind_drops_to_the_newest_keyframe_and_stays_bounded(clip):
+    muxer, fragments = mux(clip)
+    feed = MediaFeed()
+    feed.begin(muxer.init, muxer.mime_type)
+    one, other = socket.socketpair()
+    try:
+        viewer = MseViewer(one, b"", Sender(), feed=feed, camera_name="cam")
+        viewer.attach()
+        for fragment in fragments:
+            feed.publish(fragment)  # nothing is sent: the sender thread never runs
+        waiting = list(viewer._waiting)
+        assert viewer.skipped == 20, "the first two GOPs went when the next keyframe came"
+        assert len(waiting) == 2 + 9, "header, init, and the newest GOP"
+        huge = Fragment(b"\0\0\0\x08mdat" + b"\0" * (MAX_WAITING // 2), False, 3.0, 0.1)
+        for _ in range(3):
+            feed.publish(huge)
+        assert viewer._waiting_bytes <= MAX_WAITING
+        assert viewer._need_keyframe, "past the bound it waits for the next keyframe"
+    finally:
+        one.close()
+        other.close()
+
+
+def test_the_hls_window_keeps_whole_gops_and_names_that_never_change(clip):
+    muxer, fragments = mux(clip)
+    window = HlsWindow(size=2)
+    window.begin(muxer.init)
+    assert window.playlist() is None
+    for fragment in fragments:
+        window.add(fragment)
+    text = window.playlist()
+    assert text is not None
+    names = [line for line in text.splitlines() if line.endswith(".m4s")]
+    assert len(names) == 2 and "#EXT-X-TARGETDURATION:1" in text
+    run, number = names[0].removeprefix("seg-").removesuffix(".m4s").split("-")
+    first = window.segment(run, int(number))
+    assert first is not None and boxes.split_boxes(first)[0][0][0] == b"moof"
+    window.begin(muxer.init)
+    assert window.segment(run, int(number)) is None, "a new run has new names"
