@@ -24,6 +24,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 from fractions import Fraction
 from pathlib import Path
@@ -35,6 +36,8 @@ from run import ROOT, Process, cpu_seconds, pinned
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 WIDTH, HEIGHT, FPS, GOP = 1920, 1080, 30, 60
+# Seconds before measuring: the camera connects, new viewers get their first GOP at once, the source settles.
+WARM_UP = 8
 
 
 def make_source(path: Path, seconds: int, bitrate: int) -> None:
@@ -104,10 +107,6 @@ class MseClients:
                 self.messages[index] += data.count(b"moof")
                 key.data[1] = pending[-16:]
 
-    def reset(self) -> None:
-        self.bytes = [0] * len(self.bytes)
-        self.messages = [0] * len(self.messages)
-
     def close(self) -> None:
         self.stop.set()
         self.thread.join(5)
@@ -118,7 +117,12 @@ class MseClients:
 def hls_reader(base: str, name: str, stop: threading.Event, counts: dict) -> None:
     seen: set[str] = set()
     while not stop.is_set():
-        text = urllib.request.urlopen(f"{base}/hls/{name}/index.m3u8", timeout=20).read().decode()
+        try:
+            text = urllib.request.urlopen(f"{base}/hls/{name}/index.m3u8", timeout=20).read().decode()
+        except urllib.error.HTTPError as exc:
+            counts["errors"].append(f"{exc.code} {exc.read()[:200]!r}")
+            stop.wait(1.0)
+            continue
         for line in text.splitlines():
             if line.endswith(".m4s") and line not in seen:
                 seen.add(line)
@@ -134,7 +138,7 @@ def mjpeg_reader(base: str, name: str, stop: threading.Event, counts: dict) -> N
             if not chunk:
                 return
             counts["bytes"] += len(chunk)
-            counts["frames"] += chunk.count(b"--frame")
+            counts["frames"] += chunk.count(b"\r\n--frame")
 
 
 def camera_status(base: str, name: str) -> dict:
@@ -162,29 +166,35 @@ def run(args: argparse.Namespace) -> str:
     try:
         for count in (1, args.viewers):
             clients = MseClients(port, "cam", count)
-            time.sleep(3)
-            clients.reset()
+            time.sleep(WARM_UP)
+            bytes_before, messages_before = sum(clients.bytes), sum(clients.messages)
+            camera_before = camera_status(base, "cam")["video"]["bytes_in"]
             cpu = measure(server.pid, args.seconds)
             status = camera_status(base, "cam")
-            per_viewer = sum(clients.bytes) / count / args.seconds * 8
-            fps = sum(clients.messages) / count / args.seconds
-            rows.append((f"{count} MSE viewer(s)", cpu, per_viewer, fps, status["video"]["bitrate"],
-                         status["video"]["decoded"]))
+            per_viewer = (sum(clients.bytes) - bytes_before) / count / args.seconds * 8
+            fps = (sum(clients.messages) - messages_before) / count / args.seconds
+            rows.append((f"{count} MSE viewer(s)", cpu, per_viewer, fps,
+                         (status["video"]["bytes_in"] - camera_before) * 8 / args.seconds, status["video"]["decoded"]))
             clients.close()
             time.sleep(3)
         for label, reader in (("1 HLS reader", hls_reader), ("1 MJPEG viewer (decode + JPEG)", mjpeg_reader)):
-            stop, counts = threading.Event(), {"bytes": 0, "segments": 0, "frames": 0}
+            stop, counts = threading.Event(), {"bytes": 0, "segments": 0, "frames": 0, "errors": []}
             thread = threading.Thread(target=reader, args=(base, "cam", stop, counts), daemon=True)
             thread.start()
-            time.sleep(4)
-            counts.update(bytes=0, frames=0)
+            time.sleep(WARM_UP)
+            before = dict(counts)
+            camera_before = camera_status(base, "cam")["video"]["bytes_in"]
             cpu = measure(server.pid, args.seconds)
+            after = dict(counts)
             status = camera_status(base, "cam")
-            fps = counts["frames"] / args.seconds if counts["frames"] else None
-            rows.append((label, cpu, counts["bytes"] / args.seconds * 8, fps, status["video"]["bitrate"],
-                         status["video"]["decoded"]))
+            frames = after["frames"] - before["frames"]
+            rows.append((label, cpu, (after["bytes"] - before["bytes"]) / args.seconds * 8,
+                         frames / args.seconds if frames else None,
+                         (status["video"]["bytes_in"] - camera_before) * 8 / args.seconds, status["video"]["decoded"]))
             stop.set()
             thread.join(30)
+            if counts["errors"]:
+                print(f"{label}: {counts['errors'][:3]}", file=sys.stderr)
             time.sleep(3)
     finally:
         server.stop()

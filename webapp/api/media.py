@@ -72,8 +72,12 @@ def playlist(name: str) -> Response:
     camera = get_camera(name)
     feed = media_of(camera)
     require_usable(camera)
-    camera.start()
-    if not feed.hls.wait_ready(FIRST_SEGMENT_TIMEOUT):
+    camera.hold()  # awake while this request waits, however short the camera's idle timeout
+    try:
+        ready = feed.hls.wait_ready(FIRST_SEGMENT_TIMEOUT)
+    finally:
+        camera.unhold()
+    if not ready:
         abort(unavailable(f"camera {camera.name!r} has sent no whole segment yet", camera=camera.status()))
     text = feed.hls.playlist()
     if text is None:
