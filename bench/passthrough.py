@@ -218,8 +218,9 @@ def table(rows: list[tuple], args: argparse.Namespace) -> str:
         (f"One RTSP camera, {WIDTH}x{HEIGHT} at {FPS} fps, H.264 at about {args.bitrate / 1e6:g} Mbit/s "
         f"(GOP {GOP / FPS:g} s), GStreamer's RTSP server on core 1 with the clients; camstream on core 0. "
         f"{args.seconds:g} s a row, side by side in one run. CPU is camstream's process (or ffmpeg's), % of "
-        "one core. Bits per second are what one client received; the camera's bitrate is camstream's own "
-        "measure of what it read."),
+        "one core. Bits per second are what one client received, and what camstream read from the camera, "
+        "over the same seconds. MJPEG is counted in parts; at 1080p the decode and JPEG encode take longer "
+        "than a frame interval on this core, so the camera's packets queue and come in bursts."),
         "",
         ("| clients | CPU % of a core | Mbit/s per client | fragments or frames/s per client "
         "| camera's Mbit/s | pictures decoded so far |"),
