@@ -215,10 +215,10 @@ def test_malformed_upstreams_do_not_grow_the_servers_memory():
         assert wait_until(lambda: answers(f"http://127.0.0.1:{port}/healthz"), 30)
         with MjpegReader(f"http://127.0.0.1:{port}/streams"):
             # Every camera reads its upstream, fails and reconnects with backoff;
-            # memory is compared between the third and the fifth round.
-            assert wait_until(lambda: reconnected(3), 60)
+            # memory is compared between the second and the fourth round.
+            assert wait_until(lambda: reconnected(2), 60)
             early = memory(server.pid)
-            assert wait_until(lambda: reconnected(5), 90)
+            assert wait_until(lambda: reconnected(4), 90)
             late = memory(server.pid)
     finally:
         server.send_signal(signal.SIGINT)
