@@ -15,11 +15,12 @@ from dataclasses import dataclass
 
 # Boxes that hold other boxes, on the way to the ones read here.
 _CONTAINERS = {b"moov", b"trak", b"mdia", b"minf", b"stbl", b"moof", b"traf", b"mvex", b"edts"}
-# tfhd's and trun's flags (ISO/IEC 14496-12, 8.8.7 and 8.8.8).
-TFHD_BASE_DATA_OFFSET, TFHD_DESCRIPTION_INDEX, TFHD_DEFAULT_DURATION = 0x01, 0x02, 0x08
-TFHD_DEFAULT_SIZE, TFHD_DEFAULT_FLAGS = 0x10, 0x20
-TRUN_DATA_OFFSET, TRUN_FIRST_FLAGS, TRUN_DURATION, TRUN_SIZE, TRUN_FLAGS, TRUN_CTO = \
-    0x001, 0x004, 0x100, 0x200, 0x400, 0x800
+# The optional fields of tfhd, trun and each trun sample (ISO/IEC 14496-12, 8.8.7 and 8.8.8): the flag that
+# says a field is there, its size in bytes, and its name, in the order they are written.
+TFHD_FIELDS = ((0x01, 8, "base_data_offset"), (0x02, 4, "description_index"), (0x08, 4, "duration"),
+               (0x10, 4, "size"), (0x20, 4, "flags"))
+TRUN_FIELDS = ((0x001, 4, "data_offset"), (0x004, 4, "first_sample_flags"))
+SAMPLE_FIELDS = ((0x100, 4, "duration"), (0x200, 4, "size"), (0x400, 4, "flags"), (0x800, 4, "composition_offset"))
 NON_SYNC_SAMPLE = 0x00010000
 
 
@@ -179,62 +180,45 @@ def fragment_info(moof: bytes, track: Track) -> FragmentInfo | None:
     for traf in find(moof, [b"traf"]):
         traf_box = b"\0" * 8 + traf
         tfhd = find(traf_box, [b"tfhd"])[0]
-        flags = int.from_bytes(tfhd[1:4], "big")
         if struct.unpack_from(">I", tfhd, 4)[0] != track.track_id:
             continue
-        at = 8
-        default_duration, default_flags = track.default_duration, track.default_flags
-        if flags & TFHD_BASE_DATA_OFFSET:
-            at += 8
-        if flags & TFHD_DESCRIPTION_INDEX:
-            at += 4
-        if flags & TFHD_DEFAULT_DURATION:
-            default_duration = struct.unpack_from(">I", tfhd, at)[0]
-            at += 4
-        if flags & TFHD_DEFAULT_SIZE:
-            at += 4
-        if flags & TFHD_DEFAULT_FLAGS:
-            default_flags = struct.unpack_from(">I", tfhd, at)[0]
+        defaults, _ = _optional_fields(tfhd, 8, TFHD_FIELDS)
+        default_duration = defaults.get("duration", track.default_duration)
+        default_flags = defaults.get("flags", track.default_flags)
         tfdt = find(traf_box, [b"tfdt"])
         decode_time = 0
         if tfdt:
             decode_time = struct.unpack_from(">Q" if tfdt[0][0] == 1 else ">I", tfdt[0], 4)[0]
-        first_flags, duration = default_flags, 0
+        first_flags, duration = None, 0
         for trun in find(traf_box, [b"trun"]):
             first, total = _trun(trun, default_duration, default_flags)
-            if first is not None and duration == 0:
-                first_flags = first
+            first_flags = first if first_flags is None else first_flags
             duration += total
-        return FragmentInfo(not first_flags & NON_SYNC_SAMPLE, decode_time, duration)
+        keyframe = not (default_flags if first_flags is None else first_flags) & NON_SYNC_SAMPLE
+        return FragmentInfo(keyframe, decode_time, duration)
     return None
 
 
 def _trun(trun: bytes, default_duration: int, default_flags: int) -> tuple[int | None, int]:
     """The first sample's flags and the run's total duration."""
-    flags = int.from_bytes(trun[1:4], "big")
-    count = struct.unpack_from(">I", trun, 4)[0]
-    at = 8
-    if flags & TRUN_DATA_OFFSET:
-        at += 4
-    first = None
-    if flags & TRUN_FIRST_FLAGS:
-        first = struct.unpack_from(">I", trun, at)[0]
-        at += 4
+    header, at = _optional_fields(trun, 8, TRUN_FIELDS)
+    first = header.get("first_sample_flags")
     total = 0
-    for index in range(count):
-        duration = default_duration
-        sample_flags = default_flags
-        if flags & TRUN_DURATION:
-            duration = struct.unpack_from(">I", trun, at)[0]
-            at += 4
-        if flags & TRUN_SIZE:
-            at += 4
-        if flags & TRUN_FLAGS:
-            sample_flags = struct.unpack_from(">I", trun, at)[0]
-            at += 4
-        if flags & TRUN_CTO:
-            at += 4
+    for index in range(struct.unpack_from(">I", trun, 4)[0]):
+        sample, at = _optional_fields(trun, at, SAMPLE_FIELDS)
         if index == 0 and first is None:
-            first = sample_flags
-        total += duration
+            first = sample.get("flags", default_flags)
+        total += sample.get("duration", default_duration)
     return first, total
+
+
+def _optional_fields(box: bytes, at: int, layout: tuple[tuple[int, int, str], ...]) -> tuple[dict[str, int], int]:
+    """The fields of ``layout`` that the box's flags (its bytes 1-3) say are there, read from ``at`` on; and
+    where they end."""
+    flags = int.from_bytes(box[1:4], "big")
+    found = {}
+    for flag, size, name in layout:
+        if flags & flag:
+            found[name] = int.from_bytes(box[at:at + size], "big")
+            at += size
+    return found, at
