@@ -18,6 +18,7 @@ from fractions import Fraction
 import av
 
 from .boxes import BoxError, Track, fragment_info, mime_type, split_boxes, tracks
+from .h264 import ParameterSets
 
 log = logging.getLogger("camstream.media")
 
@@ -60,10 +61,18 @@ class FragmentMuxer:
     still gives a stream a browser plays.
     """
 
-    def __init__(self, video: av.video.stream.VideoStream, audio: av.audio.stream.AudioStream | None = None) -> None:
+    def __init__(self, video: av.video.stream.VideoStream, audio: av.audio.stream.AudioStream | None = None,
+                 parameters: ParameterSets | None = None) -> None:
         self._sink = _Sink()
         self._output = av.open(self._sink, "w", format="mp4", options={"movflags": MOVFLAGS})
         self._video = self._output.add_stream_from_template(video)
+        self.parameters = parameters
+        if parameters is not None:
+            # What the keyframe says, not what the stream said when it was opened (a new resolution, or no
+            # parameter sets out of band at all).
+            self._video.codec_context.extradata = parameters.extradata
+            if parameters.width and parameters.height:
+                self._video.codec_context.width, self._video.codec_context.height = parameters.width, parameters.height
         self._audio = self._output.add_stream_from_template(audio) if audio is not None else None
         self._inputs = {video.index: self._video}
         if audio is not None and self._audio is not None:
@@ -88,11 +97,16 @@ class FragmentMuxer:
         self._output.mux_one(packet)
         return self._collect()
 
-    def close(self) -> None:
+    def close(self) -> list[Fragment]:
+        """End the stream; the fragment of its last packet, which closing writes."""
         try:
             self._output.close()
         except (av.FFmpegError, OSError):
-            pass
+            return []
+        try:
+            return self._collect()
+        except BoxError:
+            return []
 
     def _times(self, packet: av.Packet) -> tuple[int, int]:
         """``packet``'s decode and presentation times in its own time base, increasing and starting near 0."""

@@ -23,6 +23,7 @@ import numpy as np
 from ..base import BaseCamera
 from ..errors import SourceError
 from ..media.feed import MediaFeed
+from ..media.h264 import ParameterSets, parameter_sets
 from ..media.muxer import FragmentMuxer
 
 log = logging.getLogger("camstream.camera")
@@ -92,11 +93,12 @@ class PacketCamera(BaseCamera):
                         self._publish(muxer.add(packet))
                     continue
                 if passed:
-                    if muxer is None and packet.is_keyframe:
-                        muxer = FragmentMuxer(video, audio if audio is not None else None)
+                    if packet.is_keyframe:
+                        muxer = self._muxer_for(packet, muxer, video, audio)
                     if muxer is not None:
+                        announced = muxer.init is not None
                         fragments = muxer.add(packet)
-                        if muxer.init is not None and not self.media.live:
+                        if not announced and muxer.init is not None:
                             self.media.begin(muxer.init, muxer.mime_type)
                         self._publish(fragments)
                 wanted = not passed or self.broadcaster.wanted
@@ -108,6 +110,23 @@ class PacketCamera(BaseCamera):
             if muxer is not None:
                 muxer.close()
             container.close()
+
+    def _muxer_for(self, keyframe: av.Packet, muxer: FragmentMuxer | None, video: av.video.stream.VideoStream,
+                   audio: av.audio.stream.AudioStream | None) -> FragmentMuxer:
+        """The muxer for the stream from ``keyframe`` on: a new one (a new init segment for every viewer) when
+        the keyframe's parameter sets are not the ones the current muxer was made with."""
+        found = parameter_sets(bytes(keyframe)) if video.codec_context.name == "h264" else None
+        if muxer is not None and (found is None or found.sps == getattr(muxer.parameters, "sps", found.sps)):
+            return muxer
+        if found is not None:
+            found = _with_size(found, keyframe)
+            if muxer is not None:
+                log.info("camera %s: the stream changed (now %dx%d); viewers start over with it", self.name,
+                         found.width, found.height)
+                self._stream_info.update(width=found.width or None, height=found.height or None)
+        if muxer is not None:
+            self._publish(muxer.close())
+        return FragmentMuxer(video, audio, found)
 
     def _open(self) -> av.container.InputContainer:
         options = {"rtsp_transport": self.transport} if self.url.lower().startswith("rtsp") else {}
@@ -216,6 +235,17 @@ class Decoder:
             return None
         self._counted(len(frames))
         return frames[-1].to_ndarray(format="bgr24")
+
+
+def _with_size(parameters: ParameterSets, keyframe: av.Packet) -> ParameterSets:
+    """``parameters`` with the picture size, read by decoding ``keyframe`` once (the SPS holds it, in bits)."""
+    try:
+        frames = av.CodecContext.create("h264", "r").decode(keyframe)
+    except av.FFmpegError:
+        return parameters
+    if not frames:
+        return parameters
+    return ParameterSets(parameters.sps, parameters.pps, frames[0].width, frames[0].height)
 
 
 def _reason(exc: av.FFmpegError) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import socket
+import struct
 from fractions import Fraction
 from pathlib import Path
 
@@ -13,7 +14,9 @@ import pytest
 
 from camera.media import Fragment, FragmentMuxer, MediaFeed, boxes
 from camera.media.hls import HlsWindow
+from camera.sources.packets import PacketCamera
 from camera.viewers.mse import MAX_WAITING, MseViewer
+from tests.helpers import wait_until
 
 
 @pytest.fixture(scope="module")
@@ -150,3 +153,40 @@ def test_the_hls_window_keeps_whole_gops_and_names_that_never_change(clip):
     assert first is not None and boxes.split_boxes(first)[0][0][0] == b"moof"
     window.begin(muxer.init)
     assert window.segment(run, int(number)) is None, "a new run has new names"
+
+
+def two_sizes(folder: Path) -> Path:
+    """An Annex B H.264 file that goes from 320x240 to 640x480 at a keyframe, as a camera set anew does."""
+    path = folder / "two-sizes.h264"
+    with path.open("wb") as joined:
+        for width, height in ((320, 240), (640, 480)):
+            part = folder / f"{width}.h264"
+            output = av.open(str(part), "w", format="h264")
+            stream = output.add_stream("libx264", rate=10, options={"g": "5", "bf": "0", "preset": "ultrafast"})
+            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+            for index in range(10):
+                frame = av.VideoFrame.from_ndarray(np.full((height, width, 3), index * 20, np.uint8), format="bgr24")
+                frame.pts = index
+                output.mux(stream.encode(frame))
+            output.mux(stream.encode())
+            output.close()
+            joined.write(part.read_bytes())
+    return path
+
+
+def test_a_new_resolution_upstream_gives_every_viewer_a_new_init_segment(tmp_path):
+    camera = PacketCamera("cam", str(two_sizes(tmp_path)))
+    inits: list[bytes] = []
+    begin = camera.media.begin
+    camera.media.begin = lambda init, mime_type: (inits.append(init), begin(init, mime_type))
+    camera.start()
+    try:
+        assert wait_until(lambda: len(inits) >= 2, 20), "the stream starts, then starts over at the new size"
+    finally:
+        camera.stop()
+    sizes = []
+    for init in inits[:2]:
+        moov = next(box for kind, box in boxes.split_boxes(init)[0] if kind == b"moov")
+        tkhd = boxes.find(moov, [b"trak", b"tkhd"])[0]
+        sizes.append(tuple(value >> 16 for value in struct.unpack_from(">II", tkhd, len(tkhd) - 8)))
+    assert sizes == [(320, 240), (640, 480)]
