@@ -85,6 +85,12 @@ def run_variant(name: str, spec: str | None, upstream_port: str, args: argparse.
         workers = children(server.pid)
         worker_cpu = sum(cpu_seconds(pid) for pid in workers)
         poller = ResultPoller(f"{base}/api/cameras/cam/detections") if spec else None
+        if poller is not None:
+            # The detector's first result: from here on it runs as it will (a busy machine starts it late).
+            deadline = time.monotonic() + 60
+            while not poller.results and time.monotonic() < deadline:
+                time.sleep(0.05)
+        warm = set(poller.results) if poller else set()
         started = time.monotonic()
         result = scenario(server, f"{base}/video_feed/cam", name, args.viewers, args.seconds)
         wall = time.monotonic() - started
@@ -92,12 +98,14 @@ def run_variant(name: str, spec: str | None, upstream_port: str, args: argparse.
         worker_cpu = sum(cpu_seconds(pid) for pid in workers) - worker_cpu
     finally:
         server.stop()
-    ages = [(r["finished"] - r["timestamp"]) * 1000 for r in results]
+    measured = [r for r in results if r["seq"] not in warm]
+    ages = [(r["finished"] - r["timestamp"]) * 1000 for r in measured or results]
+    # A result's inference time is its own, whenever it came: the first one counts too.
     inference = [r["inference_ms"] for r in results]
     result.update(
         detector=name,
         detector_cpu_percent=round(100 * worker_cpu / wall, 1) if spec else None,
-        results_per_second=round(len(results) / wall, 2) if spec else None,
+        results_per_second=round(len(measured) / wall, 2) if spec else None,
         inference_ms_p50=percentile(inference, 50), inference_ms_p99=percentile(inference, 99),
         result_age_ms_p50=percentile(ages, 50), result_age_ms_p99=percentile(ages, 99),
     )

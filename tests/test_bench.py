@@ -78,9 +78,10 @@ def test_the_detection_bench_writes_its_section_and_keeps_the_others(tmp_path):
     rows = {line.split(" | ")[1]: line for line in text.splitlines() if line.startswith("| 1 | ")}
     assert rows["none"].startswith("| 1 | none | 2/2 |")
     assert rows["motion"].startswith("| 1 | motion | 2/2 |")
-    # The burner ran: it reports results, and they took at least its 150 ms each.
+    # The burner ran: it reported results (the bench waits for the first), and they took at least its 150 ms
+    # each. How many came in the two seconds measured depends on how busy the machine is.
     cells = rows["burn 150 ms"].split(" | ")
-    assert cells[2] == "2/2" and float(cells[9]) > 0 and float(cells[10].split(" / ")[0]) >= 150
+    assert cells[2] == "2/2" and float(cells[9]) >= 0 and float(cells[10].split(" / ")[0]) >= 150
     assert "Medians over the rounds" in text
 
 
