@@ -163,16 +163,17 @@ def test_the_bytes_are_the_cameras_own(site, rtsp):
     ws = mse(site, "door")
     try:
         _, _, fragments = receive_stream(ws, 30)
+        received = [unit for fragment in fragments for unit in slices(mdat_of(fragment), length_prefixed=True)]
+        # The first fragments are the kept GOP, which the direct client may have joined after; the last ones
+        # it reads in its own time.
+        assert wait_until(lambda: all(unit in sent for unit in received[-20:]), 20), \
+            f"{sum(unit not in sent for unit in received[-20:])} slices differ from the camera's"
     finally:
         ws.close()
         stop.set()
         reader.join(20)
         direct.close()
-    received = [unit for fragment in fragments for unit in slices(mdat_of(fragment), length_prefixed=True)]
     assert len(received) >= 30
-    matched = [unit in sent for unit in received]
-    # The first fragments are the kept GOP, which the direct client may have joined after.
-    assert all(matched[-20:]), f"{matched.count(False)} slices differ from the camera's"
     status = status_of(site, "door")
     assert status["video"]["mode"] == "passthrough" and status["frames_encoded"] == 0
 
@@ -327,11 +328,11 @@ def test_the_page_plays_the_h264_camera_in_a_video_element_near_the_live_edge(si
         state = "() => { const v = document.querySelector('camstream-view[camera=door] video'); " \
                 "const b = v.buffered; return [v.currentTime, b.end(b.length - 1), v.videoWidth]; }"
         before, _, width = page.evaluate(state)
-        page.wait_for_function(f"() => document.querySelector('camstream-view[camera=door] video').currentTime"
-                               f" > {before + 1}", timeout=20000)
-        now, edge, _ = page.evaluate(state)
         assert width == 320
-        assert edge - now < 1.0, "within a second of the live edge"
+        # Playing on, and within a second of the live edge (a moment's lag on a busy machine catches up).
+        page.wait_for_function("() => { const v = document.querySelector('camstream-view[camera=door] video');"
+                               f" const b = v.buffered; return v.currentTime > {before + 1} &&"
+                               " b.end(b.length - 1) - v.currentTime < 1.0; }", timeout=20000)
         assert page.eval_on_selector("camstream-view[camera=door]", "view => view.dataset.mode") == "video"
         print(f"first picture in the browser after {first_picture:.2f} s", file=sys.stderr)
     finally:
