@@ -15,12 +15,19 @@ from webapp.app import shutdown
 from webapp.runtime.registry import runtime_of
 from webapp.serve.server import make_server
 
+# Tests that start what takes seconds: a server in a subprocess, an RTSP server, a browser.
+SLOW_FIXTURES = {"running", "rtsp", "browser"}
+# Folders whose tests run detector worker processes (each a Python with numpy and OpenCV) or record for seconds.
+SLOW_FOLDERS = {"detect", "record"}
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A test that uses the browser is a browser test, and a slow one."""
+    """A test that uses the browser is a browser test; one that starts processes or browsers is slow."""
     for item in items:
-        if "browser" in getattr(item, "fixturenames", ()):
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if "browser" in fixtures:
             item.add_marker(pytest.mark.browser)
+        if fixtures & SLOW_FIXTURES or item.path.parent.name in SLOW_FOLDERS:
             item.add_marker(pytest.mark.slow)
 
 
