@@ -17,6 +17,7 @@ streams through WSGI as usual.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 from typing import Any
@@ -41,6 +42,9 @@ def take_socket(environ: dict[str, Any]) -> socket.socket | None:
     # make finds nothing to do, and its next poll leaves the socket out.
     channel.will_close = True
     channel.handle_read = _read_nothing
+    # A read the loop had already begun finds the socket drained by its new owner (EAGAIN): that is no
+    # error to log with a traceback, only the end of waitress's side.
+    channel.handle_error = lambda: _close_quietly(channel)
     trigger = getattr(getattr(channel, "server", None), "pull_trigger", None)
     if trigger is not None:
         trigger()
@@ -50,6 +54,12 @@ def take_socket(environ: dict[str, Any]) -> socket.socket | None:
 
 def _read_nothing() -> None:
     """Stands in for a handed-off channel's ``handle_read``."""
+
+
+def _close_quietly(channel: Any) -> None:
+    """Stands in for a handed-off channel's ``handle_error``: close waitress's descriptor (ours stays open)."""
+    with contextlib.suppress(OSError):  # a channel already closing may fail to close again: nothing is lost
+        channel.handle_close()
 
 
 class _HandoffFilter(logging.Filter):
