@@ -35,6 +35,8 @@ class MseViewer(WebSocketClient):
         self._lock = threading.Lock()
         self._waiting: deque[bytes] = deque()
         self._waiting_bytes = 0
+        # How many of the waiting messages, at the front, are a stream's header and init segment.
+        self._heads = 0
         self._need_keyframe = True
         self.skipped = 0
 
@@ -49,6 +51,7 @@ class MseViewer(WebSocketClient):
         with self._lock:
             self._waiting = deque(start)
             self._waiting_bytes = sum(map(len, start))
+            self._heads = min(2, len(start))
             self._need_keyframe = not complete
         self.wake()
 
@@ -70,7 +73,7 @@ class MseViewer(WebSocketClient):
 
     def _drop_fragments(self) -> int:
         """Forget the fragments not sent yet (the header and init segment stay); how many. The lock is held."""
-        kept = [message for message in self._waiting if not _is_fragment(message)]
+        kept = [self._waiting[index] for index in range(self._heads)]
         dropped = len(self._waiting) - len(kept)
         self._waiting = deque(kept)
         self._waiting_bytes = sum(map(len, kept))
@@ -91,14 +94,7 @@ class MseViewer(WebSocketClient):
                 return False
             message = self._waiting.popleft()
             self._waiting_bytes -= len(message)
+            self._heads = max(0, self._heads - 1)
         self._out.append(memoryview(message))
         return True
 
-
-def _is_fragment(message: bytes) -> bool:
-    """Whether a framed message holds a fragment (``moof``), not the header or the init segment."""
-    if message[0] != 0x82:
-        return False
-    length = message[1] & 0x7F
-    offset = 2 if length < 126 else 4 if length == 126 else 10
-    return message[offset + 4:offset + 8] == b"moof"
