@@ -5,7 +5,10 @@ python3-gi) looping an H.264 file this script makes once with PyAV; it runs
 on core 1 with the clients, camstream (``python -m webapp``) on core 0.
 Side by side in one run, each for ``--seconds``: 1 and ``--viewers`` MSE
 viewers (raw WebSocket clients that count what they get), 1 HLS reader, 1
-MJPEG viewer, and ``ffmpeg -c copy`` to HLS as the floor.
+MJPEG viewer, and ``ffmpeg -c copy`` to HLS as the floor. Then how old
+each frame is when it reaches an MSE client (against a direct RTSP client
+of the same camera, in this process, so on one clock), and how long a new
+MSE viewer waits for its first keyframe, with the camera idle and running.
 
     python bench/passthrough.py                       # about 2 minutes
     python bench/passthrough.py --seconds 5 --viewers 10 --out -
@@ -31,6 +34,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+import websocket
 from report import publish
 from run import ROOT, Process, cpu_seconds, pinned
 
@@ -141,6 +145,65 @@ def mjpeg_reader(base: str, name: str, stop: threading.Event, counts: dict) -> N
             counts["frames"] += chunk.count(b"\r\n--frame")
 
 
+def _tail(data: bytes) -> bytes:
+    """The last bytes of a frame, alike in the camera's Annex B packet and in an fMP4 fragment's ``mdat``."""
+    return data[-32:]
+
+
+def frame_ages(port: int, url: str, seconds: float) -> list[float]:
+    """Seconds each frame reached an MSE client of camstream after it reached a direct RTSP client of the camera.
+
+    Both read in this process, so the times are on one clock; the direct client goes through FFmpeg's RTSP
+    demuxer as camstream does, so the difference is what camstream adds: muxing, fan-out and its socket.
+    """
+    direct: dict[bytes, float] = {}
+    stop = threading.Event()
+
+    def read_direct() -> None:
+        source = av.open(url, options={"rtsp_transport": "tcp"}, timeout=10)
+        try:
+            for packet in source.demux(source.streams.video[0]):
+                if stop.is_set():
+                    return
+                if packet.size:
+                    direct[_tail(bytes(packet))] = time.monotonic()
+        finally:
+            source.close()
+
+    thread = threading.Thread(target=read_direct, daemon=True)
+    thread.start()
+    ws = websocket.create_connection(f"ws://127.0.0.1:{port}/mse/cam", timeout=20)
+    ages = []
+    try:
+        ws.recv()
+        ws.recv()
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            fragment = ws.recv()
+            received = time.monotonic()
+            sent = direct.get(_tail(fragment))
+            if sent is not None:
+                ages.append(received - sent)
+    finally:
+        ws.close()
+        stop.set()
+        thread.join(10)
+    return ages
+
+
+def first_keyframe(port: int) -> float:
+    """Seconds from a new /mse connection to its first fragment (a keyframe)."""
+    started = time.monotonic()
+    ws = websocket.create_connection(f"ws://127.0.0.1:{port}/mse/cam", timeout=20)
+    try:
+        ws.recv()
+        ws.recv()
+        ws.recv()
+        return time.monotonic() - started
+    finally:
+        ws.close()
+
+
 def camera_status(base: str, name: str) -> dict:
     return json.loads(urllib.request.urlopen(f"{base}/api/cameras/{name}", timeout=10).read())
 
@@ -196,6 +259,13 @@ def run(args: argparse.Namespace) -> str:
             if counts["errors"]:
                 print(f"{label}: {counts['errors'][:3]}", file=sys.stderr)
             time.sleep(3)
+        ages = sorted(frame_ages(port, url, args.seconds))
+        wait_idle(base)
+        cold = first_keyframe(port)
+        holder = MseClients(port, "cam", 1)
+        time.sleep(WARM_UP)
+        warm = [first_keyframe(port) for _ in range(5)]
+        holder.close()
     finally:
         server.stop()
     with tempfile.TemporaryDirectory() as folder:
@@ -208,7 +278,32 @@ def run(args: argparse.Namespace) -> str:
         ffmpeg.wait(10)
         rows.append(("floor: ffmpeg -c copy to HLS", cpu, None, None, None, None))
     camera.stop()
-    return table(rows, args)
+    return table(rows, args) + "\n\n" + latency(ages, cold, warm)
+
+
+def wait_idle(base: str) -> None:
+    """Until the camera has let its source go (no viewers for its idle timeout)."""
+    deadline = time.monotonic() + 60
+    while camera_status(base, "cam")["state"] != "idle" and time.monotonic() < deadline:
+        time.sleep(0.5)
+
+
+def latency(ages: list[float], cold: float, warm: list[float]) -> str:
+    if not ages:
+        return "No frame of the MSE stream matched one of the direct RTSP client's."
+    median, worst = ages[len(ages) // 2], ages[int(len(ages) * 0.95)]
+    rows = [
+        (f"frame age at an MSE client, beyond a direct RTSP client: median ({len(ages)} frames)", median),
+        ("the same, 95th percentile", worst),
+        ("a new MSE viewer's first keyframe, camera idle (connect to the camera, then its next keyframe)", cold),
+        ("a new MSE viewer's first keyframe, camera running (its current GOP, at once), median of 5",
+         sorted(warm)[2]),
+    ]
+    note = ("The frame age is one frame interval: FFmpeg's MP4 muxer closes a frame's fragment when the next "
+            "frame arrives. This bench's RTSP server starts its file at a keyframe for a new client; a real "
+            "camera adds the wait for its next keyframe (up to one GOP) to the idle case.")
+    return note + "\n\n" + "\n".join(["| latency | ms |", "| --- | --- |"] + [f"| {label} | {value * 1000:.0f} |"
+                                                            for label, value in rows])
 
 
 def table(rows: list[tuple], args: argparse.Namespace) -> str:

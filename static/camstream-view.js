@@ -104,7 +104,10 @@
       socket.binaryType = "arraybuffer";
       this.socket = socket;
 
+      // A camera that is down sends no stream: show its MJPEG, which says "no signal" and why.
+      var waiting = setTimeout(fallBack, 10000);
       function fallBack() {
+        clearTimeout(waiting);
         if (view.socket !== socket) return;
         view.socket = null;
         socket.close();
@@ -141,6 +144,7 @@
         }
         var header = JSON.parse(event.data);
         if (header.type !== "mse") return;
+        clearTimeout(waiting);
         if (!MediaSource.isTypeSupported(header.codecs)) { fallBack(); return; }
         // A new stream (the first, or after the camera changed resolution or codec): a new MediaSource.
         queue = [];

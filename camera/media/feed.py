@@ -54,7 +54,7 @@ class MediaViewer(Protocol):
 class MediaFeed:
     """One camera's fMP4: the init segment, the current GOP, its viewers, and the HLS window."""
 
-    def __init__(self, hls_segments: int = 6) -> None:
+    def __init__(self, hls_segments: int = 6, *, expected: bool = True) -> None:
         self._lock = threading.Lock()
         self._viewers: set[MediaViewer] = set()
         self._start: list[bytes] = []
@@ -68,6 +68,12 @@ class MediaFeed:
         self.bytes = 0
         self.hls = HlsWindow(hls_segments)
         self._listeners: list[Callable[[], None]] = []
+        # Why the source's video cannot be passed through (a codec a browser is not handed, an MJPEG stream);
+        # None while it can, or before the source was first opened.
+        self.refused: str | None = None
+        # Whether the source is expected to send video to pass through before it has (an RTSP camera is; an
+        # HTTP source may turn out to be MJPEG).
+        self.expected = expected
 
     @property
     def viewer_count(self) -> int:
@@ -79,10 +85,16 @@ class MediaFeed:
         """True while a stream is being muxed (an init segment is out)."""
         return self.init is not None
 
+    @property
+    def offered(self) -> bool:
+        """Whether a page should try MSE for this camera: it passes its video through, or is expected to."""
+        return self.refused is None and (self.expected or bool(self.mime_type))
+
     def begin(self, init: bytes, mime_type: str) -> None:
         """A new stream (a start, a reconnect, a new resolution or codec): every viewer starts over with it."""
         header = json.dumps({"type": "mse", "codecs": mime_type}).encode()
         with self._lock:
+            self.refused = None
             self.init, self.mime_type = init, mime_type
             self.generation += 1
             self._start = [websocket_message(header, text=True), websocket_message(init)]
@@ -120,10 +132,17 @@ class MediaFeed:
             self._start, self._gop, self._gop_bytes, self._gop_complete = [], [], 0, False
         self.hls.end()
 
-    def add(self, viewer: MediaViewer) -> bool:
-        """Add a viewer; it gets the init segment and the current GOP now if a stream runs. False if closed."""
+    def refuse(self, reason: str) -> None:
+        """The source's video is not one to pass through: its viewers are closed, and new ones turned away."""
         with self._lock:
-            if viewer.closed:
+            self.refused = reason
+        self.close_all()
+
+    def add(self, viewer: MediaViewer) -> bool:
+        """Add a viewer; it gets the init segment and the current GOP now if a stream runs. False if closed, or
+        if the source's video is not passed through."""
+        with self._lock:
+            if viewer.closed or self.refused is not None:
                 return False
             self._viewers.add(viewer)
             complete = self._gop_complete

@@ -66,6 +66,9 @@ class FragmentMuxer:
         self._sink = _Sink()
         self._output = av.open(self._sink, "w", format="mp4", options={"movflags": MOVFLAGS})
         self._video = self._output.add_stream_from_template(video)
+        if video.codec_context.name == "hevc":
+            # hvc1, not FFmpeg's default hev1: the sample entry Safari (and so iOS) plays.
+            self._video.codec_tag = "hvc1"
         self.parameters = parameters
         if parameters is not None:
             # What the keyframe says, not what the stream said when it was opened (a new resolution, or no

@@ -5,7 +5,8 @@
 """
 
 from .factory import create_camera
-from .opencv import OpenCVCamera, VideoFileCamera
+from .files import VideoFileCamera
+from .opencv import OpenCVCamera
 from .packets import PacketCamera
 from .pattern import PatternCamera
 from .relay import HttpCamera

@@ -12,7 +12,8 @@ import cv2
 from ..base import BaseCamera
 from ..errors import SourceError
 from ..redact import redact_url
-from .opencv import OpenCVCamera, VideoFileCamera
+from .files import VideoFileCamera
+from .opencv import OpenCVCamera
 from .packets import PacketCamera
 from .pattern import PatternCamera
 from .relay import HttpCamera
@@ -24,8 +25,9 @@ PACKET_SCHEMES = {"rtsp", "rtsps", "rtmp", "rtmps", "rtp", "udp", "tcp", "srt"}
 HTTP_SCHEMES = {"http", "https"}
 
 
-def create_camera(name: str, source: str = "auto", **options) -> BaseCamera:
-    """Build the camera for ``source``; ``options`` go to :class:`BaseCamera`.
+def create_camera(name: str, source: str = "auto", *, audio: bool = True, **options) -> BaseCamera:
+    """Build the camera for ``source``; ``options`` go to :class:`BaseCamera`; ``audio`` says whether a
+    source read as packets passes its AAC audio through with its video.
 
     Raises :class:`SourceError` for a source that can never work, such as a
     missing file or an unknown URL scheme. A device or URL that is merely
@@ -36,7 +38,7 @@ def create_camera(name: str, source: str = "auto", **options) -> BaseCamera:
         raise SourceError("empty source")
     lowered = source.lower()
     if lowered == "auto":
-        return create_camera(name, _auto_source(), **options)
+        return create_camera(name, _auto_source(), audio=audio, **options)
     if lowered == "pattern":
         return PatternCamera(name, source="pattern", **options)
     if source.isdigit():
@@ -45,14 +47,14 @@ def create_camera(name: str, source: str = "auto", **options) -> BaseCamera:
         return OpenCVCamera(name, source, **options)
     scheme = urlsplit(source).scheme.lower() if "://" in source else ""
     if scheme in HTTP_SCHEMES:
-        return HttpCamera(name, source, **options)
+        return HttpCamera(name, source, audio=audio, **options)
     if scheme in PACKET_SCHEMES:
-        return PacketCamera(name, source, **options)
+        return PacketCamera(name, source, audio=audio, **options)
     if scheme == "file":
-        return create_camera(name, unquote(urlsplit(source).path), **options)
+        return create_camera(name, unquote(urlsplit(source).path), audio=audio, **options)
     if scheme:
         raise SourceError(f"unknown source scheme {scheme!r} in {redact_url(source)}")
-    return _file_camera(name, source, **options)
+    return _file_camera(name, source, audio=audio, **options)
 
 
 def _file_camera(name: str, path: str, **options) -> VideoFileCamera:

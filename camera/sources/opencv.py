@@ -1,8 +1,7 @@
-"""Sources read through OpenCV: capture devices, video files and stream URLs."""
+"""Sources read through OpenCV: capture devices (``0``, ``/dev/video0``)."""
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Iterator
 
@@ -11,13 +10,6 @@ import numpy as np
 
 from ..base import BaseCamera
 from ..errors import SourceError
-from ..pacing import Pacer
-
-# Open and read timeout for URLs: OpenCV/FFmpeg otherwise waits 30 s on one
-# that does not answer. Below the camera's 5 s stall timeout, so the source
-# reports its own error first.
-URL_TIMEOUT_MS = 4000
-FALLBACK_FILE_FPS = 25.0
 
 
 def quiet_native_logs() -> None:
@@ -51,13 +43,7 @@ class OpenCVCamera(BaseCamera):
         self.target = target
 
     def _open(self) -> cv2.VideoCapture:
-        params: tuple[int, ...] = ()
-        if isinstance(self.target, str) and "://" in self.target:
-            params = (
-                cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, URL_TIMEOUT_MS,
-                cv2.CAP_PROP_READ_TIMEOUT_MSEC, URL_TIMEOUT_MS,
-            )
-        return open_capture(self.target, self.source, params)
+        return open_capture(self.target, self.source)
 
     def frames(self) -> Iterator[np.ndarray]:
         capture = self._open()
@@ -69,40 +55,3 @@ class OpenCVCamera(BaseCamera):
                 yield image
         finally:
             capture.release()
-
-
-class VideoFileCamera(OpenCVCamera):
-    """A video file played at its own frame rate, from the start again at its end."""
-
-    def __init__(self, name: str, path: str, *, loop: bool = True, **options) -> None:
-        super().__init__(name, path, **options)
-        self.loop = loop
-
-    def frames(self) -> Iterator[np.ndarray]:
-        pacer: Pacer | None = None
-        while True:
-            capture = self._open()
-            try:
-                pacer = pacer or Pacer(file_fps(capture))
-                count = 0
-                while True:
-                    ok, image = capture.read()
-                    if not ok:
-                        break
-                    count += 1
-                    pacer.wait()
-                    yield image
-            finally:
-                capture.release()
-            if count == 0:
-                raise SourceError(f"no frames could be read from {self.source}")
-            if not self.loop:
-                return
-
-
-def file_fps(capture: cv2.VideoCapture) -> float:
-    """The frame rate a file declares, or a common default when it declares none."""
-    fps = capture.get(cv2.CAP_PROP_FPS)
-    if not fps or math.isnan(fps) or not 0 < fps <= 240:
-        return FALLBACK_FILE_FPS
-    return fps

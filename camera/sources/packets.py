@@ -1,5 +1,7 @@
 """Network cameras read as packets with PyAV: their own H.264 (or H.265) passed through, pictures decoded only on demand.
 
+(Video files and HTTP streams that are not MJPEG are read the same way: camera/sources/files.py and relay.py.)
+
 An RTSP camera already sends compressed video. Each packet is muxed once
 into fragmented MP4 for every MSE viewer and HLS reader
 (camera/media/); nothing is decoded for them. Pictures (for MJPEG viewers,
@@ -33,6 +35,10 @@ PASSED_THROUGH = {"h264", "hevc"}
 # Open and read timeouts, seconds: below the camera's stall timeout, so the source reports its own error.
 OPEN_TIMEOUT = 4.0
 READ_TIMEOUT = 4.0
+# How long FFmpeg looks at a live stream before it is opened. Its default (5 s, and up to 4 s in practice on an
+# RTSP camera) is spent before the first picture; the stream's description (SDP) and its first packets say what
+# is needed, and a keyframe's parameter sets say the rest (see _muxer_for).
+ANALYZE_SECONDS = 0.2
 # Packets of the current GOP kept for decoding on demand: a camera with rarer keyframes decodes from the next one.
 MAX_GOP_PACKETS = 600
 # camstream's own query parameters, taken off the URL before it is opened.
@@ -46,7 +52,11 @@ def show_ffmpeg_logs() -> None:
 
 
 def split_options(url: str) -> tuple[str, str]:
-    """``url`` without camstream's ``transport=`` query parameter, and the RTSP transport (TCP by default)."""
+    """``url`` without camstream's ``transport=`` query parameter, and the RTSP transport (TCP by default).
+
+    Only an RTSP URL is looked into: any other keeps its query as it is."""
+    if not _is_rtsp(url):
+        return url, "tcp"
     parts = urlsplit(url)
     query = parse_qsl(parts.query, keep_blank_values=True)
     chosen = [value.lower() for key, value in query if key == "transport" and value.lower() in TRANSPORTS]
@@ -59,11 +69,16 @@ def split_options(url: str) -> tuple[str, str]:
 class PacketCamera(BaseCamera):
     """A network stream (``rtsp://``, ``rtmp://``, ``srt://``, ...) read as packets."""
 
+    # Whether the source is taken to send video to pass through before it is first opened (the page tries MSE).
+    expects_video = True
+    # Seconds FFmpeg looks at the stream before it is opened; None for FFmpeg's own (a file is read at once).
+    analyze_seconds: float | None = ANALYZE_SECONDS
+
     def __init__(self, name: str, url: str, *, audio: bool = True, **options) -> None:
         super().__init__(name, source=url, **options)
         self.url, self.transport = split_options(url)
         self.audio = audio
-        self.media = MediaFeed()
+        self.media = MediaFeed(expected=self.expects_video)
         self._stream_info: dict = {}
         self._packets = 0
         self._bytes_in = 0
@@ -82,11 +97,11 @@ class PacketCamera(BaseCamera):
             audio = self._audio_stream(container)
             passed = video.codec_context.name in PASSED_THROUGH
             self._note_stream(video, audio, passed)
+            if not passed:
+                self.media.refuse(f"its {video.codec_context.name} video is decoded, not passed through")
             decoder = Decoder(video, self._count_decoded)
             streams = [video] + ([audio] if audio is not None and passed else [])
-            for packet in container.demux(*streams):
-                if packet.size == 0:
-                    raise SourceError(f"{self.source} ended the stream")
+            for packet in self._read(container, streams):
                 self._count(packet)
                 if packet.stream is not video:
                     if muxer is not None:
@@ -111,6 +126,13 @@ class PacketCamera(BaseCamera):
                 muxer.close()
             container.close()
 
+    def _read(self, container: av.container.InputContainer, streams: list) -> Iterator[av.Packet]:
+        """The packets of ``streams`` as they come; a live stream that ends is an error (the camera reconnects)."""
+        for packet in container.demux(*streams):
+            if packet.size == 0:
+                raise SourceError(f"{self.source} ended the stream")
+            yield packet
+
     def _muxer_for(self, keyframe: av.Packet, muxer: FragmentMuxer | None, video: av.video.stream.VideoStream,
                    audio: av.audio.stream.AudioStream | None) -> FragmentMuxer:
         """The muxer for the stream from ``keyframe`` on: a new one (a new init segment for every viewer) when
@@ -129,7 +151,9 @@ class PacketCamera(BaseCamera):
         return FragmentMuxer(video, audio, found)
 
     def _open(self) -> av.container.InputContainer:
-        options = {"rtsp_transport": self.transport} if self.url.lower().startswith("rtsp") else {}
+        options = {"rtsp_transport": self.transport} if _is_rtsp(self.url) else {}
+        if self.analyze_seconds is not None:
+            options["analyzeduration"] = str(round(self.analyze_seconds * 1_000_000))
         try:
             return av.open(self.url, options=options, timeout=(OPEN_TIMEOUT, READ_TIMEOUT))
         except av.FFmpegError as exc:
@@ -180,6 +204,8 @@ class PacketCamera(BaseCamera):
 
     def status(self) -> dict:
         status = super().status()
+        if not self._stream_info:
+            return status  # not opened yet, or relaying MJPEG
         info = dict(self._stream_info)
         info.update(bitrate=round(self._bitrate), packets=self._packets, bytes_in=self._bytes_in, decoded=self._decoded,
                     mime_type=self.media.mime_type or None, mse_viewers=self.media.viewer_count)
@@ -246,6 +272,10 @@ def _with_size(parameters: ParameterSets, keyframe: av.Packet) -> ParameterSets:
     if not frames:
         return parameters
     return ParameterSets(parameters.sps, parameters.pps, frames[0].width, frames[0].height)
+
+
+def _is_rtsp(url: str) -> bool:
+    return url.lower().startswith(("rtsp://", "rtsps://"))
 
 
 def _reason(exc: av.FFmpegError) -> str:

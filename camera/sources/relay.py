@@ -15,7 +15,7 @@ import numpy as np
 from .. import mjpeg
 from ..errors import SourceError
 from ..redact import split_userinfo
-from .opencv import OpenCVCamera
+from .packets import PacketCamera
 
 log = logging.getLogger("camstream.camera")
 
@@ -24,24 +24,27 @@ log = logging.getLogger("camstream.camera")
 HTTP_TIMEOUT = 4.0
 
 
-class HttpCamera(OpenCVCamera):
+class HttpCamera(PacketCamera):
     """An ``http(s)://`` source.
 
     If the upstream answers ``multipart/x-mixed-replace`` (another camstream,
     an ESP32-CAM, mjpg-streamer, most IP cameras), every JPEG is forwarded
-    byte for byte: no decode, no re-encode, no loss. Any other response is
-    handed to OpenCV/FFmpeg like an ``rtsp://`` URL.
+    byte for byte: no decode, no re-encode, no loss. Any other response (an
+    MPEG-TS or FLV stream, a file) is read as packets like an ``rtsp://``
+    URL, its H.264 or H.265 passed through.
     """
 
-    def frames(self) -> Iterator[bytes | np.ndarray]:
+    expects_video = False  # most HTTP cameras send MJPEG; the page tries MSE once the stream is seen
+
+    def frames(self) -> Iterator[bytes | np.ndarray | None]:
         response = self._request()
         content_type = response.headers.get("Content-Type", "")
         if not content_type.lower().startswith("multipart/"):
             response.close()
-            log.info("camera %s: %s is %r, not MJPEG; reading it with OpenCV",
-                     self.name, self.source, content_type)
+            log.info("camera %s: %s is %r, not MJPEG; reading it as packets", self.name, self.source, content_type)
             yield from super().frames()
             return
+        self.media.refuse("an MJPEG stream is relayed as it came")
         try:
             boundary = mjpeg.boundary_from_content_type(content_type)
             yield from mjpeg.read_parts(response, boundary)
@@ -56,7 +59,7 @@ class HttpCamera(OpenCVCamera):
         raise SourceError(f"{self.source} ended the stream")
 
     def _request(self) -> HTTPResponse:
-        url, headers = split_credentials(str(self.target))
+        url, headers = split_credentials(self.url)
         headers["User-Agent"] = "camstream"
         try:
             return _opener.open(urllib.request.Request(url, headers=headers), timeout=HTTP_TIMEOUT)

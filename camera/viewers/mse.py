@@ -41,8 +41,10 @@ class MseViewer(WebSocketClient):
         self.skipped = 0
 
     def attach(self) -> None:
-        """Join the feed, once the sender owns the socket."""
-        self.feed.add(self)
+        """Join the feed, once the sender owns the socket; closed at once if the camera's video is not passed
+        through (a browser then falls back to MJPEG)."""
+        if not self.feed.add(self):
+            self.close()
 
     # -- the capture thread --------------------------------------------
 

@@ -89,7 +89,7 @@ def test_an_upstream_that_is_gone_fails_with_a_reason():
     assert "could not connect" in camera.status()["last_error"]
 
 
-def test_http_that_is_not_mjpeg_is_read_with_opencv(tmp_path):
+def test_http_that_is_not_mjpeg_is_read_as_packets_and_decoded(tmp_path):
     path = tmp_path / "clip.avi"
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, (160, 120))
     for index in range(10):
@@ -100,4 +100,4 @@ def test_http_that_is_not_mjpeg_is_read_with_opencv(tmp_path):
         frame = camera.snapshot(10)
         camera.stop()
     assert frame is not None and (frame.width, frame.height) == (160, 120)
-    assert camera.status()["frames_encoded"] >= 1, "OpenCV frames are encoded, unlike relayed ones"
+    assert camera.status()["frames_encoded"] >= 1, "decoded frames are encoded, unlike relayed ones"

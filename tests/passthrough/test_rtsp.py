@@ -38,6 +38,9 @@ SYSTEM_PYTHON = "/usr/bin/python3"
 VIDEO = ("videotestsrc is-live=true pattern=ball ! video/x-raw,width=320,height=240,framerate=15/1 ! "
          "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=15 bitrate=400 ! h264parse ! "
          "rtph264pay name=pay0 pt=96 config-interval=-1")
+HEVC = ("videotestsrc is-live=true pattern=ball ! video/x-raw,format=I420,width=320,height=240,framerate=15/1 ! "
+        "x265enc tune=zerolatency speed-preset=ultrafast key-int-max=15 bitrate=300 ! h265parse ! "
+        "rtph265pay name=pay0 pt=96 config-interval=-1")
 AUDIO = ("audiotestsrc is-live=true ! audio/x-raw,rate=48000,channels=1 ! avenc_aac ! aacparse ! "
          "rtpmp4gpay name=pay1 pt=97")
 
@@ -48,7 +51,7 @@ def gstreamer_rtsp_available() -> bool:
         return False
     probe = ("import gi; gi.require_version('Gst', '1.0'); gi.require_version('GstRtspServer', '1.0'); "
              "from gi.repository import Gst, GstRtspServer; Gst.init(None); "
-             "assert all(Gst.ElementFactory.find(name) for name in ('x264enc', 'avenc_aac', 'rtph264pay'))")
+             "assert all(Gst.ElementFactory.find(name) for name in ('x264enc', 'x265enc', 'avenc_aac', 'rtph264pay', 'rtph265pay'))")
     return subprocess.run([SYSTEM_PYTHON, "-c", probe], capture_output=True, check=False).returncode == 0
 
 
@@ -61,11 +64,12 @@ if not gstreamer_rtsp_available():
 
 
 class RtspServer:
-    """GStreamer's RTSP server in a process of the system python: ``/live`` (H.264) and ``/av`` (with AAC)."""
+    """GStreamer's RTSP server in a process of the system python: ``/live`` (H.264), ``/av`` (with AAC) and
+    ``/hevc`` (H.265)."""
 
     def __init__(self, port: int = 0) -> None:
         self.process = subprocess.Popen(
-            [SYSTEM_PYTHON, str(SERVER), str(port), f"/live={VIDEO}", f"/av={VIDEO} {AUDIO}"],
+            [SYSTEM_PYTHON, str(SERVER), str(port), f"/live={VIDEO}", f"/av={VIDEO} {AUDIO}", f"/hevc={HEVC}"],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         line = self.process.stdout.readline() if self.process.stdout else ""
         if not line.startswith("ready"):
@@ -241,6 +245,53 @@ def test_hls_serves_the_cameras_h264_with_its_own_sps_and_cache_headers(site, rt
     assert gone.value.code == 404 and "error" in json.loads(gone.value.read())
 
 
+def test_an_h265_camera_is_passed_through_to_mse_and_hls_and_decoded_only_for_mjpeg(rtsp, serve_app):
+    site = serve_app({"CAMERAS": {"tower": rtsp.url("hevc")}})
+    ws = mse(site, "tower")
+    try:
+        header, init, fragments = receive_stream(ws, 20)
+        assert header["codecs"].startswith('video/mp4; codecs="hvc1.1.'), "Main profile, as Safari wants it"
+        assert [track.codec for track in boxes.tracks(init)] == [header["codecs"].split('"')[1]]
+        assert fragments[0][4:8] == b"moof"
+        status = status_of(site, "tower")["video"]
+        assert (status["codec"], status["mode"], status["width"]) == ("hevc", "passthrough", 320)
+        assert status["decoded"] == 0
+    finally:
+        ws.close()
+    hls = av.open(f"{site}/hls/tower/index.m3u8", timeout=20)
+    try:
+        stream = hls.streams.video[0]
+        assert stream.codec_context.name == "hevc" and (stream.width, stream.height) == (320, 240)
+        assert len([packet for _, packet in zip(range(10), hls.demux(stream), strict=False) if packet.size]) >= 5
+    finally:
+        hls.close()
+    response = urllib.request.urlopen(f"{site}/snapshot/tower.jpg", timeout=20)
+    assert decode(response.read()).shape == (240, 320, 3), "decoded for a snapshot"
+
+
+def test_the_page_plays_h265_where_the_browser_says_it_can_and_mjpeg_where_it_cannot(rtsp, serve_app, browser):
+    site = serve_app({"CAMERAS": {"tower": rtsp.url("hevc")}})
+    page = browser.new_page()
+    try:
+        page.goto(site + "/")
+        assert wait_until(lambda: status_of(site, "tower").get("video", {}).get("mime_type"), 20)
+        codecs = status_of(site, "tower")["video"]["mime_type"]
+        playable = page.evaluate("codecs => MediaSource.isTypeSupported(codecs)", codecs)
+        if playable:
+            page.wait_for_function("() => { const v = document.querySelector('camstream-view[camera=tower] video');"
+                                   " return v && v.readyState >= 3 && v.currentTime > 0; }", timeout=20000)
+        else:
+            page.wait_for_function("() => { const view = document.querySelector('camstream-view[camera=tower]');"
+                                   " const img = view.querySelector('img');"
+                                   " return view.dataset.mode !== 'video' && img && img.naturalWidth === 320; }",
+                                   timeout=20000)
+        mode = page.eval_on_selector("camstream-view[camera=tower]", "view => view.dataset.mode")
+        assert (mode == "video") == playable, f"{codecs}: playable {playable}, shown as {mode}"
+        print(f"{codecs}: this browser plays it: {playable}, shown as {mode}", file=sys.stderr)
+    finally:
+        page.close()
+
+
 def _sps(extradata: bytes) -> bytes:
     """The SPS in avcC (MP4) or Annex B extradata."""
     if extradata[:1] == b"\x01":
@@ -335,6 +386,21 @@ def test_the_page_plays_the_h264_camera_in_a_video_element_near_the_live_edge(si
                                " b.end(b.length - 1) - v.currentTime < 1.0; }", timeout=20000)
         assert page.eval_on_selector("camstream-view[camera=door]", "view => view.dataset.mode") == "video"
         print(f"first picture in the browser after {first_picture:.2f} s", file=sys.stderr)
+    finally:
+        page.close()
+
+
+def test_the_page_shows_an_rtsp_camera_that_is_down_as_mjpeg_with_its_reason(serve_app, browser):
+    site = serve_app({"CAMERAS": {"gate": f"rtsp://127.0.0.1:{free_port()}/live"}})
+    page = browser.new_page()
+    try:
+        page.goto(site + "/")
+        assert page.eval_on_selector("camstream-view[camera=gate]", "view => view.dataset.mode") == "video"
+        # No stream comes: the view gives up on MSE and shows the camera's MJPEG, "no signal" frames that say why.
+        page.wait_for_function("() => { const view = document.querySelector('camstream-view[camera=gate]');"
+                               " const img = view.querySelector('img');"
+                               " return view.dataset.mode !== 'video' && img && img.naturalWidth > 0; }",
+                               timeout=30000)
     finally:
         page.close()
 

@@ -69,7 +69,9 @@ def test_every_camera_shows_moving_video_and_its_numbers(browser, site):
         first = wait_for_frames(page, camera)
         wait_for_frames(page, camera, first + 5)
         assert page.eval_on_selector(f'camstream-view[camera="{camera}"]', "view => view.dataset.mode") == "shared"
-        assert page.eval_on_selector(f'camstream-view[camera="{camera}"] img', "img => img.naturalWidth") == 320
+        # Read between frames, an img may be swapping its blob (naturalWidth 0 for that moment): wait for the size.
+        page.wait_for_function(f"() => document.querySelector('camstream-view[camera=\"{camera}\"] img')"
+                               ".naturalWidth === 320", timeout=10000, polling=100)
     # The numbers come from the status API every 2 s; the tab's one shared stream is one viewer.
     page.wait_for_function(
         "() => /[1-9][0-9.]* fps · 1 viewer · 320×240/"

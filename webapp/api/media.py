@@ -35,9 +35,10 @@ _INIT = re.compile(r"init-([0-9a-f]{8})\.mp4")
 
 def media_of(camera: BaseCamera) -> MediaFeed:
     """The camera's passed-through video; a 404 JSON error for a camera that has none."""
-    if camera.media is None:
-        abort(404, description=f"camera {camera.name!r} sends no video that is passed through (only an RTSP "
-                               f"H.264 or H.265 camera does); its MJPEG is /video_feed/{camera.name}")
+    if camera.media is None or camera.media.refused is not None:
+        why = camera.media.refused if camera.media is not None else "only an H.264 or H.265 camera's is"
+        abort(404, description=f"camera {camera.name!r} sends no video that is passed through ({why}); "
+                               f"its MJPEG is /video_feed/{camera.name}")
     return camera.media
 
 

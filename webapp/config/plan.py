@@ -23,8 +23,8 @@ from .table import DEFAULTS
 from .tomlfile import NONE
 from .values import ConfigError, camera_entries, check_name, names_list, parse_size, per_camera
 
-# The frame options every camera built from a source string takes.
-FRAME_OPTIONS = ("FPS", "QUALITY", "WIDTH", "HEIGHT", "IDLE_TIMEOUT")
+# The options every camera built from a source string takes (see camera.create_camera).
+FRAME_OPTIONS = ("FPS", "QUALITY", "WIDTH", "HEIGHT", "IDLE_TIMEOUT", "AUDIO")
 
 
 @dataclass(frozen=True)

@@ -149,6 +149,8 @@ SETTINGS: tuple[Setting, ...] = (
     _number("HEIGHT", INT, 1, MAX_SIDE, None, f"resize frames to this height, 1-{MAX_SIDE}", camera=True),
     _number("IDLE_TIMEOUT", FLOAT, 0, MAX_IDLE_TIMEOUT, 10.0, "seconds without viewers before a camera is released",
             camera=True),
+    Setting("AUDIO", BOOL, True, "pass a camera's AAC audio through with its H.264 or H.265 video", flag="--no-audio",
+            flag_value=False, camera=True, more="other audio codecs are left out, and the camera's status says so"),
     # Detection.
     Setting("DETECT", ENTRIES, None, "run a detector on a camera: motion, yolo:PATH.onnx or MODULE:ATTR; "
             "SPEC alone for a one-camera server; repeat for several", flag="--detect", metavar="NAME=SPEC",

@@ -132,6 +132,7 @@ def _camera(plan: CameraPlan, strict: bool) -> BaseCamera:
         if strict:
             raise
         log.error("camera %s: %s; it stays failed, the other cameras serve", plan.name, exc)
+        options.pop("audio", None)
         return UnusableCamera(plan.name, plan.source, str(exc), **options)
 
 
