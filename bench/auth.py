@@ -120,7 +120,7 @@ def main() -> None:
         "| --- | --- | --- | --- |",
         *lines,
         "",
-        (f"One password check (Werkzeug's scrypt, as `camstream hash-password` makes) takes {check_ms:.0f} ms: "
+        (f"One password check (Werkzeug's scrypt, as `.venv/bin/camstream hash-password` makes) takes {check_ms:.0f} ms: "
          "what a first sign-in, a login form and every wrong password cost. A right Basic password is remembered "
          "(by a SHA-256 of name, password and hash), so a client that sends it with every request pays once."),
         "",

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 from ..limits import checked
+from ..suggest import did_you_mean
 
 MOTION, YOLO, PLUGIN, GATED = "motion", "yolo", "plugin", "gated"
 GATE_PREFIX = "motion+"
@@ -24,6 +25,8 @@ OPTIONS: dict[str, dict[str, tuple[float, float] | None]] = {
     YOLO: {"labels": None, "nms": (0.0, 1.0)},
     PLUGIN: {},
 }
+# What a mistyped detector was likely meant to be.
+DETECTOR_WORDS = ("motion", "yolo:PATH.onnx", "motion+yolo:PATH.onnx")
 SYNTAX = "motion, yolo:PATH.onnx or MODULE:ATTR (with ?name=value options), or motion+ one of the last two"
 
 
@@ -60,7 +63,7 @@ def parse_spec(text: str) -> DetectorSpec:
     elif PLUGIN_PATTERN.fullmatch(body):
         kind, target = PLUGIN, body
     else:
-        raise ValueError(f"unknown detector {text!r}: use {SYNTAX}")
+        raise ValueError(f"unknown detector {text!r}{did_you_mean(body, DETECTOR_WORDS)}: use {SYNTAX}")
     return DetectorSpec(text, kind, target, _options(text, kind, query))
 
 

@@ -12,6 +12,7 @@ import cv2
 from ..base import BaseCamera
 from ..errors import SourceError
 from ..redact import redact_url
+from ..suggest import did_you_mean
 from .files import VideoFileCamera
 from .opencv import OpenCVCamera
 from .packets import PacketCamera
@@ -23,6 +24,8 @@ log = logging.getLogger("camstream.camera")
 # Network streams: read as packets, their H.264 or H.265 passed through (camera/sources/packets.py).
 PACKET_SCHEMES = {"rtsp", "rtsps", "rtmp", "rtmps", "rtp", "udp", "tcp", "srt"}
 HTTP_SCHEMES = {"http", "https"}
+# The source strings that are words, not files.
+SOURCE_KINDS = ("auto", "pattern")
 
 
 def create_camera(name: str, source: str = "auto", *, audio: bool = True, **options) -> BaseCamera:
@@ -41,10 +44,13 @@ def create_camera(name: str, source: str = "auto", *, audio: bool = True, **opti
         return create_camera(name, _auto_source(), audio=audio, **options)
     if lowered == "pattern":
         return PatternCamera(name, source="pattern", **options)
-    if source.isdigit():
-        return OpenCVCamera(name, int(source), **options)
-    if source.startswith("/dev/video"):
-        return OpenCVCamera(name, source, **options)
+    if source.isdigit() or source.startswith("/dev/video"):
+        node = f"/dev/video{source}" if source.isdigit() else source
+        if sys.platform.startswith("linux") and not os.path.exists(node):
+            # Said at start, not first when someone watches; it may yet be plugged in, so it is tried then.
+            log.warning("camera %s: there is no %s on this machine (yet); it is tried whenever someone watches",
+                        name, node)
+        return OpenCVCamera(name, int(source) if source.isdigit() else source, **options)
     scheme = urlsplit(source).scheme.lower() if "://" in source else ""
     if scheme in HTTP_SCHEMES:
         return HttpCamera(name, source, audio=audio, **options)
@@ -53,13 +59,16 @@ def create_camera(name: str, source: str = "auto", *, audio: bool = True, **opti
     if scheme == "file":
         return create_camera(name, unquote(urlsplit(source).path), audio=audio, **options)
     if scheme:
-        raise SourceError(f"unknown source scheme {scheme!r} in {redact_url(source)}")
+        schemes = ["rtsp", "http", "https", "file", *sorted(PACKET_SCHEMES - {"rtsp"})]
+        raise SourceError(f"unknown source scheme {scheme!r} in {redact_url(source)}{did_you_mean(scheme, schemes)}")
     return _file_camera(name, source, audio=audio, **options)
 
 
 def _file_camera(name: str, path: str, **options) -> VideoFileCamera:
     if not os.path.exists(path):
-        raise SourceError(f"no such file: {path}")
+        # A word with no folder or extension was more likely a mistyped kind of source than a file.
+        kinds = () if os.sep in path or "." in path else SOURCE_KINDS
+        raise SourceError(f"no such file: {path}{did_you_mean(path, kinds)}")
     if not os.path.isfile(path):
         raise SourceError(f"not a video file: {path}")
     if not os.access(path, os.R_OK):

@@ -7,10 +7,14 @@ from __future__ import annotations
 import functools
 import http.server
 import logging
+import os
+import pty
+import select
 import shutil
 import subprocess
 import sys
 import threading
+import time
 import urllib.request
 from pathlib import Path
 
@@ -109,9 +113,9 @@ def test_the_command_line_makes_lists_and_revokes_tokens_the_server_takes(site, 
 
 
 @pytest.mark.parametrize("flags, code, message", [
+    # The command it goes on to name is the one this camstream was run as (see test_cli.py).
     (["--host", "0.0.0.0"], 2, ("camstream: error: --host 0.0.0.0 lets anyone on the network watch, and no user is "
-                                "set up: add one (--user NAME:HASH, the hash from 'camstream hash-password'), or pass "
-                                "--no-auth to accept that")),
+                                "set up: add one (--user 'NAME:HASH', the hash from ")),
     (["--host", "192.0.2.1", "--no-auth"], 0, ""),
     (["--host", "0.0.0.0", "--user", USERS[0]], 0, ""),
     (["--host", "127.0.0.1"], 0, ""),
@@ -264,3 +268,34 @@ def test_the_page_signs_in_detects_with_its_csrf_token_and_signs_out(browser, tm
         page.wait_for_url(f"{base}/login?next=/", timeout=30_000)
         context.close()
     assert Path(tmp_path / "data" / "secret_key").stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize("key", [b"\x03", b"\x04"], ids=["ctrl-c", "ctrl-d"])
+def test_giving_up_at_the_password_prompt_is_one_line_not_a_traceback(key):
+    pid, terminal = pty.fork()
+    if pid == 0:  # the child: hash-password on a terminal of its own
+        os.execve(sys.executable, [sys.executable, "-m", "webapp", "hash-password"], env())
+    output = b""
+
+    def read_until(wanted: bytes | None) -> None:
+        nonlocal output
+        deadline = time.monotonic() + 30
+        while (wanted is None or wanted not in output) and time.monotonic() < deadline:
+            if select.select([terminal], [], [], 1)[0]:
+                try:
+                    chunk = os.read(terminal, 1024)
+                except OSError:  # the child has gone: the terminal's other end is closed
+                    return
+                if not chunk:
+                    return
+                output += chunk
+
+    try:
+        read_until(b"Password: ")
+        os.write(terminal, key)
+        read_until(None)
+    finally:
+        os.close(terminal)
+        _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 2, output
+    assert b"Traceback" not in output and b"camstream: error: no password given; nothing was made" in output

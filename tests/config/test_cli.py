@@ -16,7 +16,7 @@ import pytest
 
 from tests.helpers import MjpegReader, decode, free_port, wait_until
 from webapp.cli.parser import build_parser, config_from_args
-from webapp.config.values import NAME_RULE
+from webapp.config.values import NAME_RULE, command
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -116,7 +116,26 @@ def fetch_json(url: str) -> dict:
          "camstream: error: argument --port: must be a whole number from 0 to 65535, not '-1'"),
         (["--source", "pattern", "--threads", "0"],
          "camstream: error: argument --threads: must be a whole number from 1 to 1024, not '0'"),
-        (["--source", "pattern", "--no-such-flag"], "camstream: error: unrecognized arguments: --no-such-flag"),
+        (["--source", "pattern", "--no-such-flag"],
+         "camstream: error: unrecognized arguments: --no-such-flag; camstream --help lists them all"),
+        # The usual slips get the flag, source or detector they meant.
+        (["--cameras", "door=pattern"], ("camstream: error: unrecognized arguments: --cameras door=pattern "
+                                        "(did you mean --camera?); camstream --help lists them all")),
+        (["--src", "pattern"], ("camstream: error: unrecognized arguments: --src pattern (did you mean --source?); "
+                               "camstream --help lists them all")),
+        (["--source", "pattern", "--detection", "motion"], ("camstream: error: unrecognized arguments: --detection "
+                                                          "motion (did you mean --detect?); camstream --help lists them all")),
+        (["-p", "8080"], ("camstream: error: unrecognized arguments: -p 8080 (did you mean --port?); camstream --help "
+                         "lists them all")),
+        (["--source", "patern"], "camstream: error: no such file: patern (did you mean 'pattern'?)"),
+        (["--source", "rstp://cam/live"], ("camstream: error: unknown source scheme 'rstp' in rstp://cam/live "
+                                          "(did you mean 'rtsp'?)")),
+        (["--source", "pattern", "--detect", "motoin"], ("camstream: error: camera 'default': unknown detector "
+         "'motoin' (did you mean 'motion'?): use motion, yolo:PATH.onnx or MODULE:ATTR (with ?name=value options), "
+         "or motion+ one of the last two")),
+        (["--source", "pattern", "--user", "ada:scrypt:32768:8:1"], ("camstream: error: user 'ada': the hash lost its "
+         "$ parts (a shell replaces $... inside double quotes): put NAME:HASH in single quotes, "
+         "--user 'ada:scrypt:...$...$...'")),
     ],
 )
 def test_bad_input_exits_non_zero_with_one_readable_line(args, message):
@@ -288,3 +307,38 @@ def test_a_second_instance_stops_at_once_on_the_port_or_the_storage_it_would_sha
     lines = same_storage.stderr.strip().splitlines()
     assert len(lines) == 1 and f"another camstream (pid {first.process.pid}) records into it" in lines[0], lines
     assert fetch_json(f"http://127.0.0.1:{port}/api/cameras/default")["recording"]["state"] == "recording"
+
+
+def test_commands_named_in_messages_are_the_ones_this_camstream_was_run_as(tmp_path, monkeypatch):
+    # After the README's install only .venv/bin/camstream exists: a bare "camstream" would be "command not found".
+    script = tmp_path / ".venv" / "bin" / "camstream"
+    script.parent.mkdir(parents=True)
+    script.write_text("#!/bin/sh\n")
+    script.chmod(0o755)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", [str(script)])
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    assert command("hash-password") == ".venv/bin/camstream hash-password"
+    monkeypatch.setenv("PATH", f"{script.parent}:/usr/bin:/bin")
+    assert command("hash-password") == "camstream hash-password", "on the PATH (an activated environment)"
+    monkeypatch.setattr(sys, "argv", ["-m"])
+    assert command("token list") == f"{sys.executable} -m webapp token list"
+
+
+def test_tokens_listed_from_another_folder_say_where_they_were_looked_for(tmp_path):
+    result = run_cli("token", "list", "--storage", str(tmp_path / "elsewhere"))
+    assert result.returncode == 0 and result.stdout == ""
+    assert f"no tokens file at {tmp_path / 'elsewhere' / 'tokens.json'}" in result.stderr
+
+
+@pytest.mark.skipif(os.path.exists("/dev/video7"), reason="this machine has a /dev/video7")
+def test_a_capture_device_that_is_not_there_is_said_at_start():
+    result = run_cli("--source", "7", "--check-config")
+    assert result.returncode == 0, result.stderr
+    assert "camera default: there is no /dev/video7 on this machine (yet); it is tried whenever someone watches" \
+        in result.stderr
+
+
+def test_help_lists_the_commands_too():
+    result = run_cli("--help")
+    assert "camstream hash-password" in result.stdout and "camstream token create|list|revoke" in result.stdout

@@ -173,9 +173,19 @@ def test_check_config_checks_what_starting_would_and_starts_nothing(tmp_path, tw
 
 
 def example_with_model(tmp_path: Path) -> str:
-    """The example file, with a real (small) model where it names one."""
+    """The example file with its model lines taken in, as its comment says, and a real (small) model there."""
     model = yolo_model(tmp_path / "yolov8n.onnx", [candidate(320, 240, 100, 100, {0: 0.9}, 80)], 80)
-    return EXAMPLE.read_text().replace("/var/lib/camstream/models/yolov8n.onnx", str(model))
+    text = re.sub(r"(?m)^#((detect|detect_classes|detect_confidence|event_labels) = )", r"\1", EXAMPLE.read_text())
+    return text.replace("/var/lib/camstream/models/yolov8n.onnx", str(model))
+
+
+def test_the_example_file_passes_its_own_check_as_shipped_and_says_what_is_left_to_do():
+    result = run_cli("--config", str(EXAMPLE), "--check-config")
+    assert result.returncode == 0, result.stderr
+    todo = [line for line in result.stdout.splitlines() if line.startswith("  to do:")]
+    assert [line.split("'")[1] for line in todo] == ["admin", "kitchen-tablet"]
+    assert all("hash-password in place of CHANGE-ME" in line for line in todo)
+    assert "scrypt:" not in EXAMPLE.read_text(), "the example holds no real password hash"
 
 
 def test_the_example_file_is_good_and_shows_no_password(tmp_path):
@@ -185,9 +195,10 @@ def test_the_example_file_is_good_and_shows_no_password(tmp_path):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == f"{path}: good, 8 camera(s)"
-    assert [line.split(":")[0].strip() for line in lines[1:]] == [
+    assert [line.split(":")[0].strip() for line in lines[1:] if not line.startswith("  to do:")] == [
         "front-door", "driveway", "garden", "garage", "nursery", "workshop", "printer", "street", "sign-in"]
-    assert lines[-1] == "  sign-in: 2 user(s), 1 admin(s)"
+    assert "  sign-in: 2 user(s), 1 admin(s)" in lines
+    assert "  front-door: rtsp://viewer:***@192.168.1.21:554/stream1, 15 fps, detect yolo:" in result.stdout
     assert "secret" not in result.stdout and "rtsp://viewer:***@192.168.1.21:554/stream1" in result.stdout
     assert "  garage: http://192.168.1.24:8080/?action=stream, 10 fps, detect motion, record continuous (h264)" in lines
 

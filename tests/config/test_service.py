@@ -54,3 +54,14 @@ def test_the_unit_reads_the_config_file_and_reloads_it_on_systemctl_reload(tmp_p
                             cwd=tmp_path, capture_output=True, text=True, check=True, env=env())
     assert f"--config {tmp_path / 'box.toml'}" in result.stdout
     assert "/etc/camstream/camstream.toml" not in result.stdout.split("[Service]")[1]
+
+
+def test_paths_the_service_cannot_see_are_warned_of_and_the_config_path_is_made_clean(tmp_path):
+    (tmp_path / "sub").mkdir()
+    result = subprocess.run([sys.executable, "-m", "webapp", "--print-systemd-unit", "--config", "sub/../box.toml"],
+                            cwd=tmp_path, capture_output=True, text=True, check=True, env=env())
+    assert f"--config {tmp_path / 'box.toml'}\n" in result.stdout
+    # pytest's tmp_path is under /tmp, which PrivateTmp hides from the service: said on stderr, the unit printed.
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("camstream: warning:")]
+    assert any(f"{tmp_path / 'box.toml'} is under /tmp, and PrivateTmp=yes" in line for line in warnings), warnings
+    assert result.stdout.startswith("# camstream as a systemd service")

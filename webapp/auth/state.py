@@ -25,7 +25,7 @@ from .lockout import Lockout
 from .revocation import StreamWatch
 from .sessions import SessionStore
 from .tokens import TokenStore
-from .users import Passwords, User, users_from
+from .users import PLACEHOLDER, Passwords, User, users_from
 
 AUTH = "camstream.auth"
 SECRET_FILE = "secret_key"
@@ -97,6 +97,10 @@ def start_auth(app: Flask, config: Mapping[str, Any], tables: Mapping[str, Any],
                data: Path) -> Auth:
     """Read the sign-in settings into ``app``: its users, session secret, tokens, hosts, proxies and origins."""
     users = read_users(config, tables, cameras)
+    for user in users.values():
+        if user.placeholder:
+            log.warning("user %s has no password yet (its password_hash is %s): nobody signs in as %s", user.name,
+                        PLACEHOLDER, user.name)
     open_ = not users or bool(config["NO_AUTH"])
     host = str(config.get("HOST") or "127.0.0.1")
     allowed = {name.lower() for name in names_list(config.get("ALLOWED_HOSTS"))}

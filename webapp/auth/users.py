@@ -18,12 +18,15 @@ from dataclasses import dataclass
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from ..config.values import NAME_PATTERN, ConfigError
+from ..config.values import NAME_PATTERN, ConfigError, command
 
 ADMIN, VIEWER = "admin", "viewer"
 ROLES = (ADMIN, VIEWER)
 USER_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}", re.ASCII)
 # What Werkzeug's generate_password_hash makes: method$salt$digest.
+# An example file's password_hash before someone makes one: a user nobody can sign in as, until then.
+PLACEHOLDER = "CHANGE-ME"
+METHOD_PATTERN = re.compile(r"(scrypt:\d+:\d+:\d+|pbkdf2:sha\d+:\d+)")
 HASH_PATTERN = re.compile(r"(scrypt:\d+:\d+:\d+|pbkdf2:sha\d+:\d+)\$[A-Za-z0-9./+]+\$[0-9a-f]{32,256}")
 # Passwords checked right, remembered so a client that sends Basic on every request costs one hash check.
 VERIFIED_CACHE = 1024
@@ -40,15 +43,23 @@ class User:
     def __repr__(self) -> str:  # never the hash, in a log or an error
         return f"User({self.name!r}, role={self.role!r})"
 
+    @property
+    def placeholder(self) -> bool:
+        """True while the password hash is still the example's ``CHANGE-ME``: nobody signs in as this user."""
+        return self.password_hash == PLACEHOLDER
+
 
 def parse_user(entry: str) -> User:
     """``NAME:HASH[:ROLE[:CAMERA,CAMERA]]``; :class:`ConfigError` that never repeats the hash."""
     name, _, rest = entry.strip().partition(":")
     head, dollar, tail = rest.rpartition("$")
     digest, *extra = tail.split(":")
+    if name and not dollar and METHOD_PATTERN.match(rest):
+        raise ConfigError(f"user {name[:40]!r}: the hash lost its $ parts (a shell replaces $... inside double "
+                          "quotes): put NAME:HASH in single quotes, --user 'ada:scrypt:...$...$...'")
     if not name or not dollar or len(extra) > 2:
         raise ConfigError(f"user {name[:40] or '(no name)'!r} is not NAME:HASH[:ROLE[:CAMERA,...]] "
-                          "(make the hash with: camstream hash-password)")
+                          f"(make the hash with: {command('hash-password')})")
     role = extra[0] if extra and extra[0] else VIEWER
     cameras = [camera.strip() for camera in extra[1].split(",") if camera.strip()] if len(extra) > 1 else []
     return make_user(name, f"{head}${digest}", role, cameras)
@@ -57,9 +68,9 @@ def parse_user(entry: str) -> User:
 def make_user(name: str, password_hash: str, role: str = VIEWER, cameras: list[str] | None = None) -> User:
     if not USER_PATTERN.fullmatch(name):
         raise ConfigError(f"user name {name[:40]!r} must be up to 64 letters, digits, '.', '_', '-' or '@'")
-    if not HASH_PATTERN.fullmatch(password_hash):
+    if not HASH_PATTERN.fullmatch(password_hash) and password_hash != PLACEHOLDER:
         raise ConfigError(f"user {name!r}: the password hash is not one Werkzeug made "
-                          "(make it with: camstream hash-password)")
+                          f"(make it with: {command('hash-password')})")
     if role not in ROLES:
         raise ConfigError(f"user {name!r}: role must be admin or viewer, not {role[:20]!r}")
     for camera in cameras or ():
@@ -104,6 +115,8 @@ class Passwords:
 
     def check(self, users: Mapping[str, User], name: str, password: str) -> User | None:
         user = users.get(name)
+        if user is not None and user.placeholder:
+            user = None  # checked against the dummy all the same: as slow as any other wrong password
         stored = user.password_hash if user is not None else self._dummy
         key = hashlib.sha256(f"{name}\0{password}\0{stored}".encode(errors="surrogatepass")).digest()
         with self._lock:

@@ -23,12 +23,16 @@ def hash_password_command(argv: Sequence[str]) -> int:
                     description="Make the hash of a password for --user NAME:HASH[:ROLE[:CAMERAS]] or "
                     "[users.NAME] password_hash. Asks twice on a terminal; else reads one line from stdin.")
     parser.parse_args(argv)
-    if sys.stdin.isatty():
-        password = getpass.getpass("Password: ")
-        if getpass.getpass("Again: ") != password:
-            return fail("the two passwords differ")
-    else:
-        password = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
+    try:
+        if sys.stdin.isatty():
+            password = getpass.getpass("Password: ")
+            if getpass.getpass("Again: ") != password:
+                return fail("the two passwords differ")
+        else:
+            password = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
+    except (KeyboardInterrupt, EOFError):
+        print(file=sys.stderr)  # the prompt's line was left open
+        return fail("no password given; nothing was made")
     if len(password) < MIN_PASSWORD:
         return fail(f"a password needs at least {MIN_PASSWORD} characters")
     print(hash_password(password))
@@ -61,8 +65,14 @@ def token_command(argv: Sequence[str]) -> int:
                   f"stream:   /video_feed/{token.camera}?token={secret}\n"
                   f"snapshot: /snapshot/{token.camera}.jpg?token={secret}")
         elif args.action == "list":
-            for token in store.all():
+            tokens = store.all()
+            for token in tokens:
                 print(f"{token.id}  {token.camera}  {token.label}")
+            if not tokens:
+                # Say where: a --storage or --config other than the server's finds none, and must not look fine.
+                found = "no tokens in" if store.path.exists() else "no tokens file at"
+                print(f"{found} {store.path.absolute()} (the server's --storage, or its --config, says where "
+                      "its tokens are)", file=sys.stderr)
         elif store.revoke(args.id) is None:
             return fail(f"no token {args.id!r}")
         else:

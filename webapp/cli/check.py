@@ -9,9 +9,10 @@ from camera.detect.spec import GATED, YOLO, parse_spec
 from camera.redact import redact_url
 
 from ..auth.state import proxies_and_origins, read_users
+from ..auth.users import PLACEHOLDER
 from ..config.layers import Settings
 from ..config.plan import make_plan
-from ..config.values import ConfigError
+from ..config.values import ConfigError, command
 from ..integrations.mqtt import parse_broker
 
 
@@ -47,4 +48,7 @@ def check(settings: Settings) -> str:
     admins = sum(user.role == "admin" for user in users.values())
     lines.append(f"  sign-in: {len(users)} user(s), {admins} admin(s)" if users and not settings.config["NO_AUTH"]
                  else "  sign-in: none (anyone who reaches the port watches)")
+    lines += [f"  to do: user {user.name!r} has no password yet: put a hash from {command('hash-password')} "
+              f"in place of {PLACEHOLDER} (until then nobody signs in as {user.name})"
+              for user in users.values() if user.placeholder]
     return "\n".join(lines)

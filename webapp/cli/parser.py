@@ -9,18 +9,36 @@ settings the flags set, keyed as the app's config is.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from typing import Any, NoReturn
+
+from camera.suggest import closest
 
 from ..config.table import BOOL, CHOICE, SETTINGS, SIZE, Setting
 from ..config.values import parse_size
 
+# Short flags people type out of habit, and the flag each means here.
+HABITS = {"-p": "--port", "-c": "--config", "-s": "--source", "-v": "--log-level debug", "-d": "--detect",
+          "-r": "--record", "-u": "--user", "-H": "--host", "-b": "--host"}
+
 
 class Parser(argparse.ArgumentParser):
-    """argparse, but a wrong argument is one line on stderr and exit status 2."""
+    """argparse, but a wrong argument is one line on stderr (with the flag it may have meant) and exit status 2."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message}\n")
+        self.exit(2, f"{self.prog}: error: {message}{self._suggestion(message)}\n")
+
+    def _suggestion(self, message: str) -> str:
+        """`` (did you mean --camera?)`` for an unknown flag, and where to read about every flag."""
+        match = re.match(r"unrecognized arguments: (\S+)", message)
+        if match is None:
+            return ""
+        word = match[1].split("=", 1)[0]
+        flags = [flag for action in self._actions for flag in action.option_strings if flag.startswith("--")]
+        found = HABITS.get(word) if not word.startswith("--") else closest(word, flags)
+        hint = f" (did you mean {found}?)" if found else ""
+        return f"{hint}; {self.prog} --help lists them all"
 
 
 def fail(message: str) -> int:
@@ -29,8 +47,16 @@ def fail(message: str) -> int:
     return 2
 
 
+COMMANDS_HELP = """\
+commands (each takes --help):
+  camstream hash-password             make the hash of a password for --user NAME:HASH
+  camstream token create|list|revoke  read-only tokens for embedding one camera (?token=)
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(prog="camstream", description="Serve cameras as MJPEG streams any browser can show.")
+    parser = Parser(prog="camstream", description="Serve cameras as MJPEG streams any browser can show.",
+                    epilog=COMMANDS_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     for setting in SETTINGS:
         if setting.flag is not None:
             parser.add_argument(setting.flag, dest=setting.key, help=_help(setting), **_options(setting))

@@ -17,7 +17,7 @@ from ..app import create_app, shutdown
 from ..auth.state import is_loopback
 from ..config.layers import Settings, gather, max_viewers
 from ..config.table import DEFAULTS, LOG_LEVELS, RESERVED_THREADS
-from ..config.values import ConfigError
+from ..config.values import ConfigError, command
 from ..runtime.lineup import reload_logged
 from ..runtime.registry import runtime_of
 from ..serve.server import listen, make_server, raise_open_file_limit, streaming_settings
@@ -43,7 +43,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return COMMANDS[argv[0]](argv[1:])
     args = build_parser().parse_args(argv)
     if args.print_systemd_unit:
-        print(systemd_unit([flag for flag in argv if flag != "--print-systemd-unit"]), end="")
+        unit, warnings = systemd_unit([flag for flag in argv if flag != "--print-systemd-unit"])
+        print(unit, end="")
+        for warning in warnings:
+            print(f"camstream: warning: {warning}", file=sys.stderr)
         return 0
     config = config_from_args(args)
     try:
@@ -115,7 +118,8 @@ def refuse_open_network(host: str, settings: Settings) -> None:
     if is_loopback(host) or settings.config.get("USERS") or settings.users or settings.config["NO_AUTH"]:
         return
     raise ConfigError(f"--host {host} lets anyone on the network watch, and no user is set up: add one "
-                      "(--user NAME:HASH, the hash from 'camstream hash-password'), or pass --no-auth to accept that")
+                      f"(--user 'NAME:HASH', the hash from {command('hash-password')}), or pass --no-auth to "
+                      "accept that")
 
 
 

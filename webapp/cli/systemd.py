@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import sys
 from collections.abc import Sequence
@@ -49,18 +50,31 @@ WantedBy=multi-user.target
 DEFAULT_CONFIG = "/etc/camstream/camstream.toml"
 
 
-def systemd_unit(flags: Sequence[str], python: str = sys.executable) -> str:
-    """The unit file, running this installation's camstream with ``flags`` (given beside --print-systemd-unit).
+# Folders the unit's service cannot read from: PrivateTmp gives it an empty /tmp, and its DynamicUser, no one's
+# home (ProtectHome, and a home's own permissions).
+HIDDEN = {"/tmp": "PrivateTmp=yes gives the service an empty /tmp", "/var/tmp": "PrivateTmp=yes hides /var/tmp",
+          "/home": "the service's own user cannot read a home folder (ProtectHome)",
+          "/root": "the service's own user cannot read /root"}
+
+
+def systemd_unit(flags: Sequence[str], python: str = sys.executable) -> tuple[str, list[str]]:
+    """The unit file, running this installation's camstream with ``flags`` (given beside --print-systemd-unit),
+    and warnings: paths in it the service will not be able to read.
 
     The ``camstream`` command beside the interpreter when it is installed
     there, else ``python -m webapp``. The service reads ``--config`` (made
-    absolute: the service runs elsewhere), :data:`DEFAULT_CONFIG` unless given.
+    absolute and clean: the service runs elsewhere), :data:`DEFAULT_CONFIG` unless given.
     """
     script = Path(python).parent / "camstream"
     program = [str(script)] if script.is_file() else [python, "-m", "webapp"]
     config, rest = _config_flag(list(flags))
     command = shlex.join([*program, "--config", config, *rest])
-    return UNIT.format(exec_start=command, config=shlex.quote(config), flags_comment=shlex.join(flags) or "[flags]")
+    warnings = [f"{path} is under {folder}, and {why}: install camstream (python3 -m venv /opt/camstream && "
+                f"/opt/camstream/bin/pip install .) and its config (under /etc/camstream) elsewhere"
+                for path in (program[0], config) for folder, why in HIDDEN.items()
+                if Path(path).is_relative_to(folder)]
+    unit = UNIT.format(exec_start=command, config=shlex.quote(config), flags_comment=shlex.join(flags) or "[flags]")
+    return unit, warnings
 
 
 def _config_flag(flags: list[str]) -> tuple[str, list[str]]:
@@ -74,4 +88,4 @@ def _config_flag(flags: list[str]) -> tuple[str, list[str]]:
             config = flag.removeprefix("--config=")
         else:
             rest.append(flag)
-    return str(Path(config).absolute()), rest
+    return os.path.abspath(config), rest

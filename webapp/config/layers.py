@@ -8,6 +8,7 @@ mapping given to :func:`~webapp.create_app`.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -15,9 +16,13 @@ from typing import Any
 
 from flask import Config
 
+from camera.suggest import closest
+
 from . import tomlfile
 from .table import DEFAULTS, ENV_PREFIX, HANDOFF_MAX_VIEWERS, THREADED_MAX_VIEWERS, check_numbers
 from .values import yes_no
+
+log = logging.getLogger("camstream")
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,10 @@ def gather(given: Mapping[str, Any] | None) -> Settings:
     config.from_prefixed_env(ENV_PREFIX.rstrip("_"))
     config.from_mapping(given)
     variables = {name.removeprefix(ENV_PREFIX) for name in os.environ if name.startswith(ENV_PREFIX)}
+    for name in sorted(variables - set(DEFAULTS)):
+        meant = closest(name, DEFAULTS)
+        hint = f" (did you mean {ENV_PREFIX}{meant}?)" if meant else ""
+        log.warning("%s%s is not a camstream setting%s; it is left alone", ENV_PREFIX, name, hint)
     check_numbers(config, given)
     config["SOCKET_HANDOFF"] = socket_handoff(config)
     config["NO_AUTH"] = yes_no("NO_AUTH", config.get("NO_AUTH"))

@@ -19,8 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from camera.suggest import did_you_mean
+
 from .table import BOOL, CAMERA_KEYS, CHOICE, ENTRIES, GLOBAL_KEYS, NAMES, SIZE, SOURCE, TEXT, Setting
-from .values import NAME_PATTERN, NAME_RULE, ConfigError, parse_size
+from .values import NAME_PATTERN, NAME_RULE, ConfigError, command, parse_size
 
 # A table [users.NAME] (see webapp/auth/users.py): its keys' kinds.
 USER_KEYS: dict[str, str] = {"password_hash": TEXT, "role": TEXT, "cameras": NAMES}
@@ -71,7 +73,7 @@ def parse(data: Mapping[str, Any], lines: _Lines) -> ConfigFile:
         raise lines.error(("users",), "users must be tables, one per user: [users.NAME] with password_hash")
     for name, table in users.items():
         if "password_hash" not in table:
-            raise lines.error(("users", name), f"user {name!r} has no password_hash (make one: camstream hash-password)")
+            raise lines.error(("users", name), f"user {name!r} has no password_hash (make one: {command('hash-password')})")
         result.users[name] = {key.upper(): _value(key, value, USER_KEYS, lines, ("users", name, key),
                                                     "in a user table")
                               for key, value in table.items()}
@@ -103,7 +105,7 @@ def _value(key: str, value: Any, known: Mapping[str, Setting] | Mapping[str, str
     """``value`` checked as the setting ``key`` of ``known`` (the keys allowed ``place``)."""
     setting = known.get(key)
     if setting is None:
-        raise lines.error(where, f"unknown setting {key!r} {place}")
+        raise lines.error(where, f"unknown setting {key!r} {place}{did_you_mean(key, known)}")
     try:
         if isinstance(setting, str):
             return _CHECKS[setting](key, value)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import re
+import shutil
+import sys
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 # Camera names appear in URLs and in X-Camera header lines.
@@ -113,3 +116,24 @@ def _split_entry(entry: str, names: list[str], thing: str, placeholder: str) -> 
         raise ConfigError(f"{thing.partition(' ')[2]} {entry.strip()!r} names no camera; "
                           f"with several cameras write NAME={placeholder}")
     return names[0], entry.strip()
+
+
+def command(words: str) -> str:
+    """``camstream WORDS`` as a user can paste it: run the way this process was (``.venv/bin/camstream``, or
+    ``.venv/bin/python -m webapp``), since a bare ``camstream`` is found only in an activated environment."""
+    script = Path(sys.argv[0]).absolute()
+    if script.name == "camstream" and script.is_file():
+        on_path = shutil.which("camstream")
+        program = "camstream" if on_path and Path(on_path).absolute() == script else _shown(script)
+    else:
+        program = f"{_shown(Path(sys.executable).absolute())} -m webapp"
+    return f"{program} {words}"
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the working folder when it is inside it (``.venv/bin/camstream``)."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+

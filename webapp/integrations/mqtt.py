@@ -68,7 +68,8 @@ def parse_broker(url: str) -> Broker:
         raise ConfigError(f"MQTT must be mqtt://[user:password@]host[:port] or mqtts://..., not {shown!r}")
     tls = parts.scheme == "mqtts"
     if importlib.util.find_spec("paho") is None:
-        raise ConfigError("MQTT needs paho-mqtt: pip install 'camstream[mqtt]'")
+        raise ConfigError("MQTT needs paho-mqtt: install camstream with its mqtt extra, "
+                          "pip install '.[mqtt]' in camstream's folder")
     return Broker(parts.hostname, port or (8883 if tls else 1883), unquote(parts.username) if parts.username else None,
                   unquote(parts.password) if parts.password else None, tls, shown)
 
