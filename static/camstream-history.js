@@ -1,5 +1,5 @@
 // The events page: events with their snapshot, labels and times, filtered by camera and label,
-// a player for a clip, and for continuous recording a timeline of the last day to play from.
+// a player for a clip, and for continuous recording a timeline (the last hour, day or week) to play from.
 // New and ended events arrive on the server's pushed events and refresh the list.
 (function () {
   "use strict";
@@ -12,6 +12,9 @@
   var player = main.querySelector('[data-field="player"]');
   var video = player.querySelector("video"), still = player.querySelector("img");
   var caption = player.querySelector('[data-field="caption"]');
+  var preparing = player.querySelector('[data-field="preparing"]');
+  var zoomSelect = main.querySelector('[data-field="zoom"]');
+  var waitTimer = null;
   var continuous = main.dataset.continuous ? main.dataset.continuous.split(",") : [];
   var labelsSeen = new Set();
   var admin = main.dataset.admin === "true";
@@ -50,16 +53,20 @@
                                 when(event.start) + (event.end === null ? "" :
                                   " \u00b7 " + Math.max(1, Math.round(event.end - event.start)) + " s")));
       if (event.end === null) about.appendChild(element("span", { "class": "ongoing" }, "going on"));
+      if (event.continues) about.appendChild(element("span", { "class": "continues" }, "goes on from #" + event.continues));
+      // The actions stay together on one line, at the end of the card.
+      var actions = element("span", { "class": "card-actions" });
       var play = element("button", { type: "button", "data-action": "play" }, "play");
       play.addEventListener("click", function () { playClip(event); });
-      about.appendChild(play);
-      about.appendChild(element("a", { href: event.clip, download: event.camera + "-event-" + event.id + ".mp4" },
-                                "download"));
+      actions.appendChild(play);
+      actions.appendChild(element("a", { href: event.clip, download: event.camera + "-event-" + event.id + ".mp4" },
+                                  "download"));
       if (event.end !== null && admin) {
         var remove = element("button", { type: "button", "data-action": "delete" }, "delete");
         remove.addEventListener("click", function () { deleteEvent(event, item); });
-        about.appendChild(remove);
+        actions.appendChild(remove);
       }
+      about.appendChild(actions);
       item.appendChild(about);
       return item;
     }));
@@ -88,6 +95,7 @@
       });
   }
 
+  // A clip is made on its first request (its frames put into an MP4): say so, and for how long, until it plays.
   function playClip(event) {
     still.hidden = true;
     still.removeAttribute("src");
@@ -95,10 +103,36 @@
     video.src = event.clip + (event.end === null ? "?t=" + Date.now() : "");
     caption.textContent = event.camera + " \u00b7 " + describe(event) + " \u00b7 " + when(event.start);
     player.hidden = false;
+    var length = event.clip_end === null ? null : Math.round(event.clip_end - event.clip_start);
+    var started = Date.now();
+    function tell() {
+      var waited = Math.round((Date.now() - started) / 1000);
+      preparing.textContent = "preparing the clip" + (length === null ? "" : " of " + length + " s") +
+        "\u2026 " + waited + " s";
+    }
+    stopWaiting();
+    preparing.hidden = false;
+    tell();
+    waitTimer = setInterval(tell, 1000);
     video.play().catch(function () {});
   }
 
+  function stopWaiting() {
+    if (waitTimer !== null) clearInterval(waitTimer);
+    waitTimer = null;
+    preparing.hidden = true;
+  }
+  video.addEventListener("playing", stopWaiting);
+  video.addEventListener("canplay", stopWaiting);
+  video.addEventListener("error", function () {
+    if (!video.getAttribute("src")) return;
+    stopWaiting();
+    preparing.hidden = false;
+    preparing.textContent = "the clip could not be played";
+  });
+
   function playRecording(camera, start) {
+    stopWaiting();
     video.pause();
     video.hidden = true;
     video.removeAttribute("src");
@@ -109,6 +143,7 @@
   }
 
   function closePlayer() {
+    stopWaiting();
     video.pause();
     video.removeAttribute("src");
     still.removeAttribute("src");
@@ -122,27 +157,43 @@
     });
   }
 
-  // A day of a camera's continuous recording as a bar; a click plays from that moment.
+  // How much of the past a timeline shows, and where its ticks go (seconds).
+  var ZOOMS = { hour: { span: 3600, tick: 600, name: "the last hour" },
+                day: { span: DAY, tick: 6 * 3600, name: "the last 24 hours" },
+                week: { span: 7 * DAY, tick: DAY, name: "the last 7 days" } };
+
+  function tickLabel(seconds, zoom) {
+    var date = new Date(seconds * 1000);
+    return zoom === "week" ? date.toLocaleDateString([], { weekday: "short", day: "numeric" })
+      : date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  }
+
+  // A camera's continuous recording over the chosen span as a bar; a click plays from that moment. Every
+  // recording and event is drawn at least a few pixels wide, so a short one shows at any zoom.
   function timeline(camera) {
-    var end = Date.now() / 1000, start = end - DAY;
-    var section = element("div", { "data-timeline": camera });
-    section.appendChild(element("h2", {}, camera + ": the last 24 hours"));
+    var zoom = ZOOMS[zoomSelect.value] ? zoomSelect.value : "day";
+    var span = ZOOMS[zoom].span;
+    var end = Date.now() / 1000, start = end - span;
+    var section = element("div", { "data-timeline": camera, "data-zoom": zoom });
+    section.appendChild(element("h2", {}, camera + ": " + ZOOMS[zoom].name));
     var bar = element("div", { "class": "bar", title: "click to play from there" });
     var ticks = element("div", { "class": "ticks" });
-    for (var hour = 0; hour <= 24; hour += 6) {
-      var tick = element("span", {}, new Date((start + hour * 3600) * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }));
-      tick.style.left = (hour / 24 * 100) + "%";
+    var count = Math.round(span / ZOOMS[zoom].tick);
+    for (var index = 0; index <= count; index += 1) {
+      var at = start + index * ZOOMS[zoom].tick;
+      var tick = element("span", {}, tickLabel(at, zoom));
+      tick.style.left = (index / count * 100) + "%";
       ticks.appendChild(tick);
     }
     section.appendChild(bar);
     section.appendChild(ticks);
     bar.addEventListener("click", function (click) {
       var box = bar.getBoundingClientRect();
-      playRecording(camera, start + (click.clientX - box.left) / box.width * DAY);
+      playRecording(camera, start + (click.clientX - box.left) / box.width * span);
     });
     function place(node, from, to) {
-      node.style.left = Math.max(0, (from - start) / DAY * 100) + "%";
-      node.style.width = Math.max(0, (Math.min(to, end) - Math.max(from, start)) / DAY * 100) + "%";
+      node.style.left = Math.max(0, (from - start) / span * 100) + "%";
+      node.style.width = Math.max(0, (Math.min(to, end) - Math.max(from, start)) / span * 100) + "%";
       bar.appendChild(node);
     }
     var params = new URLSearchParams({ camera: camera, start: start.toFixed(0), limit: "10000" });
@@ -173,6 +224,7 @@
     showTimelines();
   });
   labelSelect.addEventListener("change", load);
+  zoomSelect.addEventListener("change", showTimelines);
   player.querySelector('[data-action="close-player"]').addEventListener("click", closePlayer);
 
   if (window.EventSource) {

@@ -50,8 +50,29 @@
       this.frames = 0;
       this.pending = null;
       this.loading = false;
+      this.showPlaceholder();
       if (this.hasAttribute("video") && "MediaSource" in window) this.playVideo();
       else this.playMjpeg();
+    }
+
+    // Until the first picture: a dark box that says what is coming, never a broken-image icon. Styled here, so
+    // it looks the same embedded in a page without camstream's stylesheet.
+    showPlaceholder() {
+      if (this.placeholder) return;
+      var box = document.createElement("div");
+      box.dataset.field = "placeholder";
+      box.textContent = "connecting to " + this.camera + "\u2026";
+      box.style.cssText = "display:grid;place-items:center;aspect-ratio:4/3;width:100%;background:#202020;" +
+        "color:#aaa;font:14px system-ui,sans-serif";
+      this.placeholder = box;
+      this.insertBefore(box, this.firstChild);
+    }
+
+    // The first picture is in: the placeholder goes, the picture shows.
+    firstPicture() {
+      if (this.placeholder) this.placeholder.remove();
+      this.placeholder = null;
+      if (this.img) this.img.style.display = "";
     }
 
     playMjpeg() {
@@ -60,6 +81,12 @@
       if (!this.img.parentNode) this.appendChild(this.img);
       // Embedded without camstream's stylesheet, the picture still fits whatever holds it.
       if (!this.img.style.maxWidth) this.img.style.maxWidth = "100%";
+      if (this.placeholder) {
+        this.placeholder.style.position = "";  // no longer over a video (one that fell back to MJPEG)
+        this.placeholder.style.aspectRatio = "4 / 3";
+        this.img.style.display = "none";
+        this.img.addEventListener("load", this.firstPicture.bind(this), { once: true });
+      }
       var sameServer = new URL(this.server).origin === location.origin;
       var worker = sameServer && !this.hasAttribute("direct") && "SharedWorker" in window ? sharedWorker() : false;
       if (worker) {
@@ -96,6 +123,13 @@
       video.style.maxWidth = "100%";
       this.img = video;  // what shows the picture, for the boxes drawn over it
       this.insertBefore(video, this.firstChild);
+      if (this.placeholder) {
+        // Laid over the video, which must stay shown: a browser does not start a muted video it cannot see.
+        if (!this.style.position) this.style.position = "relative";
+        this.placeholder.style.position = "absolute";
+        this.placeholder.style.inset = "0";
+        this.placeholder.style.aspectRatio = "auto";
+      }
       this.mode = "video";
       this.dataset.mode = this.mode;
       var url = new URL("mse/" + encodeURIComponent(this.camera), this.server);
@@ -166,6 +200,7 @@
       video.addEventListener("playing", function () {
         if (!playing && "requestVideoFrameCallback" in video) video.requestVideoFrameCallback(counted);
         playing = true;
+        view.firstPicture();
       });
       socket.onclose = function () {
         if (view.socket !== socket) return;

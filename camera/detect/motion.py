@@ -4,9 +4,13 @@ Each frame is shrunk to at most :data:`WORK_WIDTH` pixels wide and
 blurred, so sensor noise and JPEG artefacts fall below the threshold, and
 compared, colour by colour (a red coat on a grey wall of the same
 brightness still moves), with a running average of the frames before: the
-background. Changed pixels, grown into blobs, become boxes mapped back to
-the full frame. The background follows the scene, so a thing that stops
-moving fades into it within a few frames. A change over most of the
+background. A changed pixel counts only near something that changed since
+the frame before, and that differs from the scene (a slower background),
+too: the background still remembers where a thing just was (its "ghost"),
+and a box must be on what is there now, not on the trail behind it or the
+place it just left. Changed pixels, grown into blobs, become boxes mapped
+back to the full frame. The background follows the scene, so a thing that
+stops moving is no longer reported. A change over most of the
 picture (a light switched on, the camera adjusting its exposure) is no
 motion: the frame becomes the new background at once and reports nothing,
 so the whole frame is never reported for long.
@@ -23,8 +27,13 @@ from .detection import Detection
 WORK_WIDTH = 320
 # A change covering more than this share of the frame is lighting, not motion.
 GLOBAL_CHANGE = 0.5
-# How much of each new frame goes into the background.
+# How much of each new frame goes into the background, and into the scene (a slower background: what is there
+# when nothing passes, so a place a thing has just left looks like it again).
 BACKGROUND_ALPHA = 0.2
+SCENE_ALPHA = 0.02
+# How far (in pixels of the shrunk frame, about) a changed pixel may be from one that changed since the frame
+# before: enough to take in the inside of a moving thing, whose edges alone differ from one frame to the next.
+NEAR_MOVEMENT = np.ones((7, 7), np.uint8)
 
 
 class MotionDetector:
@@ -48,20 +57,29 @@ class MotionDetector:
         self.min_area = min_area / 100.0
         self.width = width
         self._background: np.ndarray | None = None
+        self._previous: np.ndarray | None = None
+        self._scene: np.ndarray | None = None
 
     def __call__(self, image: np.ndarray) -> list[Detection]:
         height, width = image.shape[:2]
         small = self._prepare(image)
-        background = self._background
-        if background is None or background.shape != small.shape:
-            self._background = small.astype(np.float32)
+        background, previous = self._background, self._previous
+        self._previous = small
+        scene = self._scene
+        if background is None or background.shape != small.shape or previous is None or scene is None:
+            self._background, self._scene = small.astype(np.float32), small.astype(np.float32)
             return []
-        blue, green, red = cv2.split(cv2.absdiff(small, cv2.convertScaleAbs(background)))
-        _, changed_mask = cv2.threshold(cv2.max(cv2.max(blue, green), red), self.threshold, 1, cv2.THRESH_BINARY)
+        changed_mask = self._changed(small, cv2.convertScaleAbs(background))
         if cv2.countNonZero(changed_mask) > GLOBAL_CHANGE * changed_mask.size:
-            self._background = small.astype(np.float32)
+            self._background, self._scene = small.astype(np.float32), small.astype(np.float32)
             return []
+        # Not the ghost: only near what moved since the frame before, and not where the scene shows again.
+        moving = cv2.dilate(self._changed(small, previous), NEAR_MOVEMENT, iterations=2)
+        # (The scene's test grown by a pixel: a blurred edge is half the thing and half the scene.)
+        shown = cv2.dilate(self._changed(small, cv2.convertScaleAbs(scene)), np.ones((3, 3), np.uint8))
+        changed_mask &= moving & shown
         cv2.accumulateWeighted(small, background, BACKGROUND_ALPHA)
+        cv2.accumulateWeighted(small, scene, SCENE_ALPHA)
         changed = changed_mask.view(bool)
         # Join the parts of one moving thing into one blob; its box is that of its changed pixels.
         blobs = cv2.dilate(changed_mask, np.ones((5, 5), np.uint8), iterations=2)
@@ -78,6 +96,12 @@ class MotionDetector:
             box = (round(x * scale_x), round(y * scale_y), round(w * scale_x), round(h * scale_y))
             detections.append(Detection(self.label, min(1.0, share), box))
         return detections
+
+    def _changed(self, image: np.ndarray, reference: np.ndarray) -> np.ndarray:
+        """1 where ``image`` differs from ``reference`` by more than the threshold in any colour, else 0."""
+        blue, green, red = cv2.split(cv2.absdiff(image, reference))
+        _, mask = cv2.threshold(cv2.max(cv2.max(blue, green), red), self.threshold, 1, cv2.THRESH_BINARY)
+        return mask
 
     def _prepare(self, image: np.ndarray) -> np.ndarray:
         if image.ndim == 2:

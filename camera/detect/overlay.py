@@ -24,16 +24,24 @@ def draw_detections(image: np.ndarray, detections: Iterable[Detection]) -> np.nd
     """A copy of ``image`` with every detection drawn on it."""
     canvas = image.copy()
     height = canvas.shape[0]
-    scale = max(0.4, height / 900)
+    # Tags sized for the picture shown small (an event card, a phone): about a twentieth of its height.
+    scale = max(0.5, height / 450)
+    weight = max(1, round(scale * 1.5))
     thickness = max(2, round(height / 240))
     for detection in detections:
         x, y, w, h = detection.box
         colour = colour_of(detection.label)
         cv2.rectangle(canvas, (x, y), (x + w, y + h), colour, thickness)
         text = f"{detection.label} {detection.score:.2f}"
-        (text_w, text_h), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+        (text_w, text_h), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, weight)
         top = y - text_h - baseline - 2 if y - text_h - baseline - 2 >= 0 else y
         cv2.rectangle(canvas, (x, top), (x + text_w + 4, top + text_h + baseline + 2), colour, -1)
-        cv2.putText(canvas, text, (x + 2, top + text_h + 1), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1,
+        cv2.putText(canvas, text, (x + 2, top + text_h + 1), cv2.FONT_HERSHEY_SIMPLEX, scale, _ink(colour), weight,
                     cv2.LINE_AA)
     return canvas
+
+
+def _ink(colour: tuple[int, int, int]) -> tuple[int, int, int]:
+    """Black on a light tag, white on a dark one."""
+    blue, green, red = colour
+    return (0, 0, 0) if 0.114 * blue + 0.587 * green + 0.299 * red > 140 else (255, 255, 255)

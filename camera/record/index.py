@@ -46,7 +46,8 @@ CREATE TABLE IF NOT EXISTS events (
     post_capture REAL NOT NULL DEFAULT 0,
     snapshot TEXT,
     snapshot_boxes TEXT,
-    bytes INTEGER NOT NULL DEFAULT 0
+    bytes INTEGER NOT NULL DEFAULT 0,
+    continues INTEGER              -- the event this one goes on from, closed at the longest length
 );
 CREATE INDEX IF NOT EXISTS events_by_time ON events (camera, start);
 """
@@ -87,6 +88,7 @@ class EventRow:
     snapshot: str | None
     snapshot_boxes: str | None
     bytes: int
+    continues: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -107,7 +109,7 @@ class EventRow:
                 "clip_start": round(self.clip_start, 3),
                 "clip_end": None if self.clip_end is None else round(self.clip_end, 3),
                 "snapshot": f"/api/events/{self.id}/snapshot.jpg",
-                "clip": f"/api/events/{self.id}/clip.mp4", **self.extra}
+                "clip": f"/api/events/{self.id}/clip.mp4", "continues": self.continues, **self.extra}
 
 
 class Index:
@@ -128,6 +130,7 @@ class Index:
                 # WAL with synchronous=NORMAL loses no committed row to a killed process.
                 self._db.execute("PRAGMA synchronous=NORMAL")
                 self._db.executescript(SCHEMA)
+                _add_missing_columns(self._db)
                 problems = [row[0] for row in self._db.execute("PRAGMA quick_check").fetchall()]
             if problems != ["ok"]:
                 raise sqlite3.DatabaseError(f"damaged: {'; '.join(problems[:3])}")
@@ -218,15 +221,17 @@ class Index:
     # -- events --------------------------------------------------------
 
     def add_event(self, camera: str, start: float, detector: str, pre_capture: float, post_capture: float,
-                  event_id: int | None = None) -> int:
-        """A new event; ``event_id`` gives it the id its files are named by (when the index is rebuilt)."""
+                  event_id: int | None = None, continues: int | None = None) -> int:
+        """A new event; ``event_id`` gives it the id its files are named by (when the index is rebuilt);
+        ``continues`` the event it goes on from."""
         with self._transaction() as db:
-            cursor = db.execute("INSERT INTO events (id, camera, start, detector, pre_capture, post_capture) "
-                                "VALUES (?, ?, ?, ?, ?, ?)", (event_id, camera, start, detector, pre_capture, post_capture))
+            cursor = db.execute("INSERT INTO events (id, camera, start, detector, pre_capture, post_capture, continues) "
+                                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                (event_id, camera, start, detector, pre_capture, post_capture, continues))
             return int(cursor.lastrowid or 0)
 
     def update_event(self, event_id: int, **values: Any) -> None:
-        allowed = {"end", "labels", "best_score", "best_time", "snapshot", "snapshot_boxes", "bytes"}
+        allowed = {"end", "labels", "best_score", "best_time", "snapshot", "snapshot_boxes", "bytes", "post_capture"}
         unknown = set(values) - allowed
         if unknown:
             raise ValueError(f"not event columns: {sorted(unknown)}")
@@ -285,4 +290,11 @@ def _segment(row: Mapping[str, Any]) -> Segment:
 def _event(row: Mapping[str, Any]) -> EventRow:
     return EventRow(row["id"], row["camera"], row["start"], row["end"], json.loads(row["labels"]),
                     row["best_score"], row["best_time"], row["detector"], row["pre_capture"],
-                    row["post_capture"], row["snapshot"], row["snapshot_boxes"], row["bytes"])
+                    row["post_capture"], row["snapshot"], row["snapshot_boxes"], row["bytes"], row["continues"])
+
+
+def _add_missing_columns(db: sqlite3.Connection) -> None:
+    """Columns added since an index was made (CREATE TABLE IF NOT EXISTS leaves an old table as it was)."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(events)")}
+    if "continues" not in columns:
+        db.execute("ALTER TABLE events ADD COLUMN continues INTEGER")

@@ -75,6 +75,7 @@ class RecordSettings:
     pre_capture: float = 5.0
     post_capture: float = 5.0
     event_gap: float = 10.0
+    event_max_length: float = 300.0
     labels: tuple[str, ...] = ()
     snapshot_quality: int = 90
 
@@ -104,7 +105,7 @@ class Recorder:
         self.retention = retention
         self.settings = settings
         self.detector = detector
-        self.tracker = EventTracker(settings.event_gap, settings.labels)
+        self.tracker = EventTracker(settings.event_gap, settings.labels, settings.event_max_length)
         self._ring = FrameRing(settings.pre_capture)
         self._results: deque[DetectionResult] = deque(maxlen=MAX_PENDING_RESULTS)
         self._wake = threading.Event()
@@ -203,26 +204,35 @@ class Recorder:
             self._save_snapshot(force=False)
 
     def _open_event(self, result: DetectionResult) -> None:
-        start = result.frame.timestamp
-        event_id = self.index.add_event(self.camera.name, start, self.detector,
-                                        self.settings.pre_capture, self.settings.post_capture)
+        self._begin_event(result.frame.timestamp, self.settings.pre_capture)
+
+    def _begin_event(self, start: float, pre_capture: float, continues: int | None = None) -> None:
+        event_id = self.index.add_event(self.camera.name, start, self.detector, pre_capture,
+                                        self.settings.post_capture, continues=continues)
         self.tracker.current = OpenEvent(event_id, start, start)
         self.events_opened += 1
-        log.info("camera %s: event %d started", self.camera.name, event_id)
+        log.info("camera %s: event %d started%s", self.camera.name, event_id,
+                 f" (going on from event {continues})" if continues else "")
         if self.settings.mode == EVENTS and self._state != PAUSED:
-            self._open_clip(event_id, start)
+            self._open_clip(event_id, start, pre_capture)
         self._announce("event_start", event_id)
 
-    def _close_event(self, event: OpenEvent) -> None:
+    def _close_event(self, event: OpenEvent, split_at: float | None = None) -> None:
+        """Close ``event``: its end is the last time something was seen, or ``split_at`` when it ran too long
+        (its clip then stops there, and the next event's clip starts there)."""
         self.tracker.current = None
         self._save_snapshot(force=True, event=event)
-        self.index.update_event(event.id, end=event.last_seen, labels=event.labels, best_score=event.best_score,
-                                best_time=event.best.frame.timestamp if event.best else None)
+        end = event.last_seen if split_at is None else split_at
+        post_capture = self.settings.post_capture if split_at is None else 0.0
+        self.index.update_event(event.id, end=end, labels=event.labels, best_score=event.best_score,
+                                best_time=event.best.frame.timestamp if event.best else None,
+                                post_capture=post_capture)
         for clip in self._clips:
             if clip.event_id == event.id:
-                clip.until = event.last_seen + self.settings.post_capture
-        log.info("camera %s: event %d ended after %.1f s (%s)", self.camera.name, event.id,
-                 event.last_seen - event.start, ", ".join(sorted(event.labels)) or "nothing")
+                clip.until = end + post_capture
+        log.info("camera %s: event %d ended after %.1f s (%s)%s", self.camera.name, event.id, end - event.start,
+                 ", ".join(sorted(event.labels)) or "nothing",
+                 "; it reached --event-max-length, and the next one goes on from it" if split_at else "")
         self._announce("event_end", event.id)
 
     def _announce(self, kind: str, event_id: int) -> None:
@@ -263,8 +273,8 @@ class Recorder:
         self.segments_written += 1
         return Writing(writer, segment_id, name, event_id)
 
-    def _open_clip(self, event_id: int, start: float) -> None:
-        clip_start = start - self.settings.pre_capture
+    def _open_clip(self, event_id: int, start: float, pre_capture: float | None = None) -> None:
+        clip_start = start - (self.settings.pre_capture if pre_capture is None else pre_capture)
         name = self.storage.clip_name(self.camera.name, event_id, clip_start, SUFFIXES[self.settings.format])
         clip = self._open(name, "clip", clip_start, event_id)
         self._clips.append(clip)
@@ -306,6 +316,10 @@ class Recorder:
         event = self.tracker.current
         if event is not None and self.tracker.due(now):
             self._close_event(event)
+        elif event is not None and self.tracker.too_long(now):
+            split = event.start + self.tracker.max_length
+            self._close_event(event, split_at=split)
+            self._begin_event(split, 0.0, continues=event.id)
         for clip in list(self._clips):
             if clip.until is not None and now >= clip.until:
                 self._close(clip)

@@ -26,12 +26,17 @@ class EventTracker:
     """Opens an event on a result that reports something and closes it ``gap`` seconds after the last one.
 
     ``labels`` (empty: any) are the labels that count; a detector's other
-    findings neither open nor extend an event.
+    findings neither open nor extend an event. An event that reaches
+    ``max_length`` seconds is closed however busy the scene, and the
+    recorder opens the next one at once, linked to it: a camera facing a
+    road or a tree in the wind gets clips of a bounded length, not one that
+    never ends.
     """
 
-    def __init__(self, gap: float, labels: Collection[str] = ()) -> None:
+    def __init__(self, gap: float, labels: Collection[str] = (), max_length: float = float("inf")) -> None:
         self.gap = gap
         self.labels = frozenset(labels)
+        self.max_length = max_length
         self.current: OpenEvent | None = None
 
     def relevant(self, result: DetectionResult) -> dict[str, float]:
@@ -65,3 +70,7 @@ class EventTracker:
     def due(self, now: float) -> bool:
         """Whether the open event has seen nothing for ``gap`` seconds."""
         return self.current is not None and now - self.current.last_seen >= self.gap
+
+    def too_long(self, now: float) -> bool:
+        """Whether the open event has run for ``max_length`` seconds."""
+        return self.current is not None and now - self.current.start >= self.max_length

@@ -71,9 +71,10 @@ def test_the_detector_runs_at_most_at_the_detection_rate(running):
     detection = running("tests.detectors:find_squares", fps=5)
     with detection.camera.subscribe():
         results = results_of(detection, 6)
-    # 30 fps frames, 5 detections a second: about every sixth frame (a quarter interval of slack).
+    # 5 detections a second, by the frames' capture times (a quarter interval of slack); counted in frames it
+    # depends on how many a busy machine's camera managed, so it is not.
     gaps = [b.frame.seq - a.frame.seq for a, b in itertools.pairwise(results)]
-    assert min(gaps) >= 4, gaps
+    assert min(gaps) >= 1, gaps
     spacing = [b.frame.timestamp - a.frame.timestamp for a, b in itertools.pairwise(results)]
     assert min(spacing) >= 0.15, spacing
 

@@ -209,3 +209,28 @@ def test_event_start_and_end_reach_the_cameras_websocket(recording):
     finally:
         ws.close()
     assert kinds == ["event_start", "event_end"]
+
+
+@pytest.mark.slow
+def test_an_event_that_never_stops_is_cut_at_its_longest_length_and_the_next_goes_on_from_it(tmp_path):
+    scene = SceneCamera(rate=20)
+    app = create_app({"CAMERAS": {"scene": scene}, "DETECT": {"scene": "motion"}, "DETECT_FPS": 10,
+                      "RECORD": {"scene": "events"}, "STORAGE": str(tmp_path / "store"), "MIN_FREE": 0,
+                      "EVENT_GAP": GAP, "PRE_CAPTURE": PRE, "POST_CAPTURE": POST, "EVENT_MAX_LENGTH": 2})
+    with Servers() as servers:
+        url = servers.start(app)
+        scene.moving.set()  # and it never stops
+        assert wait_until(lambda: len(get_json(f"{url}/api/events")[1]["events"]) >= 3, 30)
+        events = sorted(get_json(f"{url}/api/events")[1]["events"], key=lambda event: event["id"])
+        clip = get(f"{url}/api/events/{events[0]['id']}/clip.mp4")
+    first, second, third = events[:3]
+    assert first["continues"] is None and second["continues"] == first["id"] and third["continues"] == second["id"]
+    for earlier, later in ((first, second), (second, third)):
+        assert earlier["end"] == pytest.approx(earlier["start"] + 2, abs=0.01), "closed at its longest length"
+        assert later["start"] == pytest.approx(earlier["end"], abs=0.01) and later["clip_start"] == later["start"]
+        assert earlier["clip_end"] == earlier["end"], "no post-capture: the next clip takes over"
+    assert clip[0] == 200
+    with av.open(io.BytesIO(clip[2])) as video:
+        stream = video.streams.video[0]
+        seconds = float(stream.duration * stream.time_base) if stream.duration else float(video.duration / 1e6)
+    assert seconds <= PRE + 2 + 0.5, f"the first clip is its pre-capture and 2 s, not {seconds:.1f} s"

@@ -60,8 +60,17 @@ def test_an_events_clip_plays_in_the_browser(browser, site):
     page.wait_for_selector(f'[data-event="{event["id"]}"]')
     assert "motion" in page.inner_text(f'[data-event="{event["id"]}"] .labels')
     assert page.eval_on_selector(f'[data-event="{event["id"]}"] img', "img => img.complete && img.naturalWidth") == 320
+    # What the player says while the clip is made, seen by an observer rather than by a look at a moment.
+    page.evaluate("""() => { window.said = [];
+        new MutationObserver(() => { const p = document.querySelector('[data-field=preparing]');
+          if (!p.hidden) window.said.push(p.textContent); })
+        .observe(document.querySelector('[data-field=preparing]'), {attributes: true, childList: true,
+                                                                    characterData: true, subtree: true}); }""")
     page.click(f'[data-event="{event["id"]}"] [data-action="play"]')
     page.wait_for_function(f"() => ({VIDEO_STATE})(document.querySelector('video')) !== null", timeout=20000)
+    page.wait_for_function("() => document.querySelector('[data-field=preparing]').hidden", timeout=20000)
+    said = page.evaluate("() => window.said")
+    assert said and said[0].startswith(f"preparing the clip of {round(event['clip_end'] - event['clip_start'])} s")
     state = page.eval_on_selector("video", VIDEO_STATE)
     clip_length = event["clip_end"] - event["clip_start"]
     assert state["error"] is None and state["width"] == 320
@@ -84,6 +93,26 @@ def test_the_timeline_plays_a_continuous_recording_from_where_it_is_clicked(brow
     page.wait_for_function("() => { const img = document.querySelector('.player img');"
                            " return !img.hidden && img.complete && img.naturalWidth === 320; }", timeout=20000)
     assert "/playback/yard?start=" in page.eval_on_selector(".player img", "img => img.src")
+    # Seconds of recording stay visible however far out the timeline is zoomed, and its ticks follow the zoom.
+    for zoom, ticks in (("hour", 7), ("week", 8), ("day", 5)):
+        page.select_option('[data-field="zoom"]', zoom)
+        page.wait_for_selector(f'[data-timeline="yard"][data-zoom="{zoom}"] .bar span')
+        widths = page.eval_on_selector_all('[data-timeline="yard"] .bar span:not(.event)',
+                                           "spans => spans.map(span => span.getBoundingClientRect().width)")
+        assert widths and min(widths) >= 3, (zoom, widths)
+        assert len(page.query_selector_all('[data-timeline="yard"] .ticks span')) == ticks
+    page.close()
+
+
+def test_an_event_card_keeps_its_actions_on_one_line_on_a_phone(browser, site):
+    url, scene, _ = site
+    event = make_event(url, scene)
+    page = browser.new_page(viewport={"width": 400, "height": 800})
+    page.goto(f"{url}/history", wait_until="domcontentloaded")
+    card = f'[data-event="{event["id"]}"]'
+    page.wait_for_selector(f"{card} [data-action=play]")
+    tops = page.eval_on_selector_all(f"{card} .card-actions > *", "nodes => nodes.map(n => n.getBoundingClientRect().top)")
+    assert len(tops) >= 2 and max(tops) - min(tops) < 4, f"play and download on one line: {tops}"
     page.close()
 
 

@@ -331,3 +331,42 @@ def test_live_boxes_follow_the_moving_square_and_can_be_turned_off(browser, dete
     page.wait_for_function(f"() => document.querySelector('{canvas}').hidden", timeout=5000, polling=50)
     assert page.get_attribute('[data-camera="scene"] [data-action="boxes"]', "aria-pressed") == "false"
     page.close()
+
+
+class HeldCamera(PatternCamera):
+    """The pattern, but its first frame waits until ``release`` is set: a camera still connecting."""
+
+    def __init__(self, name: str) -> None:
+        # A long stall timeout: no "no signal" frame comes in its place while the test looks.
+        super().__init__(name, fps=5, width=320, stall_timeout=60)
+        self.release = threading.Event()
+
+    def frames(self):
+        self.release.wait(30)
+        yield from super().frames()
+
+
+def test_a_tile_shows_a_placeholder_until_its_first_picture_never_a_broken_image(browser):
+    camera = HeldCamera("slow")
+    app = create_app({"CAMERAS": {"slow": camera}})
+    server = make_server(app, "127.0.0.1", 0, threads=16)
+    threading.Thread(target=server.run, daemon=True).start()
+    page = browser.new_page()
+    try:
+        page.goto(f"http://127.0.0.1:{server.effective_port}/", wait_until="domcontentloaded")
+        view = 'camstream-view[camera="slow"]'
+        page.wait_for_selector(f"{view} [data-field=placeholder]")
+        assert page.inner_text(f"{view} [data-field=placeholder]") == "connecting to slow\u2026"
+        # No img is shown before it has a picture: nothing for the browser to draw as broken.
+        assert page.eval_on_selector_all(f"{view} img", "imgs => imgs.filter(i => i.style.display !== 'none'"
+                                                        " && !i.naturalWidth).length") == 0
+        camera.release.set()
+        page.wait_for_function(f"() => !document.querySelector('{view} [data-field=placeholder]') &&"
+                               f" document.querySelector('{view} img').naturalWidth === 320", timeout=20000)
+        assert page.eval_on_selector(f"{view} img", "img => img.style.display") == ""
+    finally:
+        page.close()
+        camera.release.set()
+        shutdown(app)
+        server.close()
+

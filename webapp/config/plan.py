@@ -131,7 +131,8 @@ def _record_settings(view: Mapping[str, Any], mode: str) -> RecordSettings:
     return RecordSettings(
         mode=mode, format=fmt, segment_seconds=float(view["SEGMENT_SECONDS"]),
         pre_capture=float(view["PRE_CAPTURE"]), post_capture=float(view["POST_CAPTURE"]),
-        event_gap=float(view["EVENT_GAP"]), labels=names_list(view.get("EVENT_LABELS")))
+        event_gap=float(view["EVENT_GAP"]), event_max_length=float(view["EVENT_MAX_LENGTH"]),
+        labels=names_list(view.get("EVENT_LABELS")))
 
 
 def _sensor_labels(detector: str, classes: tuple[str, ...]) -> list[str]:

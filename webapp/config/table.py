@@ -180,6 +180,10 @@ SETTINGS: tuple[Setting, ...] = (
     _number("PRE_CAPTURE", FLOAT, 0, 60, 5.0, "seconds before an event its clip starts", camera=True),
     _number("POST_CAPTURE", FLOAT, 0, 300, 5.0, "seconds after an event its clip goes on", camera=True),
     _number("EVENT_GAP", FLOAT, 0.1, 3600, 10.0, "seconds with nothing detected that end an event", camera=True),
+    _number("EVENT_MAX_LENGTH", FLOAT, 1, 86400, 300.0, "longest an event runs, in seconds; a longer one is closed "
+            "and the next goes on from it", camera=True,
+            more="so a scene that never stops moving gives clips of a bounded length; the next event's "
+            "`continues` names the one it goes on from"),
     _text("EVENT_LABELS", None, "labels that open events, comma-separated", "LABELS", kind=NAMES, camera=True,
           shown_default="any the detector reports"),
     # MQTT.
