@@ -351,7 +351,13 @@ class Recorder:
         try:
             writing.writer.close()
         finally:
-            self._close_row(writing)
+            try:
+                self._close_row(writing)
+            except (OSError, sqlite3.Error):
+                # Its row is closed on resuming, whoever closed it (a pause, a segment's end, a clip's).
+                if writing not in self._unsynced:
+                    self._unsynced.append(writing)
+                raise
 
     def _close_row(self, writing: Writing) -> None:
         if writing.writer.frames:
@@ -388,7 +394,7 @@ class Recorder:
             try:
                 self._close(writing)
             except (OSError, sqlite3.Error):
-                self._unsynced.append(writing)
+                pass  # _close keeps what it could not bring up to date in the index for the retry
 
     def _retry(self) -> None:
         if time.monotonic() < self._retry_at:

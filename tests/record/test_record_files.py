@@ -9,10 +9,11 @@ import time
 import cv2
 import pytest
 
-from camera.record import Limits, Retention, Storage, framefile, reconcile
+from camera import PatternCamera
+from camera.record import Limits, Recorder, RecordSettings, Retention, Storage, framefile, reconcile
 from camera.record.formats import frame_times, read
 from camera.record.h264 import H264Writer
-from tests.helpers import decode, make_jpeg
+from tests.helpers import decode, make_jpeg, wait_until
 
 T0 = 1_790_000_000.0
 
@@ -266,3 +267,34 @@ def test_retention_makes_room_on_a_disk_too_full_for_the_index_to_delete(tmp_pat
     assert all(storage.index.segment(segment_id) is None for segment_id in old)
     assert storage.keep_reserve() and (tmp_path / "store" / "reserve").stat().st_size == 1 << 20, \
         "the reserve is kept again once there is room"
+
+
+def test_a_segment_closed_while_the_index_is_full_gets_its_row_once_it_has_room(tmp_path):
+    """The index refuses the row of a segment that has just ended (SQLite's 'database or disk is full'): the
+    recorder pauses, and on resuming the row says what the file holds, rather than the nothing it said at first."""
+    storage = Storage(tmp_path / "store")
+    retention = Retention(storage, Limits(min_free=0))
+    camera = PatternCamera("cam", fps=20, width=160)
+    recorder = Recorder(camera, storage, retention, RecordSettings(mode="continuous", segment_seconds=1.0))
+    update = storage.index.update_segment
+    refused = []
+
+    def full_once(segment_id, *args, open=True, **kwargs):
+        if not open and not refused:
+            refused.append(segment_id)
+            raise sqlite3.OperationalError("database or disk is full")
+        return update(segment_id, *args, open=open, **kwargs)
+
+    storage.index.update_segment = full_once
+    recorder.start()
+    try:
+        assert wait_until(lambda: refused and recorder.status()["state"] == "paused", 20), recorder.status()
+        assert wait_until(lambda: recorder.status()["state"] == "recording", 20), recorder.status()
+    finally:
+        recorder.stop()
+        camera.stop()
+    rows = {segment.id: segment for segment in storage.index.segments()}
+    row = rows[refused[0]]
+    assert row.frames > 0 and not row.open, "the refused row was brought up to date on resuming"
+    assert row.frames == len(framefile.scan(storage.path(row.path)))
+    storage.close()
