@@ -70,7 +70,8 @@
     var context = canvas.getContext("2d");
     context.clearRect(0, 0, canvas.width, canvas.height);
     // The <img> keeps its box while a new frame decodes, so boxes need not wait for it (no flicker).
-    var drawn = on && fresh ? entry.result.detections : [];
+    // Nothing over a view still waiting for its first picture: there is no picture to place the boxes on.
+    var drawn = on && fresh && !view.placeholder ? entry.result.detections : [];
     canvas.hidden = !drawn.length;
     canvas.dataset.boxes = JSON.stringify(drawn.map(function (d) { return d.box; }));
     canvas.dataset.seq = drawn.length ? entry.result.seq : "";
