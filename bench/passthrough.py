@@ -268,6 +268,22 @@ def run(args: argparse.Namespace) -> str:
         holder.close()
     finally:
         server.stop()
+    # A camera watched by its motion detector alone: every packet decoded, pictures made at the detect rate.
+    detected = Process(pinned(0, [sys.executable, "-m", "webapp", "--port", "0", "--camera", f"cam={url}",
+                                  "--detect", "cam=motion", "--detect-fps", "5"]),
+                       r"open http://localhost:(\d+)/", stream="stderr")
+    try:
+        detect_base = f"http://127.0.0.1:{detected.match.group(1)}"
+        time.sleep(WARM_UP)
+        before = camera_status(detect_base, "cam")
+        cpu = measure(detected.pid, args.seconds)
+        after = camera_status(detect_base, "cam")
+        made = (after["frames_captured"] - before["frames_captured"]) / args.seconds
+        rows.append(("motion detector alone, 5/s, no viewer (pictures made/s)", cpu, None, made,
+                     (after["video"]["bytes_in"] - before["video"]["bytes_in"]) * 8 / args.seconds,
+                     after["video"]["decoded"]))
+    finally:
+        detected.stop()
     with tempfile.TemporaryDirectory() as folder:
         ffmpeg = subprocess.Popen(pinned(0, ["ffmpeg", "-loglevel", "quiet", "-rtsp_transport", "tcp", "-i", url,
                                              "-c", "copy", "-f", "hls", "-hls_time", "2", "-hls_list_size", "6",

@@ -38,8 +38,11 @@ class Subscriber(Protocol):
 class Subscription:
     """One viewer's slot: the newest frame published since it last took one."""
 
-    def __init__(self, broadcaster: Broadcaster, event: threading.Event | None = None) -> None:
+    def __init__(self, broadcaster: Broadcaster, event: threading.Event | None = None,
+                 fps: float | None = None) -> None:
         self._broadcaster = broadcaster
+        # How many frames a second it takes at most (None: every one), so a source may make no more.
+        self.fps = fps
         # Several subscriptions may share one event, for a viewer of several cameras.
         self._event = event or threading.Event()
         self._pending: Frame | None = None
@@ -121,19 +124,33 @@ class Broadcaster:
         with self._lock:
             return bool(self._subscriptions or self._watchers)
 
+    @property
+    def wanted_fps(self) -> float | None:
+        """How many frames a second are taken: None for every one (a viewer, or a watcher that takes every one),
+        else the most any watcher takes (0 with nobody). A source that decodes on demand makes no more pictures
+        than that: a camera watched by its detector alone converts and encodes a few a second, not thirty."""
+        with self._lock:
+            if self._subscriptions:
+                return None
+            rates = [getattr(watcher, "fps", None) for watcher in self._watchers]
+        if any(rate is None for rate in rates):
+            return None
+        return max(rates, default=0.0)
+
     def subscribe(self, event: threading.Event | None = None) -> Subscription:
         """Add a viewer that waits for frames in its own thread (on ``event``, if given)."""
         subscription = Subscription(self, event)
         self.add(subscription)
         return subscription
 
-    def watch(self, event: threading.Event | None = None) -> Subscription:
-        """Add a subscription that is offered every frame but counts as no viewer.
+    def watch(self, event: threading.Event | None = None, fps: float | None = None) -> Subscription:
+        """Add a subscription that is offered every frame but counts as no viewer; ``fps`` says it takes no more
+        than that many a second (see :attr:`wanted_fps`).
 
         It does not keep the camera running and outlives the camera's
         stops and starts, until it is closed itself.
         """
-        subscription = Subscription(self, event)
+        subscription = Subscription(self, event, fps)
         with self._lock:
             self._watchers.add(subscription)
             if self._latest is not None:

@@ -187,7 +187,7 @@ class CameraDetection:
     # -- the detection thread ------------------------------------------
 
     def _run(self) -> None:
-        subscription = self.camera.broadcaster.watch(self._wake)
+        subscription = self.camera.broadcaster.watch(self._wake, fps=self.fps)
         rate = RateLimit(self.fps)
         backoff = Backoff()
         try:

@@ -23,10 +23,12 @@ import av.logging
 import numpy as np
 
 from ..base import BaseCamera
+from ..broadcast import Broadcaster
 from ..errors import SourceError
 from ..media.feed import MediaFeed
 from ..media.h264 import ParameterSets, parameter_sets
 from ..media.muxer import FragmentMuxer
+from ..pacing import RateLimit
 
 log = logging.getLogger("camstream.camera")
 
@@ -100,6 +102,7 @@ class PacketCamera(BaseCamera):
             if not passed:
                 self.media.refuse(f"its {video.codec_context.name} video is decoded, not passed through")
             decoder = Decoder(video, self._count_decoded)
+            pictures = PictureRate(self.broadcaster)
             streams = [video] + ([audio] if audio is not None and passed else [])
             for packet in self._read(container, streams):
                 self._count(packet)
@@ -117,7 +120,7 @@ class PacketCamera(BaseCamera):
                             self.media.begin(muxer.init, muxer.mime_type)
                         self._publish(fragments)
                 wanted = not passed or self.broadcaster.wanted
-                yield decoder.take(packet, wanted)
+                yield decoder.take(packet, wanted, wanted and pictures.due())
         except av.FFmpegError as exc:
             raise SourceError(f"{self.source}: {_reason(exc)}") from None
         finally:
@@ -216,6 +219,28 @@ class PacketCamera(BaseCamera):
         self.media.close_all()
 
 
+class PictureRate:
+    """Whether the picture of the packet now in hand is wanted: every one while a viewer or a recorder takes
+    every frame; while only a detector watches, a little more often than it runs (it keeps its own rate by the
+    frames' times, so it must never find one missing)."""
+
+    MARGIN = 1.25
+
+    def __init__(self, broadcaster: Broadcaster) -> None:
+        self._broadcaster = broadcaster
+        self._rate: float | None = None
+        self._limit = RateLimit()
+
+    def due(self) -> bool:
+        rate = self._broadcaster.wanted_fps
+        if rate is None:
+            self._rate = None
+            return True
+        if rate != self._rate:
+            self._rate, self._limit = rate, RateLimit(rate * self.MARGIN if rate else None)
+        return bool(rate) and self._limit.allows(time.time())
+
+
 class Decoder:
     """Pictures from a video stream's packets, decoded only while wanted.
 
@@ -229,8 +254,10 @@ class Decoder:
         self._warm = False
         self._counted = counted
 
-    def take(self, packet: av.Packet, wanted: bool) -> np.ndarray | None:
-        """The picture of ``packet`` if pictures are wanted (None if not, or if it gives none)."""
+    def take(self, packet: av.Packet, wanted: bool, picture: bool = True) -> np.ndarray | None:
+        """The picture of ``packet`` if pictures are wanted and ``picture`` says this one is (None if not, or if
+        it gives none). A packet whose picture is not wanted is still decoded while pictures are: the next
+        ones refer to it."""
         if packet.is_keyframe:
             self._gop = []
         if len(self._gop) < MAX_GOP_PACKETS:
@@ -242,25 +269,23 @@ class Decoder:
             if not self._warm:
                 self._warm = True
                 if not packet.is_keyframe:
-                    return self._catch_up()
-            return self._last_picture(self.context.decode(packet))
+                    return self._catch_up(picture)
+            return self._last_picture(self.context.decode(packet), picture)
         except av.FFmpegError:
             return None  # a broken packet: the next ones may decode; the camera's bad-frame count says so
 
-    def _catch_up(self) -> np.ndarray | None:
+    def _catch_up(self, picture: bool) -> np.ndarray | None:
         """Decode the kept GOP up to now; the newest picture."""
-        picture = None
+        frames = []
         for packet in self._gop:
-            decoded = self._last_picture(self.context.decode(packet))
-            if decoded is not None:
-                picture = decoded
-        return picture
+            frames += self.context.decode(packet)
+        return self._last_picture(frames, picture)
 
-    def _last_picture(self, frames: list) -> np.ndarray | None:
+    def _last_picture(self, frames: list, picture: bool) -> np.ndarray | None:
         if not frames:
             return None
         self._counted(len(frames))
-        return frames[-1].to_ndarray(format="bgr24")
+        return frames[-1].to_ndarray(format="bgr24") if picture else None
 
 
 def _with_size(parameters: ParameterSets, keyframe: av.Packet) -> ParameterSets:

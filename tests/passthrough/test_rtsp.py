@@ -199,6 +199,24 @@ def test_a_camera_watched_only_over_mse_decodes_nothing_and_mjpeg_viewers_still_
         ws.close()
 
 
+def test_a_camera_watched_by_its_detector_alone_makes_pictures_at_the_detectors_rate(rtsp, serve_app):
+    site = serve_app({"CAMERAS": {"door": rtsp.url("live")}, "DETECT": {"door": "motion"}, "DETECT_FPS": 2})
+    # The detector keeps the camera running; every packet is decoded (the next ones refer to it), but only
+    # about the pictures the detector takes are converted and encoded: not the camera's 15 a second.
+    assert wait_until(lambda: status_of(site, "door")["detection"]["results"] >= 8, 30)
+    status = status_of(site, "door")
+    decoded, captured = status["video"]["decoded"], status["frames_captured"]
+    assert decoded >= 40 and captured * 3 <= decoded, (decoded, captured)
+    # An MJPEG viewer takes every frame: from then on every decoded picture is made.
+    with MjpegReader(f"{site}/video_feed/door") as reader:
+        reader.read(3)
+        before = status_of(site, "door")
+        reader.read(30)
+        after = status_of(site, "door")
+    made = after["frames_captured"] - before["frames_captured"]
+    assert made >= 0.8 * (after["video"]["decoded"] - before["video"]["decoded"]), (before, after)
+
+
 def test_a_snapshot_of_an_idle_h264_camera_decodes_from_its_current_gop(site):
     response = urllib.request.urlopen(f"{site}/snapshot/door.jpg", timeout=20)
     assert response.status == 200 and decode(response.read()).shape == (240, 320, 3)
