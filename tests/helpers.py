@@ -11,10 +11,13 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
+from fractions import Fraction
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Self
 from urllib.parse import urlsplit
 
+import av
 import cv2
 import numpy as np
 
@@ -277,3 +280,19 @@ class RawUpstream:
                         self.stopping.wait(ahead)
             except OSError:
                 return
+
+
+def h264_clip(path: Path, fps: int, frames: int, container: str | None = None) -> Path:
+    """H.264 at 160x120, ``fps``, a keyframe every 10 frames, no B-frames; frame i is a flat grey of level 8 i."""
+    output = av.open(str(path), "w", format=container)
+    stream = output.add_stream("libx264", rate=fps, options={"g": "10", "bf": "0", "preset": "ultrafast"})
+    stream.width, stream.height, stream.pix_fmt = 160, 120, "yuv420p"
+    stream.time_base = Fraction(1, fps)
+    for index in range(frames):
+        frame = av.VideoFrame.from_ndarray(np.full((120, 160, 3), index * 8, np.uint8), format="bgr24")
+        frame.pts = index
+        output.mux(stream.encode(frame))
+    output.mux(stream.encode())
+    output.close()
+    return path
+

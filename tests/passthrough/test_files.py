@@ -7,7 +7,6 @@ import itertools
 import json
 import urllib.error
 import urllib.request
-from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -17,29 +16,14 @@ import websocket
 
 from camera import HttpCamera, VideoFileCamera, create_camera
 from camera.media import boxes
-from tests.helpers import UpstreamServer, decode, get_json, wait_until
+from tests.helpers import UpstreamServer, decode, get_json, h264_clip, wait_until
 
 FPS, FRAMES = 15, 30
 
 
-def h264_clip(path: Path, container: str | None = None) -> Path:
-    """Two seconds of H.264, 160x120 at 15 fps, a keyframe every 10 frames; frame i is a grey of level 8 i."""
-    output = av.open(str(path), "w", format=container)
-    stream = output.add_stream("libx264", rate=FPS, options={"g": "10", "bf": "0", "preset": "ultrafast"})
-    stream.width, stream.height, stream.pix_fmt = 160, 120, "yuv420p"
-    stream.time_base = Fraction(1, FPS)
-    for index in range(FRAMES):
-        frame = av.VideoFrame.from_ndarray(np.full((120, 160, 3), index * 8, np.uint8), format="bgr24")
-        frame.pts = index
-        output.mux(stream.encode(frame))
-    output.mux(stream.encode())
-    output.close()
-    return path
-
-
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory) -> Path:
-    return h264_clip(tmp_path_factory.mktemp("files") / "clip.mp4")
+    return h264_clip(tmp_path_factory.mktemp("files") / "clip.mp4", FPS, FRAMES)
 
 
 def fragment_times(ws: websocket.WebSocket, count: int) -> tuple[dict, list[float]]:
@@ -98,7 +82,7 @@ def test_a_file_the_browser_cannot_be_handed_is_decoded_and_mse_says_where_its_m
 
 
 def test_an_http_stream_of_h264_is_passed_through(tmp_path):
-    body = h264_clip(tmp_path / "clip.ts", container="mpegts").read_bytes()
+    body = h264_clip(tmp_path / "clip.ts", FPS, FRAMES, container="mpegts").read_bytes()
     with UpstreamServer(body=body, content_type="video/mp2t") as upstream:
         camera = create_camera("web", upstream.url)
         assert isinstance(camera, HttpCamera)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import socket
 import struct
-from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -16,24 +15,13 @@ from camera.media import Fragment, FragmentMuxer, MediaFeed, boxes
 from camera.media.hls import HlsWindow
 from camera.sources.packets import PacketCamera
 from camera.viewers.mse import MAX_WAITING, MseViewer
-from tests.helpers import wait_until
+from tests.helpers import h264_clip, wait_until
 
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory) -> Path:
     """Three seconds of H.264, 160x120 at 10 fps, a keyframe every 10 frames."""
-    path = tmp_path_factory.mktemp("media") / "clip.mp4"
-    output = av.open(str(path), "w")
-    stream = output.add_stream("libx264", rate=10, options={"g": "10", "bf": "0", "preset": "ultrafast"})
-    stream.width, stream.height, stream.pix_fmt = 160, 120, "yuv420p"
-    stream.time_base = Fraction(1, 10)
-    for index in range(30):
-        frame = av.VideoFrame.from_ndarray(np.full((120, 160, 3), index * 8, np.uint8), format="bgr24")
-        frame.pts = index
-        output.mux(stream.encode(frame))
-    output.mux(stream.encode())
-    output.close()
-    return path
+    return h264_clip(tmp_path_factory.mktemp("media") / "clip.mp4", fps=10, frames=30)
 
 
 def mux(clip: Path, shift=lambda index, packet: None) -> tuple[FragmentMuxer, list[Fragment]]:
