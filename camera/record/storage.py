@@ -7,7 +7,8 @@ Layout, under the folder the user chose::
     clips/<camera>/<event id>-<ms>.mjpeg         an event's frames when only events are recorded
     clips/<camera>/<event id>.mp4                a clip made playable, kept once made
     snapshots/<camera>/<event id>[-boxes].jpg    an event's best frame
-    tmp/                                         MP4 files made for one download
+    tmp/                                         MP4 files made for one request (a clip still going on)
+    exports/                                     MP4 downloads of recording, kept a while (see .exports)
     camstream.lock                               held by the one camstream that records here
     reserve                                      1 MiB kept free for the index when the disk fills
 
@@ -29,6 +30,7 @@ import time
 from pathlib import Path
 from typing import IO
 
+from .exports import ExportCache
 from .index import Index
 
 log = logging.getLogger("camstream.record")
@@ -54,6 +56,8 @@ class Storage:
         self.temp = self.root / "tmp"
         shutil.rmtree(self.temp, ignore_errors=True)
         self.temp.mkdir(exist_ok=True)
+        self.exports = ExportCache(self.root / "exports")
+        self.exports.prune()  # what a previous run kept past its time
         # Where a damaged index was set aside, if it was: the new one is then rebuilt from the files.
         self.set_aside: Path | None = None
         self.index = self._open_index(self.root / "camstream.db")

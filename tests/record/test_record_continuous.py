@@ -7,6 +7,7 @@ import re
 import signal
 import sys
 import time
+import urllib.request
 
 import av
 import pytest
@@ -135,6 +136,24 @@ def test_a_span_downloads_as_mp4(recording):
     assert frames[0].width == 320 and frames[0].height == 240
     # The requested 2 s and no more; a busy machine's camera may have caught fewer frames near its ends.
     assert 1.0 <= float((frames[-1].pts - frames[0].pts) * frames[0].time_base) <= 2.15
+
+
+def test_a_download_is_made_once_and_a_player_seeking_in_it_reads_the_same_file(recording):
+    url, storage, _ = recording
+    assert wait_until(lambda: len(segments(url)) >= 3 and not segments(url)[1]["recording"], 30)
+    first = segments(url)[0]
+    query = f"start={first['start']}&end={first['start'] + 1.5}"
+    whole = get(f"{url}/api/recordings/scene.mp4?{query}")
+    kept = list((storage / "exports").glob("*.mp4"))
+    assert whole[0] == 200 and len(kept) == 1, "kept in the storage folder's exports/"
+    made = kept[0].stat().st_ino
+    request = urllib.request.Request(f"{url}/api/recordings/scene.mp4?{query}", headers={"Range": "bytes=100-199"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 206 and response.headers["Content-Range"].startswith("bytes 100-199/")
+        part = response.read()
+    assert part == whole[2][100:200], "the seek reads the very file the download was"
+    # Made once: a second making would have put a new file in its place (written beside it, then moved).
+    assert [path.stat().st_ino for path in (storage / "exports").glob("*.mp4")] == [made]
 
 
 @pytest.mark.parametrize("path, status", [

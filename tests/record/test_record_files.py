@@ -11,6 +11,7 @@ import pytest
 
 from camera import PatternCamera
 from camera.record import Limits, Recorder, RecordSettings, Retention, Storage, framefile, reconcile
+from camera.record.exports import ExportCache
 from camera.record.formats import frame_times, read
 from camera.record.h264 import H264Writer
 from tests.helpers import decode, make_jpeg, wait_until
@@ -298,3 +299,28 @@ def test_a_segment_closed_while_the_index_is_full_gets_its_row_once_it_has_room(
     assert row.frames > 0 and not row.open, "the refused row was brought up to date on resuming"
     assert row.frames == len(framefile.scan(storage.path(row.path)))
     storage.close()
+
+
+def test_kept_downloads_go_after_their_time_and_beyond_their_room_oldest_first(tmp_path):
+    cache = ExportCache(tmp_path / "exports", keep_seconds=60, max_bytes=250)
+    made = []
+
+    def make(size: int):
+        def write(path):
+            made.append(path.name)
+            path.write_bytes(b"\0" * size)
+        return write
+
+    first = cache.get("a.mp4", make(100))
+    assert cache.get("a.mp4", make(100)) == first and made == ["a.mp4"], "kept: not made again"
+    cache.get("b.mp4", make(100))
+    os.utime(first, (time.time() - 30, time.time() - 30))  # a used longest ago
+    cache.get("c.mp4", make(100))  # 300 bytes: over the room, so the least recently used goes
+    assert sorted(path.name for path in cache.folder.iterdir()) == ["b.mp4", "c.mp4"]
+    old = cache.folder / "b.mp4"
+    os.utime(old, (time.time() - 120, time.time() - 120))
+    cache.prune()
+    assert sorted(path.name for path in cache.folder.iterdir()) == ["c.mp4"], "past its time"
+    with pytest.raises(ValueError):
+        cache.get("d.mp4", lambda path: (_ for _ in ()).throw(ValueError("nothing recorded")))
+    assert not (cache.folder / "d.mp4").exists() and cache._making == {}, "nothing kept of a failed making"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask import Blueprint, Response, abort, jsonify, request, send_file
 
 from camera import mjpeg
@@ -60,24 +62,24 @@ def download(name: str) -> Response:
         abort(400, description=f"one download covers at most {MAX_EXPORT_SECONDS:g} s; ask for several")
     store = storage()
     segments = store.index.segments(camera.name, start, end)
-    turns = exports()
-    if not turns.acquire(blocking=False):
-        return busy("downloads being made")
-    target = store.temp_file(".mp4")
-    try:
-        export_mp4(frames_between(store, segments, start, end), target, camera.fps)
-    except NothingRecorded:
-        target.unlink(missing_ok=True)
-        abort(404, description=f"nothing of camera {camera.name!r} is recorded between {start:.3f} and {end:.3f}")
-    except BaseException:
-        target.unlink(missing_ok=True)
-        raise
-    finally:
-        turns.release()
-    response = send_file(target, mimetype="video/mp4", as_attachment=True,
-                         download_name=f"{camera.name}-{int(start)}-{int(end)}.mp4", max_age=0)
-    response.call_on_close(lambda: target.unlink(missing_ok=True))
-    return response
+    name = store.exports.name(camera.name, start, end, segments)
+
+    def make(path: Path) -> None:
+        turns = exports()
+        if not turns.acquire(blocking=False):
+            abort(busy("downloads being made"))
+        try:
+            export_mp4(frames_between(store, segments, start, end), path, camera.fps)
+        except NothingRecorded:
+            abort(404, description=f"nothing of camera {camera.name!r} is recorded between {start:.3f} and "
+                                   f"{end:.3f}")
+        finally:
+            turns.release()
+
+    # Made once and kept a while: a player's range requests (each seek) read the same file.
+    path = store.exports.get(name, make)
+    return send_file(path, mimetype="video/mp4", as_attachment=True, conditional=True,
+                     download_name=f"{camera.name}-{int(start)}-{int(end)}.mp4", max_age=0)
 
 
 def _check_order(start: float | None, end: float | None) -> None:
