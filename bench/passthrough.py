@@ -268,6 +268,24 @@ def run(args: argparse.Namespace) -> str:
         holder.close()
     finally:
         server.stop()
+    # Recorded continuously by copy, nobody watching: the fragments appended to files, nothing decoded.
+    with tempfile.TemporaryDirectory() as folder:
+        recorder = Process(pinned(0, [sys.executable, "-m", "webapp", "--port", "0", "--camera", f"cam={url}",
+                                      "--record", "continuous", "--storage", folder, "--min-free", "0"]),
+                           r"open http://localhost:(\d+)/", stream="stderr")
+        try:
+            record_base = f"http://127.0.0.1:{recorder.match.group(1)}"
+            time.sleep(WARM_UP)
+            before = camera_status(record_base, "cam")
+            cpu = measure(recorder.pid, args.seconds)
+            after = camera_status(record_base, "cam")
+            written = after["recording"]["bytes_written"] - before["recording"]["bytes_written"]
+            rows.append(("recording by copy, no viewer (Mbit/s written)", cpu, written * 8 / args.seconds,
+                         (after["recording"]["frames_written"] - before["recording"]["frames_written"]) / args.seconds,
+                         (after["video"]["bytes_in"] - before["video"]["bytes_in"]) * 8 / args.seconds,
+                         after["video"]["decoded"]))
+        finally:
+            recorder.stop()
     # A camera watched by its motion detector alone: every packet decoded, pictures made at the detect rate.
     detected = Process(pinned(0, [sys.executable, "-m", "webapp", "--port", "0", "--camera", f"cam={url}",
                                   "--detect", "cam=motion", "--detect-fps", "5"]),

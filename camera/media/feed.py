@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import struct
 import threading
-from collections.abc import Callable
+import time
 from typing import Protocol
 
 from .hls import HlsWindow
@@ -51,6 +51,16 @@ class MediaViewer(Protocol):
     def close(self) -> None: ...
 
 
+class FragmentTaker(Protocol):
+    """What takes a camera's fragments as they are (a recorder by copy), on the capture thread: it only queues."""
+
+    def stream_began(self, init: bytes) -> None: ...
+
+    def fragment(self, fragment: Fragment, at: float) -> None: ...
+
+    def stream_ended(self) -> None: ...
+
+
 class MediaFeed:
     """One camera's fMP4: the init segment, the current GOP, its viewers, and the HLS window."""
 
@@ -67,7 +77,8 @@ class MediaFeed:
         self.fragments = 0
         self.bytes = 0
         self.hls = HlsWindow(hls_segments)
-        self._listeners: list[Callable[[], None]] = []
+        # What takes the raw fragments too (a recorder that copies): called on the capture thread, so quick.
+        self._takers: list[FragmentTaker] = []
         # Why the source's video cannot be passed through (a codec a browser is not handed, an MJPEG stream);
         # None while it can, or before the source was first opened.
         self.refused: str | None = None
@@ -103,6 +114,8 @@ class MediaFeed:
         self.hls.begin(init)
         for viewer in viewers:
             viewer.begin(start, complete=False)
+        for taker in list(self._takers):
+            taker.stream_began(init)
 
     def publish(self, fragment: Fragment) -> None:
         """Hand one fragment to every viewer and to the HLS window."""
@@ -124,6 +137,10 @@ class MediaFeed:
         self.hls.add(fragment)
         for viewer in viewers:
             viewer.offer(message, fragment.keyframe)
+        if self._takers:
+            at = time.time()
+            for taker in list(self._takers):
+                taker.fragment(fragment, at)
 
     def end(self) -> None:
         """The stream stopped (the camera stopped or lost its source): nothing is handed to new viewers."""
@@ -131,6 +148,8 @@ class MediaFeed:
             self.init = None
             self._start, self._gop, self._gop_bytes, self._gop_complete = [], [], 0, False
         self.hls.end()
+        for taker in list(self._takers):
+            taker.stream_ended()
 
     def refuse(self, reason: str) -> None:
         """The source's video is not one to pass through: its viewers are closed, and new ones turned away."""
@@ -151,6 +170,19 @@ class MediaFeed:
             # Without a whole GOP to start from, the viewer waits for the next keyframe.
             viewer.begin(start, complete)
         return True
+
+    def add_taker(self, taker: FragmentTaker) -> None:
+        """Hand ``taker`` every stream's init segment and fragments from now on (the current init at once)."""
+        with self._lock:
+            self._takers.append(taker)
+            init = self.init
+        if init is not None:
+            taker.stream_began(init)
+
+    def remove_taker(self, taker: FragmentTaker) -> None:
+        with self._lock:
+            if taker in self._takers:
+                self._takers.remove(taker)
 
     def remove(self, viewer: MediaViewer) -> None:
         with self._lock:

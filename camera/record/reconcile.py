@@ -13,7 +13,7 @@ from .storage import Storage
 
 log = logging.getLogger("camstream.record")
 
-_SEGMENT = re.compile(r"recordings/(?P<camera>[^/]+)/\d{4}-\d{2}-\d{2}/(?P<ms>\d{1,16})\.(mjpeg|mp4)")
+_SEGMENT = re.compile(r"recordings/(?P<camera>[^/]+)/\d{4}-\d{2}-\d{2}/(?P<ms>\d{1,16})\.(mjpeg|mp4|copy\.mp4)")
 
 _PLAYABLE = re.compile(r"clips/[^/]+/(?P<id>\d{1,18})\.mp4")
 _CLIP = re.compile(r"clips/(?P<camera>[^/]+)/(?P<id>\d{1,18})-(?P<ms>\d{1,16})\.(mjpeg|mp4)")

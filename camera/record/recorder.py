@@ -2,7 +2,10 @@
 
 A :class:`Recorder` watches its camera like a viewer does (newest frame
 wins; it never sits in the capture loop) from a thread of its own, which
-does all the writing. Detection results reach it through
+does all the writing. A camera that passes its own video through (an
+H.264 RTSP camera) is recorded continuously by copy instead: its fMP4
+fragments, queued by the capture thread, are appended as they came, and
+nothing is decoded for the recording (see .copy). Detection results reach it through
 :meth:`Recorder.take_result`, which only queues them. Any write that fails
 (a full disk, a folder it may not write) pauses recording with the reason
 in the status, closes what it was writing with what it holds, and retries
@@ -25,7 +28,9 @@ from typing import Any
 from ..base import BaseCamera
 from ..detect.result import DetectionResult
 from ..frame import Frame
-from .formats import SUFFIXES, SegmentWriter, open_writer
+from ..media.muxer import Fragment
+from .copy import CopyWriter
+from .formats import COPY, SUFFIXES, SegmentWriter, open_writer
 from .retention import Retention, headroom
 from .ring import FrameRing
 from .storage import Storage
@@ -65,6 +70,9 @@ SPACE_CHECK_SECONDS = 2.0
 QUIET_SECONDS = 10.0
 # Results waiting for the recorder's thread; more means it is far behind, and the oldest go.
 MAX_PENDING_RESULTS = 256
+# Bytes of fragments waiting to be copied; beyond it (a disk far too slow) new ones are dropped, and the next
+# segment starts at the next keyframe.
+MAX_PENDING_COPY_BYTES = 32 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -128,6 +136,13 @@ class Recorder:
         self.events_opened = 0
         self.frames_skipped = 0
         self._last_taken_seq = -1
+        # Recording by copy: fragments queued by the capture thread, the stream's init segment, and whether the
+        # next segment waits for a keyframe.
+        self.copying = settings.mode == CONTINUOUS and getattr(camera, "media", None) is not None
+        self._fragments: deque[tuple[str, Any, float]] = deque()
+        self._queued_bytes = 0
+        self._init: bytes | None = None
+        self._need_keyframe = True
 
     # -- lifecycle -----------------------------------------------------
 
@@ -160,19 +175,45 @@ class Recorder:
 
     # -- the recording thread ------------------------------------------
 
+    # -- recording by copy: called on the capture thread, so they only queue ------
+
+    def stream_began(self, init: bytes) -> None:
+        self._queue("begin", init, 0.0)
+
+    def fragment(self, fragment: Fragment, at: float) -> None:
+        if self._queued_bytes + len(fragment.data) > MAX_PENDING_COPY_BYTES:
+            self._queue("dropped", None, at)
+            return
+        self._queued_bytes += len(fragment.data)
+        self._queue("fragment", fragment, at)
+
+    def stream_ended(self) -> None:
+        self._queue("end", None, 0.0)
+
+    def _queue(self, kind: str, item: Any, at: float) -> None:
+        self._fragments.append((kind, item, at))
+        self._wake.set()
+
     def _run(self) -> None:
-        subscription = self.camera.broadcaster.watch(self._wake)
+        media = self.camera.media if self.copying else None
+        # Copying takes no pictures: the camera decodes none for it.
+        subscription = None if media is not None else self.camera.broadcaster.watch(self._wake)
+        if media is not None:
+            media.add_taker(self)
         try:
             while not self._stop.is_set():
                 self._wake.wait(0.5)
                 self._wake.clear()
-                self._step(subscription.take())
+                self._step(subscription.take() if subscription is not None else None)
         except Exception:
             log.exception("camera %s: the recorder failed", self.camera.name)
             self._state = STOPPED
             self._reason = "the recorder failed; see the log"
         finally:
-            subscription.close()
+            if subscription is not None:
+                subscription.close()
+            if media is not None:
+                media.remove_taker(self)
             self._finish()
 
     def _step(self, frame: Frame | None) -> None:
@@ -192,6 +233,7 @@ class Recorder:
                 self._check_space()
             if self._state != PAUSED and frame is not None and frame.live:
                 self._write(frame)
+            self._copy_queued()
             self._tick(now)
         except (OSError, sqlite3.Error) as exc:
             self._pause(exc)
@@ -261,9 +303,11 @@ class Recorder:
 
     # -- writing -------------------------------------------------------
 
-    def _open(self, name: str, kind: str, start: float, event_id: int | None) -> Writing:
-        fmt = self.settings.format
-        writer = open_writer(fmt, self.storage.path(name), start, self.camera.fps)
+    def _open(self, name: str, kind: str, start: float, event_id: int | None, init: bytes | None = None) -> Writing:
+        """A new file and its row: frames in the recording's format, or by copy after ``init`` if given."""
+        fmt = self.settings.format if init is None else COPY
+        path = self.storage.path(name)
+        writer = open_writer(fmt, path, start, self.camera.fps) if init is None else CopyWriter(path, init)
         try:
             segment_id = self.index.add_segment(self.camera.name, kind, fmt, name, start, event_id)
         except BaseException:
@@ -300,6 +344,45 @@ class Recorder:
         for clip in self._clips:
             if clip.until is None or frame.timestamp <= clip.until:
                 self._append(clip, frame)
+
+    def _copy_queued(self) -> None:
+        """Append the queued fragments to the current segment, starting a new one at a keyframe when the
+        segment is long enough or the camera's stream started over. Nothing is written while paused."""
+        while self._fragments:
+            kind, item, at = self._fragments.popleft()
+            if kind == "fragment":
+                self._queued_bytes -= len(item.data)
+                self._copy(item, at)
+                continue
+            if kind == "begin":
+                self._init = item
+            if self._segment is not None:
+                self._close(self._segment)
+            self._need_keyframe = True
+
+    def _copy(self, fragment: Fragment, at: float) -> None:
+        segment = self._segment
+        if self._state == PAUSED or self._init is None:
+            self._need_keyframe = True
+            return
+        if fragment.keyframe:
+            if segment is not None and segment.writer.first is not None \
+                    and at - segment.writer.first >= self.settings.segment_seconds:
+                self._close(segment)
+                segment = None
+            self._need_keyframe = False
+        if self._need_keyframe:
+            return
+        if segment is None:
+            name = self.storage.segment_name(self.camera.name, at, SUFFIXES[COPY])
+            segment = self._segment = self._open(name, "continuous", at, None, init=self._init)
+        before = segment.writer.size
+        segment.writer.write(fragment.data, at if fragment.time is not None else None)
+        if fragment.time is not None:
+            self.frames_written += 1
+        self.bytes_written += max(0, segment.writer.size - before)
+        self._last_frame_at = time.monotonic()
+        self._state = RECORDING
 
     def _append(self, writing: Writing, frame: Frame) -> None:
         if frame.seq <= writing.last_seq:
@@ -389,6 +472,7 @@ class Recorder:
             self._retry_at = time.monotonic() + RETRY_SECONDS
         self._state = PAUSED
         self._reason = reason
+        self._need_keyframe = True
         self.retention.wake()
         for writing in self._writings():
             try:
@@ -428,7 +512,7 @@ class Recorder:
         event = self.tracker.current
         return {
             "mode": self.settings.mode,
-            "format": self.settings.format,
+            "format": COPY if self.copying else self.settings.format,
             "state": self._state,
             "reason": self._reason,
             "event": event.id if event else None,

@@ -7,8 +7,11 @@ frames; a camera watched only over MSE decodes nothing.
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import re
+import signal
 import socket
 import struct
 import subprocess
@@ -25,8 +28,10 @@ import websocket
 
 from camera.media import boxes
 from camera.viewers.mse import MAX_WAITING
+from tests.config.test_cli import env, running  # noqa: F401 - a fixture
 from tests.conftest import Servers
 from tests.helpers import MjpegReader, decode, free_port, get_json, wait_until
+from tests.record.test_record_continuous import assert_index_and_files_agree
 from webapp import create_app
 from webapp.app import shutdown
 from webapp.runtime.registry import runtime_of
@@ -197,6 +202,79 @@ def test_a_camera_watched_only_over_mse_decodes_nothing_and_mjpeg_viewers_still_
         ws.recv()  # the MSE viewer is fed all the while
     finally:
         ws.close()
+
+
+def test_an_h264_camera_is_recorded_by_copy_its_own_slices_with_nothing_decoded(rtsp, serve_app, tmp_path):
+    direct = av.open(rtsp.url("live"), options={"rtsp_transport": "tcp"}, timeout=10)
+    sent: set[bytes] = set()
+    stop = threading.Event()
+
+    def read_direct() -> None:
+        for packet in direct.demux(direct.streams.video[0]):
+            sent.update(slices(bytes(packet), length_prefixed=False))
+            if stop.is_set():
+                return
+
+    reader = threading.Thread(target=read_direct, daemon=True)
+    reader.start()
+    store = tmp_path / "store"
+    site = serve_app({"CAMERAS": {"door": rtsp.url("live")}, "RECORD": {"door": "continuous"}, "SEGMENT_SECONDS": 1,
+                      "STORAGE": str(store), "MIN_FREE": 0})
+    recordings = lambda: get_json(f"{site}/api/recordings?camera=door")[1]["recordings"]
+    try:
+        assert wait_until(lambda: len(recordings()) >= 3, 30), recordings()
+        files = sorted(store.glob("recordings/door/*/*.copy.mp4"))
+        assert len(files) >= 2
+        with av.open(str(files[0])) as recorded:
+            stream = recorded.streams.video[0]
+            assert stream.codec_context.name == "h264" and (stream.width, stream.height) == (320, 240)
+            packets = [bytes(packet) for packet in recorded.demux(stream) if packet.size]
+        units = [unit for packet in packets for unit in slices(packet, length_prefixed=True)]
+        assert wait_until(lambda: all(unit in sent for unit in units), 20), \
+            f"{sum(unit not in sent for unit in units)} of {len(units)} recorded slices differ from the camera's"
+    finally:
+        stop.set()
+        reader.join(20)
+        direct.close()
+    segment = next(found for found in recordings() if not found["recording"])
+    assert segment["format"] == "copy" and segment["frames"] >= 10
+    # One second at 15 fps, cut at a keyframe (every 15 frames): its times are the camera's, not the muxer's.
+    assert 0.5 <= segment["end"] - segment["start"] <= 3.0, segment
+    status = status_of(site, "door")
+    assert status["recording"]["format"] == "copy" and status["recording"]["state"] == "recording"
+    assert status["video"]["decoded"] == 0, "recording by copy decodes nothing"
+    # Played back and downloaded like any recording (decoded for those, on request).
+    start = segment["start"]
+    exported = urllib.request.urlopen(f"{site}/api/recordings/door.mp4?start={start}&end={start + 1}", timeout=30)
+    with av.open(io.BytesIO(exported.read())) as video:
+        assert len(list(video.decode(video=0))) >= 8
+
+
+def test_kill_9_while_recording_by_copy_loses_at_most_two_seconds(rtsp, running, tmp_path):  # noqa: F811
+    store = tmp_path / "store"
+
+    def serve():
+        server = running([sys.executable, "-m", "webapp", "--camera", f"door={rtsp.url('live')}", "--port", "0",
+                          "--record", "continuous", "--storage", str(store), "--segment-seconds", "2",
+                          "--min-free", "0"], env())
+        seen: list[str] = []
+        port = server.wait_for_line(r"open http://localhost:(\d+)/", seen=seen).group(1)
+        return server, f"http://127.0.0.1:{port}", "".join(seen)
+
+    server, url, _ = serve()
+    recording = lambda: get_json(f"{url}/api/cameras/door")[1]["recording"]
+    assert wait_until(lambda: recording()["frames_written"] >= 45, 30), recording()
+    killed_at = time.time()
+    server.process.send_signal(signal.SIGKILL)
+    server.process.wait(10)
+    server, url, log = serve()
+    assert re.search(r"1 segment\(s\) repaired|1 row\(s\) without a file dropped", log), log.splitlines()
+    before_kill = [segment for segment in get_json(f"{url}/api/recordings?end={killed_at}")[1]["recordings"]
+                   if segment["start"] < killed_at]
+    assert before_kill and before_kill[-1]["end"] >= killed_at - 2.0, (killed_at, before_kill[-1])
+    assert all(segment["format"] == "copy" and not segment["recording"] for segment in before_kill)
+    assert server.stop() == 0
+    assert_index_and_files_agree(store)
 
 
 def test_a_camera_watched_by_its_detector_alone_makes_pictures_at_the_detectors_rate(rtsp, serve_app):
