@@ -66,6 +66,26 @@ class CopyWriter:
             self._file.close()
 
 
+def playable_length(path: Path) -> int:
+    """How many bytes at the start of a segment file (one still being written, too) are whole boxes that end
+    with a whole fragment: what a player may be handed of it now."""
+    end = at = 0
+    with open(path, "rb") as file:
+        size_of_file = os.fstat(file.fileno()).st_size
+        while at + 8 <= size_of_file:
+            file.seek(at)
+            header = file.read(16)
+            size, kind = int.from_bytes(header[:4], "big"), header[4:8]
+            if size == 1 and len(header) == 16:
+                size = int.from_bytes(header[8:16], "big")
+            if size < 8 or at + size > size_of_file:
+                break
+            at += size
+            if kind in (b"ftyp", b"moov", b"mdat"):
+                end = at
+    return end
+
+
 def scan(path: Path, start: float) -> list[float]:
     """The times of the frames a segment holds, up to its last whole fragment."""
     return [timestamp for timestamp, _ in _packets(path, start)]
@@ -103,4 +123,4 @@ def _packets(path: Path, start: float) -> Iterator[tuple[float, av.Packet]]:
         return
 
 
-__all__ = ["SUFFIX", "CopyWriter", "as_os_error", "read", "scan"]
+__all__ = ["SUFFIX", "CopyWriter", "as_os_error", "playable_length", "read", "scan"]

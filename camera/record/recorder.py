@@ -3,9 +3,10 @@
 A :class:`Recorder` watches its camera like a viewer does (newest frame
 wins; it never sits in the capture loop) from a thread of its own, which
 does all the writing. A camera that passes its own video through (an
-H.264 RTSP camera) is recorded continuously by copy instead: its fMP4
-fragments, queued by the capture thread, are appended as they came, and
-nothing is decoded for the recording (see .copy). Detection results reach it through
+H.264 RTSP camera) is recorded by copy instead, continuous segments and
+event clips alike: its fMP4 fragments, queued by the capture thread, are
+appended as they came (the last seconds of them kept in memory for a
+clip's start), and nothing is decoded for the recording (see .copy). Detection results reach it through
 :meth:`Recorder.take_result`, which only queues them. Any write that fails
 (a full disk, a folder it may not write) pauses recording with the reason
 in the status, closes what it was writing with what it holds, and retries
@@ -138,7 +139,10 @@ class Recorder:
         self._last_taken_seq = -1
         # Recording by copy: fragments queued by the capture thread, the stream's init segment, and whether the
         # next segment waits for a keyframe.
-        self.copying = settings.mode == CONTINUOUS and getattr(camera, "media", None) is not None
+        self.copying = getattr(camera, "media", None) is not None
+        # The last GOPs of fragments (from a keyframe each), kept for the start of an event's clip.
+        self._gops: deque[list[tuple[Fragment, float]]] = deque()
+        self._gop_bytes = 0
         self._fragments: deque[tuple[str, Any, float]] = deque()
         self._queued_bytes = 0
         self._init: bytes | None = None
@@ -319,6 +323,9 @@ class Recorder:
 
     def _open_clip(self, event_id: int, start: float, pre_capture: float | None = None) -> None:
         clip_start = start - (self.settings.pre_capture if pre_capture is None else pre_capture)
+        if self.copying:
+            self._open_copy_clip(event_id, clip_start)
+            return
         name = self.storage.clip_name(self.camera.name, event_id, clip_start, SUFFIXES[self.settings.format])
         clip = self._open(name, "clip", clip_start, event_id)
         self._clips.append(clip)
@@ -356,11 +363,65 @@ class Recorder:
                 continue
             if kind == "begin":
                 self._init = item
-            if self._segment is not None:
-                self._close(self._segment)
+            # A new stream (or a gap in this one): what is being written ends here, and goes on in new files.
+            for writing in self._writings():
+                self._close(writing)
+            self._gops.clear()
+            self._gop_bytes = 0
             self._need_keyframe = True
 
+    def _open_copy_clip(self, event_id: int, clip_start: float) -> None:
+        """A clip by copy from the keyframe at or before ``clip_start`` that is kept (else the oldest kept); with
+        nothing kept yet, it opens at the next keyframe (see :meth:`_copy_to_clips`)."""
+        if self._init is None or not self._gops:
+            return
+        gops = list(self._gops)
+        first = next((gop for gop in reversed(gops) if gop[0][1] <= clip_start), gops[0])
+        name = self.storage.clip_name(self.camera.name, event_id, first[0][1], SUFFIXES[COPY])
+        clip = self._open(name, "clip", first[0][1], event_id, init=self._init)
+        self._clips.append(clip)
+        for gop in gops[gops.index(first):]:
+            for fragment, at in gop:
+                self._copy_into(clip, fragment, at)
+
+    def _keep(self, fragment: Fragment, at: float) -> None:
+        """Keep ``fragment`` for a clip's start: whole GOPs, as far back as the pre-capture needs."""
+        if fragment.keyframe:
+            self._gops.append([])
+        if not self._gops:
+            return
+        self._gops[-1].append((fragment, at))
+        self._gop_bytes += len(fragment.data)
+        while len(self._gops) > 1 and (self._gops[1][0][1] <= at - self.settings.pre_capture
+                                       or self._gop_bytes > MAX_PENDING_COPY_BYTES):
+            self._gop_bytes -= sum(len(kept.data) for kept, _ in self._gops.popleft())
+
+    def _copy_to_clips(self, fragment: Fragment, at: float) -> None:
+        event = self.tracker.current
+        if event is not None and fragment.keyframe and self._init is not None \
+                and not any(clip.event_id == event.id for clip in self._clips):
+            # An event whose clip could not start (nothing kept yet, a pause, a new stream): it goes on from here.
+            self._open_copy_clip(event.id, at)
+            return
+        for clip in self._clips:
+            if clip.until is None or at <= clip.until:
+                self._copy_into(clip, fragment, at)
+
+    def _copy_into(self, writing: Writing, fragment: Fragment, at: float) -> None:
+        before = writing.writer.size
+        writing.writer.write(fragment.data, at if fragment.time is not None else None)
+        if fragment.time is not None:
+            self.frames_written += 1
+        self.bytes_written += max(0, writing.writer.size - before)
+        self._state = RECORDING
+
     def _copy(self, fragment: Fragment, at: float) -> None:
+        if self.settings.mode == EVENTS:
+            if self._state == PAUSED or self._init is None:
+                return
+            self._keep(fragment, at)
+            self._copy_to_clips(fragment, at)
+            return
         segment = self._segment
         if self._state == PAUSED or self._init is None:
             self._need_keyframe = True
@@ -376,13 +437,8 @@ class Recorder:
         if segment is None:
             name = self.storage.segment_name(self.camera.name, at, SUFFIXES[COPY])
             segment = self._segment = self._open(name, "continuous", at, None, init=self._init)
-        before = segment.writer.size
-        segment.writer.write(fragment.data, at if fragment.time is not None else None)
-        if fragment.time is not None:
-            self.frames_written += 1
-        self.bytes_written += max(0, segment.writer.size - before)
+        self._copy_into(segment, fragment, at)
         self._last_frame_at = time.monotonic()
-        self._state = RECORDING
 
     def _append(self, writing: Writing, frame: Frame) -> None:
         if frame.seq <= writing.last_seq:

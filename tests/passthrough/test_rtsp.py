@@ -250,6 +250,34 @@ def test_an_h264_camera_is_recorded_by_copy_its_own_slices_with_nothing_decoded(
         assert len(list(video.decode(video=0))) >= 8
 
 
+def test_event_clips_are_recorded_by_copy_and_served_at_once_finished_or_still_going_on(rtsp, serve_app, tmp_path):
+    store = tmp_path / "store"
+    # The ball never stops: events of 2 s each, one going on from the other.
+    site = serve_app({"CAMERAS": {"door": rtsp.url("live")}, "DETECT": {"door": "motion"}, "DETECT_FPS": 5,
+                      "RECORD": {"door": "events"}, "STORAGE": str(store), "MIN_FREE": 0, "PRE_CAPTURE": 1,
+                      "POST_CAPTURE": 0.5, "EVENT_MAX_LENGTH": 2})
+    events = lambda: sorted(get_json(f"{site}/api/events")[1]["events"], key=lambda event: event["id"])
+    assert wait_until(lambda: len(events()) >= 3, 40), events()
+    first, *_, current = events()
+    assert first["end"] is not None and current["end"] is None
+    assert sorted(path.name.split("-")[0] for path in store.glob("clips/door/*.copy.mp4"))[:1] == [str(first["id"])]
+    finished = urllib.request.urlopen(f"{site}/api/events/{first['id']}/clip.mp4", timeout=10)
+    assert finished.headers["Content-Type"] == "video/mp4" and finished.headers["Accept-Ranges"] == "bytes"
+    with av.open(io.BytesIO(finished.read())) as clip:
+        stream = clip.streams.video[0]
+        assert stream.codec_context.name == "h264" and (stream.width, stream.height) == (320, 240)
+        frames = list(clip.decode(stream))
+    # Its 2 s at 15 fps, and its pre-capture from the keyframe before it (a keyframe a second).
+    assert 25 <= len(frames) <= 15 * (2 + 0.5 + 1 + 1) + 2, len(frames)
+    # The event going on: what is recorded of it so far, at once.
+    started = time.monotonic()
+    going = urllib.request.urlopen(f"{site}/api/events/{current['id']}/clip.mp4", timeout=10)
+    with av.open(io.BytesIO(going.read())) as clip:
+        assert len(list(clip.decode(video=0))) >= 1
+    print(f"clip of an event going on: {time.monotonic() - started:.3f} s to the whole answer", file=sys.stderr)
+    assert status_of(site, "door")["recording"]["format"] == "copy"
+
+
 def test_kill_9_while_recording_by_copy_loses_at_most_two_seconds(rtsp, running, tmp_path):  # noqa: F811
     store = tmp_path / "store"
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 from flask import (
     Blueprint,
     Response,
@@ -14,6 +17,8 @@ from flask import (
 )
 
 from camera.record import EventRow, NothingRecorded, clip_segments, delete_event, export_mp4, frames_between
+from camera.record.copy import playable_length
+from camera.record.formats import COPY
 
 from ..runtime.registry import runtime_of
 from .common import NO_STORE, all_cameras, get_camera, query_flag, visible_names
@@ -76,6 +81,9 @@ def clip(event_id: int) -> Response:
     """The event's clip as H.264 MP4, made on first request and kept once the event has ended."""
     found = find_event(event_id)
     store = storage()
+    segments = clip_segments(store, found)
+    if len(segments) == 1 and segments[0].kind == "clip" and segments[0].format == COPY:
+        return _copied_clip(store.path(segments[0].path), segments[0].open, f"{found.camera}-event-{found.id}.mp4")
     kept = store.path(store.playable_clip_name(found.camera, found.id))
     if kept.exists():
         return mp4_response(kept, f"{found.camera}-event-{found.id}.mp4")
@@ -83,7 +91,6 @@ def clip(event_id: int) -> Response:
     if not turns.acquire(blocking=False):
         return busy("clips being made")
     try:
-        segments = clip_segments(store, found)
         kept.parent.mkdir(parents=True, exist_ok=True)
         # An event still going on gets the clip so far, made for this request only.
         target = kept if found.end is not None else store.temp_file(".mp4")
@@ -102,6 +109,28 @@ def clip(event_id: int) -> Response:
     response.headers.update(NO_STORE)
     response.call_on_close(lambda: target.unlink(missing_ok=True))
     return response
+
+
+def _copied_clip(path: Path, growing: bool, download_name: str) -> Response:
+    """A clip recorded by copy is an MP4 already: sent as it is, at once. One still being written is sent as
+    far as its last whole frame now (it plays to the moment it was asked for); a finished one with ranges."""
+    if not growing:
+        return mp4_response(path, download_name)
+    length = playable_length(path)
+    if not length:
+        abort(404, description="the clip has no whole frame yet; ask again in a moment")
+
+    def body() -> Iterator[bytes]:
+        with open(path, "rb") as file:
+            left = length
+            while left > 0:
+                chunk = file.read(min(left, 256 * 1024))
+                if not chunk:
+                    return
+                left -= len(chunk)
+                yield chunk
+
+    return Response(body(), mimetype="video/mp4", headers={**NO_STORE, "Content-Length": str(length)})
 
 
 @bp.get("/history")
