@@ -19,6 +19,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+from ..media.boxes import fragment_info, split_boxes, tracks
 from .h264 import as_os_error
 
 SUFFIX = ".copy.mp4"
@@ -86,6 +87,66 @@ def playable_length(path: Path) -> int:
     return end
 
 
+def boxes_of(path: Path) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+    """A segment file's init segment and its whole fragments (``moof``, ``mdat``), in order."""
+    data = path.read_bytes()[:playable_length(path)]
+    found, _ = split_boxes(data)
+    init = b"".join(box for kind, box in found if kind in (b"ftyp", b"moov"))
+    fragments, moof = [], None
+    for kind, box in found:
+        if kind == b"moof":
+            moof = box
+        elif kind == b"mdat" and moof is not None:
+            fragments.append((moof, box))
+            moof = None
+    return init, fragments
+
+
+def export(segments: list[tuple[Path, float]], start: float, end: float, path: Path) -> int:
+    """Copy what ``segments`` (file, start time) hold from the keyframe at or before ``start`` to ``end`` into one
+    MP4 at ``path``: their init segment, then their fragments as they are. No frame is decoded or encoded;
+    the fragments' own times go on from one segment to the next, as the camera's stream did. How many frames
+    went in; raises ValueError if the segments are of different streams (their init segments differ), and
+    LookupError if nothing is in the span."""
+    chosen: list[bytes] = []
+    first_init: bytes | None = None
+    frames = 0
+    for file, segment_start in segments:
+        init, fragments = boxes_of(file)
+        if first_init is None:
+            first_init = init
+        elif init != first_init:
+            raise ValueError("the span holds more than one stream of the camera")
+        video = next((track for track in tracks(init) if track.kind == "vide"), None)
+        if video is None:
+            continue
+        origin = None
+        for moof, mdat in fragments:
+            info = fragment_info(moof, video)
+            if info is None:  # audio alone: it goes with the frames around it
+                if chosen:
+                    chosen.append(moof + mdat)
+                continue
+            origin = info.decode_time if origin is None else origin
+            at = segment_start + (info.decode_time - origin) / video.timescale
+            if at > end:
+                break
+            if at <= start and info.keyframe:
+                chosen, frames = [], 0  # a later keyframe still at or before the start: begin there
+            if at <= start and not info.keyframe and not chosen:
+                continue
+            chosen.append(moof + mdat)
+            frames += 1
+    if first_init is None or not frames:
+        raise LookupError("no frame is recorded in that time")
+    temporary = path.with_name(path.name + ".part")
+    with open(temporary, "wb") as file:
+        file.write(first_init)
+        file.writelines(chosen)
+    os.replace(temporary, path)
+    return frames
+
+
 def scan(path: Path, start: float) -> list[float]:
     """The times of the frames a segment holds, up to its last whole fragment."""
     return [timestamp for timestamp, _ in _packets(path, start)]
@@ -123,4 +184,4 @@ def _packets(path: Path, start: float) -> Iterator[tuple[float, av.Packet]]:
         return
 
 
-__all__ = ["SUFFIX", "CopyWriter", "as_os_error", "playable_length", "read", "scan"]
+__all__ = ["SUFFIX", "CopyWriter", "as_os_error", "boxes_of", "export", "playable_length", "read", "scan"]

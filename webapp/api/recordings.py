@@ -7,7 +7,17 @@ from pathlib import Path
 from flask import Blueprint, Response, abort, jsonify, request, send_file
 
 from camera import mjpeg
-from camera.record import MAX_EXPORT_SECONDS, NothingRecorded, export_mp4, frames_between, playback
+from camera.record import (
+    MAX_EXPORT_SECONDS,
+    NothingRecorded,
+    Segment,
+    Storage,
+    copy,
+    export_mp4,
+    frames_between,
+    playback,
+)
+from camera.record.formats import COPY
 
 from .common import NO_STORE, get_camera, visible_names
 from .stored import busy, exports, playbacks, query_limit, query_time, storage
@@ -69,8 +79,9 @@ def download(name: str) -> Response:
         if not turns.acquire(blocking=False):
             abort(busy("downloads being made"))
         try:
-            export_mp4(frames_between(store, segments, start, end), path, camera.fps)
-        except NothingRecorded:
+            if not _copied(store, segments, start, end, path):
+                export_mp4(frames_between(store, segments, start, end), path, camera.fps)
+        except (NothingRecorded, LookupError):
             abort(404, description=f"nothing of camera {camera.name!r} is recorded between {start:.3f} and "
                                    f"{end:.3f}")
         finally:
@@ -80,6 +91,18 @@ def download(name: str) -> Response:
     path = store.exports.get(name, make)
     return send_file(path, mimetype="video/mp4", as_attachment=True, conditional=True,
                      download_name=f"{camera.name}-{int(start)}-{int(end)}.mp4", max_age=0)
+
+
+def _copied(store: Storage, segments: list[Segment], start: float, end: float, path: Path) -> bool:
+    """Make the download of a span recorded by copy by copying its fragments (no decode, no encode): True if
+    done; False where it cannot be (segments of other formats, or of more than one stream), to encode it."""
+    if not segments or any(segment.format != COPY for segment in segments):
+        return False
+    try:
+        copy.export([(store.path(segment.path), segment.start) for segment in segments], start, end, path)
+    except ValueError:
+        return False
+    return True
 
 
 def _check_order(start: float | None, end: float | None) -> None:
