@@ -120,9 +120,10 @@ class Broadcaster:
 
     @property
     def wanted(self) -> bool:
-        """Whether anyone takes frames now, viewer or watcher: a source that decodes on demand decodes."""
+        """Whether anyone takes frames now, viewer or watcher (one that says it takes 0 a second does not): a
+        source that decodes on demand decodes."""
         with self._lock:
-            return bool(self._subscriptions or self._watchers)
+            return bool(self._subscriptions) or any(getattr(watcher, "fps", None) != 0 for watcher in self._watchers)
 
     @property
     def wanted_fps(self) -> float | None:

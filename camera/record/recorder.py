@@ -139,7 +139,7 @@ class Recorder:
         self._last_taken_seq = -1
         # Recording by copy: fragments queued by the capture thread, the stream's init segment, and whether the
         # next segment waits for a keyframe.
-        self.copying = getattr(camera, "media", None) is not None
+        self._media = getattr(camera, "media", None)
         # The last GOPs of fragments (from a keyframe each), kept for the start of an event's clip.
         self._gops: deque[list[tuple[Fragment, float]]] = deque()
         self._gop_bytes = 0
@@ -198,30 +198,40 @@ class Recorder:
         self._fragments.append((kind, item, at))
         self._wake.set()
 
+    @property
+    def copying(self) -> bool:
+        """Whether the camera's own video is recorded by copy: it passes it through (or, not opened yet, is a
+        kind that does). An HTTP camera that turns out to send MJPEG, or a codec a browser is not handed, is
+        recorded from its frames."""
+        media = self._media
+        return media is not None and media.refused is None and (media.expected or self._init is not None)
+
     def _run(self) -> None:
-        media = self.camera.media if self.copying else None
-        # Copying takes no pictures: the camera decodes none for it.
-        subscription = None if media is not None else self.camera.broadcaster.watch(self._wake)
+        media = self._media
+        subscription = self.camera.broadcaster.watch(self._wake, fps=0 if self.copying else None)
         if media is not None:
             media.add_taker(self)
         try:
             while not self._stop.is_set():
                 self._wake.wait(0.5)
                 self._wake.clear()
-                self._step(subscription.take() if subscription is not None else None)
+                # Copying takes no frames (a watcher of 0 a second): the camera decodes none for it.
+                subscription.fps = 0 if self.copying else None
+                self._step(subscription.take())
         except Exception:
             log.exception("camera %s: the recorder failed", self.camera.name)
             self._state = STOPPED
             self._reason = "the recorder failed; see the log"
         finally:
-            if subscription is not None:
-                subscription.close()
+            subscription.close()
             if media is not None:
                 media.remove_taker(self)
             self._finish()
 
     def _step(self, frame: Frame | None) -> None:
         now = time.time()
+        if self.copying:
+            frame = None
         if frame is not None and frame.live:
             if self._last_taken_seq >= 0 and frame.seq > self._last_taken_seq + 1:
                 self.frames_skipped += frame.seq - self._last_taken_seq - 1

@@ -10,13 +10,14 @@ import time
 import urllib.request
 
 import av
+import numpy as np
 import pytest
 
 from camera.record import Index, Storage, framefile
 from camera.record.formats import frame_times
 from tests.config.test_cli import env, running  # noqa: F401 - a fixture
 from tests.conftest import Servers
-from tests.helpers import MjpegReader, decode, get, get_json, wait_until
+from tests.helpers import MjpegReader, UpstreamServer, decode, get, get_json, make_jpeg, wait_until
 from tests.sources import SceneCamera
 from webapp import create_app
 
@@ -204,3 +205,29 @@ def test_frames_are_recorded_as_the_camera_encoded_them(recording):
     assert len(matched) >= 36, "the recorder keeps up with a 20 fps camera"
     # Byte for byte what the camera published: nothing decoded, nothing encoded again.
     assert all(framefile.unstamp(frames[timestamp]) == published[timestamp] for timestamp in matched)
+
+
+def test_cameras_whose_video_is_not_passed_through_record_their_frames(tmp_path):
+    # An HTTP camera that turns out to send MJPEG, and a file of MJPEG: both are read as packets, neither is
+    # passed through, so both are recorded from their frames, not by copy.
+    clip = tmp_path / "clip.avi"
+    output = av.open(str(clip), "w")
+    stream = output.add_stream("mjpeg", rate=10)
+    stream.width, stream.height, stream.pix_fmt = 160, 120, "yuvj420p"
+    for index in range(20):
+        output.mux(stream.encode(av.VideoFrame.from_ndarray(np.full((120, 160, 3), index * 10, np.uint8),
+                                                             format="bgr24")))
+    output.mux(stream.encode())
+    output.close()
+    with UpstreamServer([make_jpeg(index) for index in range(5)], fps=10) as upstream:
+        app = create_app({"CAMERAS": {"web": upstream.url, "file": str(clip)}, "RECORD": "web=continuous,file=continuous",
+                          "STORAGE": str(tmp_path / "store"), "MIN_FREE": 0, "SEGMENT_SECONDS": 1})
+        with Servers() as servers:
+            url = servers.start(app)
+            for name in ("web", "file"):
+                found = lambda name=name: get_json(f"{url}/api/recordings?camera={name}")[1]["recordings"]
+                assert wait_until(lambda found=found: len(found()) >= 2, 30), (name, found())
+                assert {segment["format"] for segment in found()} == {"jpeg"}, found()
+                assert all(segment["frames"] > 0 for segment in found()[:-1])
+                status = get_json(f"{url}/api/cameras/{name}")[1]["recording"]
+                assert status["format"] == "jpeg" and status["state"] == "recording", status
