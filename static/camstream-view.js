@@ -139,7 +139,7 @@
       this.socket = socket;
 
       // A camera that is down sends no stream: show its MJPEG, which says "no signal" and why.
-      var waiting = setTimeout(fallBack, 10000);
+      var waiting = setTimeout(fallBack, (Number(this.getAttribute("video-timeout")) || 10) * 1000);
       function fallBack() {
         clearTimeout(waiting);
         if (view.socket !== socket) return;
