@@ -215,11 +215,12 @@ def test_malformed_upstreams_do_not_grow_the_servers_memory():
         assert wait_until(lambda: answers(f"http://127.0.0.1:{port}/healthz"), 30)
         with MjpegReader(f"http://127.0.0.1:{port}/streams"):
             # Every camera reads its upstream, fails and reconnects with backoff;
-            # memory is compared between the second and the fourth round.
+            # memory is compared between the third and the fifth round: the first rounds warm up (a run
+            # measured 144, 157, 157, 157, 157 MB at rounds 2 to 6; a loaded machine's took +32 MB from 2 to 4).
             # Six upstreams at 8 MB/s each keep a core busy; on a loaded machine a round takes a while.
-            assert wait_until(lambda: reconnected(2), 150)
+            assert wait_until(lambda: reconnected(3), 150)
             early = memory(server.pid)
-            assert wait_until(lambda: reconnected(4), 180)
+            assert wait_until(lambda: reconnected(5), 180)
             late = memory(server.pid)
     finally:
         server.send_signal(signal.SIGINT)
