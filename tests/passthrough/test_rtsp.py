@@ -453,7 +453,8 @@ def test_an_rtsp_camera_that_refuses_says_why_and_comes_back_with_the_server(ser
         try:
             header = json.loads(ws.recv())  # the viewer waits, and gets the stream once the camera is back
             assert header["type"] == "mse" and ws.recv()[4:8] == b"ftyp"
-            assert status_of(site, "gate")["state"] == "streaming"
+            # The init segment goes out with the first keyframe, a moment before the camera says it streams.
+            assert wait_until(lambda: status_of(site, "gate")["state"] == "streaming", 20)
         finally:
             server.stop()
     finally:
