@@ -15,11 +15,12 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import av
 import numpy as np
 
-from ..media.boxes import fragment_info, split_boxes, tracks
+from ..media.boxes import fragment_info, tracks
 from .h264 import as_os_error
 
 SUFFIX = ".copy.mp4"
@@ -89,61 +90,94 @@ def playable_length(path: Path) -> int:
 
 def boxes_of(path: Path) -> tuple[bytes, list[tuple[bytes, bytes]]]:
     """A segment file's init segment and its whole fragments (``moof``, ``mdat``), in order."""
-    data = path.read_bytes()[:playable_length(path)]
-    found, _ = split_boxes(data)
-    init = b"".join(box for kind, box in found if kind in (b"ftyp", b"moov"))
-    fragments, moof = [], None
-    for kind, box in found:
-        if kind == b"moof":
-            moof = box
-        elif kind == b"mdat" and moof is not None:
-            fragments.append((moof, box))
-            moof = None
-    return init, fragments
+    with open(path, "rb") as file:
+        init, fragments = _fragments(file, playable_length(path))
+        return init, [(moof, _read(file, *mdat)) for moof, mdat in fragments]
+
+
+def _fragments(file: BinaryIO, length: int) -> tuple[bytes, Iterator[tuple[bytes, tuple[int, int]]]]:
+    """The init segment of a segment file open as ``file`` (its first ``length`` bytes whole), and its
+    fragments as (``moof``, where its ``mdat`` is): a fragment's picture is read only when it is wanted."""
+    places = []
+    at = 0
+    while at + 8 <= length:
+        header = _read(file, at, 16)
+        size, kind = int.from_bytes(header[:4], "big"), header[4:8]
+        if size == 1:
+            size = int.from_bytes(header[8:16], "big")
+        places.append((kind, at, size))
+        at += size
+    init = b"".join(_read(file, start, size) for kind, start, size in places if kind in (b"ftyp", b"moov"))
+
+    def fragments() -> Iterator[tuple[bytes, tuple[int, int]]]:
+        moof = None
+        for kind, start, size in places:
+            if kind == b"moof":
+                moof = _read(file, start, size)
+            elif kind == b"mdat" and moof is not None:
+                yield moof, (start, size)
+                moof = None
+
+    return init, fragments()
+
+
+def _read(file: BinaryIO, at: int, size: int) -> bytes:
+    file.seek(at)
+    return file.read(size)
 
 
 def export(segments: list[tuple[Path, float]], start: float, end: float, path: Path) -> int:
     """Copy what ``segments`` (file, start time) hold from the keyframe at or before ``start`` to ``end`` into one
-    MP4 at ``path``: their init segment, then their fragments as they are. No frame is decoded or encoded;
-    the fragments' own times go on from one segment to the next, as the camera's stream did. How many frames
-    went in; raises ValueError if the segments are of different streams (their init segments differ), and
-    LookupError if nothing is in the span."""
-    chosen: list[bytes] = []
-    first_init: bytes | None = None
+    MP4 at ``path``: their init segment, then their fragments as they are, each written as it is found (a file
+    followed as it grows is sent from its first fragments on). No frame is decoded or encoded; the fragments'
+    own times go on from one segment to the next, as the camera's stream did. How many frames went in; raises
+    ValueError if the segments are of different streams (their init segments differ), and LookupError if
+    nothing is in the span (nothing is left at ``path`` then)."""
+    init: bytes | None = None
     frames = 0
-    for file, segment_start in segments:
-        init, fragments = boxes_of(file)
-        if first_init is None:
-            first_init = init
-        elif init != first_init:
-            raise ValueError("the span holds more than one stream of the camera")
-        video = next((track for track in tracks(init) if track.kind == "vide"), None)
-        if video is None:
-            continue
-        origin = None
-        for moof, mdat in fragments:
-            info = fragment_info(moof, video)
-            if info is None:  # audio alone: it goes with the frames around it
-                if chosen:
-                    chosen.append(moof + mdat)
-                continue
-            origin = info.decode_time if origin is None else origin
-            at = segment_start + (info.decode_time - origin) / video.timescale
-            if at > end:
-                break
-            if at <= start and info.keyframe:
-                chosen, frames = [], 0  # a later keyframe still at or before the start: begin there
-            if at <= start and not info.keyframe and not chosen:
-                continue
-            chosen.append(moof + mdat)
-            frames += 1
-    if first_init is None or not frames:
+    # Before the start: the fragments from the last keyframe at or before it (one GOP), and their frame count.
+    waiting: list[bytes] = []
+    waiting_frames = 0
+    with open(path, "wb") as out:
+        for name, segment_start in segments:
+            with open(name, "rb") as file:
+                this_init, fragments = _fragments(file, playable_length(name))
+                if init is None:
+                    init = this_init
+                elif this_init != init:
+                    raise ValueError("the span holds more than one stream of the camera")
+                video = next((track for track in tracks(init) if track.kind == "vide"), None)
+                if video is None:
+                    continue
+                origin = None
+                for moof, mdat in fragments:
+                    info = fragment_info(moof, video)
+                    if info is not None:  # else audio alone: it goes with the frames around it
+                        origin = info.decode_time if origin is None else origin
+                        at = segment_start + (info.decode_time - origin) / video.timescale
+                        if at > end:
+                            break
+                        if at <= start and info.keyframe:
+                            waiting, waiting_frames = [], 0
+                    if not frames and (info is None or at <= start):
+                        if waiting or info is not None and info.keyframe:
+                            waiting.append(moof + _read(file, *mdat))
+                            waiting_frames += info is not None
+                        continue
+                    if not frames:
+                        out.write(init)
+                        out.writelines(waiting)
+                        frames, waiting = waiting_frames, []
+                    out.write(moof + _read(file, *mdat))
+                    out.flush()
+                    frames += info is not None
+        if not frames and waiting_frames and init is not None:  # nothing after the start: the span's GOP
+            out.write(init)
+            out.writelines(waiting)
+            frames = waiting_frames
+    if not frames:
+        path.unlink(missing_ok=True)
         raise LookupError("no frame is recorded in that time")
-    temporary = path.with_name(path.name + ".part")
-    with open(temporary, "wb") as file:
-        file.write(first_init)
-        file.writelines(chosen)
-    os.replace(temporary, path)
     return frames
 
 

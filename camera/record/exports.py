@@ -1,38 +1,101 @@
-"""MP4 downloads of continuous recording, made once and kept a while: a player that seeks (a range request)
-or a second download of the same span reads the file, instead of having it encoded again.
+"""MP4 downloads, made once and kept a while, and sent while they are being made.
 
-A download is named by its camera, span and what the segments in it held when it was made (their ids and
-frame counts), so a span still being recorded gets a new file once it holds more. Files are kept for
+A download (a span of continuous recording, an event's clip) is made by a thread of its own into
+``NAME.part`` as fragmented MP4, whose bytes are final as they are written: every request for it follows that
+file as it grows (:class:`Making`), so its first bytes go out at once however long the span, and a second
+request joins the first rather than making it again. Once whole, the file is moved to its name and served
+from there with ranges (a player's seeks read the disk, they make nothing).
+
+Downloads of continuous recording are named by camera, span and what the segments held when asked for (their
+ids and frame counts), so a span still being recorded gets a new file once it holds more. They are kept for
 :data:`KEEP_SECONDS` after their last use and at most :data:`MAX_BYTES` in all, the least recently used going
-first; a request for a file another request is making waits for it rather than making it too.
+first.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from .index import Segment
+
+log = logging.getLogger(__name__)
 
 # How long a download is kept after it was last asked for, and the most all of them may take on the disk.
 KEEP_SECONDS = 3600.0
 MAX_BYTES = 1 << 30
+CHUNK = 256 * 1024
+# How often a request following a file being made looks for more of it.
+POLL_SECONDS = 0.05
+
+
+class Busy(Exception):
+    """No turn is free to make another download now."""
+
+
+class Making:
+    """A file being made by a thread: the requests that asked for it follow ``NAME.part`` as it grows."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.part = path.with_name(path.name + ".part")
+        self.finished = threading.Event()
+        self.error: BaseException | None = None
+
+    def open(self) -> BinaryIO | None:
+        """The file open at its start, once it has its first bytes or is whole; None if making it failed (see
+        :attr:`error`)."""
+        while True:
+            done = self.finished.is_set()
+            for candidate in (self.part, self.path):
+                try:
+                    file = open(candidate, "rb")  # noqa: SIM115 - handed to follow(), which closes it
+                except FileNotFoundError:
+                    continue
+                if os.fstat(file.fileno()).st_size or self.finished.is_set():
+                    return file
+                file.close()
+            if done:
+                return None
+            self.finished.wait(POLL_SECONDS)
+
+    def follow(self, file: BinaryIO) -> Iterator[bytes]:
+        """``file``'s bytes, including those written after this began, to the end of the whole file."""
+        with file:
+            while True:
+                chunk = file.read(CHUNK)
+                if chunk:
+                    yield chunk
+                    continue
+                if self.finished.is_set():
+                    rest = file.read()  # what was written between the last read and the end
+                    while rest:
+                        yield rest
+                        rest = file.read()
+                    if self.error is not None:
+                        log.warning("a download was cut short: %s", self.error)
+                    return
+                self.finished.wait(POLL_SECONDS)
 
 
 class ExportCache:
-    """The folder of kept downloads."""
+    """The folder of kept downloads, and the downloads being made anywhere in the storage."""
 
     def __init__(self, folder: Path, keep_seconds: float = KEEP_SECONDS, max_bytes: int = MAX_BYTES) -> None:
         self.folder = folder
         self.keep_seconds = keep_seconds
         self.max_bytes = max_bytes
         folder.mkdir(parents=True, exist_ok=True)
+        for left in folder.glob("*.part"):  # cut short by a crash: nothing follows them now
+            left.unlink(missing_ok=True)
         self._lock = threading.Lock()
-        self._making: dict[str, threading.Lock] = {}
+        self._making: dict[Path, Making] = {}
         # How many files were made (not found kept): what a test of "made once" counts.
         self.made = 0
 
@@ -42,25 +105,52 @@ class ExportCache:
         digest = hashlib.sha256(f"{camera}|{start:.3f}|{end:.3f}|{held}".encode()).hexdigest()[:16]
         return f"{camera}-{int(start)}-{int(end)}-{digest}.mp4"
 
-    def get(self, name: str, make: Callable[[Path], object]) -> Path:
-        """The kept file ``name``, made by ``make(path)`` first if it is not kept (``make`` raises to say it
-        cannot be made; nothing is kept then)."""
-        path = self.folder / name
+    def fetch(self, path: Path, make: Callable[[Path], object],
+              turns: threading.Semaphore | None = None) -> Path | Making:
+        """``path`` if it is whole, else its :class:`Making`: the one under way, or a new one, in which a
+        thread calls ``make(part)`` to write it (raising to say it cannot be made: nothing is kept then). A
+        new making takes one of ``turns`` until it is done, and raises :class:`Busy` when none is free."""
         with self._lock:
-            making = self._making.setdefault(name, threading.Lock())
+            if path.exists():
+                os.utime(path)  # used: kept for another while
+                return path
+            making = self._making.get(path)
+            if making is not None:
+                return making
+            if turns is not None and not turns.acquire(blocking=False):
+                raise Busy(str(path.name))
+            making = self._making[path] = Making(path)
+        threading.Thread(target=self._make, args=(making, make, turns), name=f"export {path.name}",
+                         daemon=True).start()
+        return making
+
+    def get(self, name: str, make: Callable[[Path], object]) -> Path:
+        """The kept file ``name`` in the folder, waiting while it is made; raises what ``make`` raised."""
+        found = self.fetch(self.folder / name, make)
+        if isinstance(found, Making):
+            found.finished.wait()
+            if found.error is not None:
+                raise found.error
+            return found.path
+        return found
+
+    def _make(self, making: Making, make: Callable[[Path], object], turns: threading.Semaphore | None) -> None:
         try:
-            with making:
-                if path.exists():
-                    os.utime(path)  # used: kept for another while
-                    return path
-                make(path)
-                self.made += 1
+            making.path.parent.mkdir(parents=True, exist_ok=True)
+            make(making.part)
+            os.replace(making.part, making.path)
+            self.made += 1
+        except BaseException as exc:  # noqa: BLE001 - said to every request that follows it
+            making.error = exc
+            making.part.unlink(missing_ok=True)
         finally:
-            with self._lock:  # no lock kept for a name nobody is making (a name per request must not pile up)
-                if self._making.get(name) is making and not making.locked():
-                    del self._making[name]
-        self.prune(keep=path)
-        return path
+            if turns is not None:
+                turns.release()
+            with self._lock:  # moved before it is forgotten: a request finds one or the other
+                self._making.pop(making.path, None)
+            if making.error is None and making.path.parent == self.folder:
+                self.prune(keep=making.path)
+            making.finished.set()
 
     def prune(self, keep: Path | None = None) -> None:
         """Delete what has not been used for :attr:`keep_seconds`, then the least recently used beyond

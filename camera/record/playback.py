@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -96,29 +94,24 @@ def playback(storage: Storage, camera: str, start: float, quality: int,
 
 
 def export_mp4(frames: Iterable[tuple[float, Payload]], path: Path, fps: float | None = None) -> int:
-    """Encode ``frames`` into a whole H.264 MP4 at ``path`` (written beside it, then moved); how many went in.
+    """Encode ``frames`` into a new H.264 MP4 at ``path``, fragmented: each second goes to the file as it is
+    made, so a request following the file sends it while it is made. How many frames went in.
 
-    Raises :class:`NothingRecorded` when there is no frame.
+    Raises :class:`NothingRecorded` when there is no frame (nothing is left at ``path`` then).
     """
-    # A name of its own, so two requests making the same file do not write into each other.
-    handle, name = tempfile.mkstemp(suffix=".part", dir=path.parent)
-    os.close(handle)
-    temporary = Path(name)
-    temporary.unlink()
     writer: H264Writer | None = None
     try:
         for timestamp, payload in frames:
             if writer is None:
-                writer = H264Writer(temporary, timestamp, fps, fragmented=False)
+                writer = H264Writer(path, timestamp, fps)
             writer.write(payload, timestamp)
         if writer is None:
             raise NothingRecorded("no frame is recorded in that time")
         writer.close()
-        os.replace(temporary, path)
         return writer.frames
     except BaseException:
         if writer is not None:
             with contextlib.suppress(Exception):  # the first error is the one to report
                 writer.close()
-        temporary.unlink(missing_ok=True)
+            path.unlink(missing_ok=True)
         raise

@@ -147,6 +147,11 @@ def test_a_download_is_made_once_and_a_player_seeking_in_it_reads_the_same_file(
     whole = get(f"{url}/api/recordings/scene.mp4?{query}")
     kept = list((storage / "exports").glob("*.mp4"))
     assert whole[0] == 200 and len(kept) == 1, "kept in the storage folder's exports/"
+    assert "Content-Length" not in whole[1], "the first asker is sent the file as it is made, before its length is known"
+    with av.open(io.BytesIO(whole[2])) as container:
+        assert len(list(container.decode(video=0))) >= 20, "sent whole all the same"
+    again = get(f"{url}/api/recordings/scene.mp4?{query}")
+    assert again[1]["Content-Length"] == str(len(whole[2])) and again[2] == whole[2], "then the kept file"
     made = kept[0].stat().st_ino
     request = urllib.request.Request(f"{url}/api/recordings/scene.mp4?{query}", headers={"Range": "bytes=100-199"})
     with urllib.request.urlopen(request, timeout=10) as response:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from flask import (
@@ -16,13 +16,13 @@ from flask import (
     send_file,
 )
 
-from camera.record import EventRow, NothingRecorded, clip_segments, delete_event, export_mp4, frames_between
+from camera.record import EventRow, Segment, Storage, clip_segments, delete_event, export_mp4, frames_between
 from camera.record.copy import playable_length
 from camera.record.formats import COPY
 
 from ..runtime.registry import runtime_of
 from .common import NO_STORE, all_cameras, get_camera, query_flag, visible_names
-from .stored import busy, exports, mp4_response, query_limit, query_time, storage
+from .stored import made, mp4_response, query_limit, query_time, storage
 
 bp = Blueprint("events", __name__)
 
@@ -84,31 +84,24 @@ def clip(event_id: int) -> Response:
     segments = clip_segments(store, found)
     if len(segments) == 1 and segments[0].kind == "clip" and segments[0].format == COPY:
         return _copied_clip(store.path(segments[0].path), segments[0].open, f"{found.camera}-event-{found.id}.mp4")
-    kept = store.path(store.playable_clip_name(found.camera, found.id))
-    if kept.exists():
-        return mp4_response(kept, f"{found.camera}-event-{found.id}.mp4")
-    turns = exports()
-    if not turns.acquire(blocking=False):
-        return busy("clips being made")
-    try:
-        kept.parent.mkdir(parents=True, exist_ok=True)
-        # An event still going on gets the clip so far, made for this request only.
-        target = kept if found.end is not None else store.temp_file(".mp4")
-        try:
-            export_mp4(frames_between(store, segments, found.clip_start, found.clip_end), target)
-        except NothingRecorded:
-            target.unlink(missing_ok=True)
-            abort(404, description=f"event {event_id} has no recorded frames")
-    finally:
-        turns.release()
-    if target is kept:
-        store.index.update_event(found.id, bytes=found.bytes + kept.stat().st_size)
-        return mp4_response(kept, f"{found.camera}-event-{found.id}.mp4")
+    download_name = f"{found.camera}-event-{found.id}.mp4"
+    nothing = f"event {event_id} has no recorded frames"
+    if found.end is None:
+        # The clip so far, kept a while among the downloads: named by what it holds now.
+        name = store.exports.name(f"{found.camera}-event-{found.id}", found.clip_start, found.clip_start, segments)
+        return made(store.exports.folder / name, _encoder(store, found, segments), download_name, nothing)
 
-    response = send_file(target, mimetype="video/mp4", max_age=0)
-    response.headers.update(NO_STORE)
-    response.call_on_close(lambda: target.unlink(missing_ok=True))
-    return response
+    def make(path: Path) -> None:
+        _encoder(store, found, segments)(path)
+        store.index.update_event(found.id, bytes=found.bytes + path.stat().st_size)
+
+    # Made on first request and kept with the event.
+    return made(store.path(store.playable_clip_name(found.camera, found.id)), make, download_name, nothing)
+
+
+def _encoder(store: Storage, found: EventRow, segments: list[Segment]) -> Callable[[Path], object]:
+    """What encodes the event's clip (of a camera recorded as pictures) into a file."""
+    return lambda path: export_mp4(frames_between(store, segments, found.clip_start, found.clip_end), path)
 
 
 def _copied_clip(path: Path, growing: bool, download_name: str) -> Response:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, Response, abort, jsonify, request, send_file
+from flask import Blueprint, Response, abort, jsonify, request
 
 from camera import mjpeg
 from camera.record import (
     MAX_EXPORT_SECONDS,
-    NothingRecorded,
     Segment,
     Storage,
     copy,
@@ -20,7 +19,7 @@ from camera.record import (
 from camera.record.formats import COPY
 
 from .common import NO_STORE, get_camera, visible_names
-from .stored import busy, exports, playbacks, query_limit, query_time, storage
+from .stored import busy, made, playbacks, query_limit, query_time, storage
 
 bp = Blueprint("recordings", __name__)
 
@@ -72,25 +71,15 @@ def download(name: str) -> Response:
         abort(400, description=f"one download covers at most {MAX_EXPORT_SECONDS:g} s; ask for several")
     store = storage()
     segments = store.index.segments(camera.name, start, end)
-    name = store.exports.name(camera.name, start, end, segments)
 
     def make(path: Path) -> None:
-        turns = exports()
-        if not turns.acquire(blocking=False):
-            abort(busy("downloads being made"))
-        try:
-            if not _copied(store, segments, start, end, path):
-                export_mp4(frames_between(store, segments, start, end), path, camera.fps)
-        except (NothingRecorded, LookupError):
-            abort(404, description=f"nothing of camera {camera.name!r} is recorded between {start:.3f} and "
-                                   f"{end:.3f}")
-        finally:
-            turns.release()
+        if not _copied(store, segments, start, end, path):
+            export_mp4(frames_between(store, segments, start, end), path, camera.fps)
 
     # Made once and kept a while: a player's range requests (each seek) read the same file.
-    path = store.exports.get(name, make)
-    return send_file(path, mimetype="video/mp4", as_attachment=True, conditional=True,
-                     download_name=f"{camera.name}-{int(start)}-{int(end)}.mp4", max_age=0)
+    return made(store.exports.folder / store.exports.name(camera.name, start, end, segments), make,
+                f"{camera.name}-{int(start)}-{int(end)}.mp4",
+                f"nothing of camera {camera.name!r} is recorded between {start:.3f} and {end:.3f}")
 
 
 def _copied(store: Storage, segments: list[Segment], start: float, end: float, path: Path) -> bool:

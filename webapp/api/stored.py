@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
 from flask import Response, abort, current_app, request, send_file
 
-from camera.record import Storage
+from camera.record import NothingRecorded, Storage
+from camera.record.exports import Busy, Making
 
 from ..runtime.registry import runtime_of
-from .common import unavailable, whole_number
+from .common import NO_STORE, unavailable, whole_number
+from .errors import json_error
+
+log = logging.getLogger(__name__)
 
 # Times before 2000 or after 2200 are no camera's.
 EARLIEST, LATEST = 946684800.0, 7258118400.0
@@ -76,3 +82,33 @@ def mp4_response(path: Path, download_name: str) -> Response:
     """An MP4 file with range requests, which a ``<video>`` uses to seek."""
     return send_file(path, mimetype="video/mp4", conditional=True, download_name=download_name,
                      max_age=0)
+
+
+def download(found: Path | Making, download_name: str, nothing: str) -> Response:
+    """A download: a whole file with ranges, or one being made, sent as it is written (no length, no ranges:
+    a player that seeks asks again once it is whole). ``nothing`` is the 404's words when there is nothing to
+    put in it."""
+    if isinstance(found, Path):
+        response = mp4_response(found, download_name)
+        response.headers["Content-Disposition"] = f'attachment; filename="{download_name}"'
+        return response
+    file = found.open()
+    if file is None:
+        if isinstance(found.error, (NothingRecorded, LookupError)):
+            abort(404, description=nothing)
+        if isinstance(found.error, OSError):
+            return json_error(507, f"the download could not be written: {found.error.strerror or found.error}")
+        log.error("a download could not be made: %r", found.error)
+        abort(500, description="the download could not be made")
+    return Response(found.follow(file), mimetype="video/mp4",
+                    headers={**NO_STORE, "Content-Disposition": f'attachment; filename="{download_name}"',
+                             "X-Accel-Buffering": "no"})
+
+
+def made(path: Path, make: Callable[[Path], object], download_name: str, nothing: str) -> Response:
+    """``path``, made by ``make`` in a thread of its own unless it is whole or being made, as a download."""
+    try:
+        found = storage().exports.fetch(path, make, exports())
+    except Busy:
+        return busy("downloads being made")
+    return download(found, download_name, nothing)
