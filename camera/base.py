@@ -550,6 +550,10 @@ class BaseCamera:
         data = jpeg.encode(image, self.quality)
         self.broadcaster.publish(Frame(next(self._seq), data, time.time(), *size, live=False))
 
+    def picture_size(self) -> tuple[int, int] | None:
+        """The size of this camera's frames (width, height), once known: the last frame's."""
+        return self._size
+
     # -- per frame -----------------------------------------------------
 
     def _make_frame(self, item: bytes | np.ndarray, size: tuple[int, int], captured_at: float) -> Frame:

@@ -296,3 +296,25 @@ def h264_clip(path: Path, fps: int, frames: int, container: str | None = None) -
     output.close()
     return path
 
+
+
+def h264_square(path: Path, size: tuple[int, int], square: tuple[int, int, int, int], fps: int, frames: int,
+                keyframe_every: int = 10) -> Path:
+    """H.264 of ``size`` (width, height): a dark grey picture with a still red ``square`` (x, y, w, h), as
+    tests.detectors.find_squares finds it; a keyframe every ``keyframe_every`` frames, no B-frames."""
+    width, height = size
+    picture = np.full((height, width, 3), 40, np.uint8)
+    x, y, w, h = square
+    picture[y:y + h, x:x + w] = (0, 0, 255)
+    output = av.open(str(path), "w")
+    stream = output.add_stream("libx264", rate=fps, options={"g": str(keyframe_every), "bf": "0",
+                                                             "preset": "ultrafast"})
+    stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+    stream.time_base = Fraction(1, fps)
+    for index in range(frames):
+        frame = av.VideoFrame.from_ndarray(picture, format="bgr24")
+        frame.pts = index
+        output.mux(stream.encode(frame))
+    output.mux(stream.encode())
+    output.close()
+    return path

@@ -74,6 +74,8 @@ MAX_PENDING_RESULTS = 256
 # Bytes of fragments waiting to be copied; beyond it (a disk far too slow) new ones are dropped, and the next
 # segment starts at the next keyframe.
 MAX_PENDING_COPY_BYTES = 32 * 1024 * 1024
+# How often queued fragments are written: what a process killed at any moment loses at most, beside the OS.
+COPY_SECONDS = 0.1
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,8 @@ class RecordSettings:
     event_max_length: float = 300.0
     labels: tuple[str, ...] = ()
     snapshot_quality: int = 90
+    # Record a passed-through camera's own video by copy (else from its frames, in ``format``).
+    copy: bool = True
 
 
 @dataclass
@@ -139,7 +143,7 @@ class Recorder:
         self._last_taken_seq = -1
         # Recording by copy: fragments queued by the capture thread, the stream's init segment, and whether the
         # next segment waits for a keyframe.
-        self._media = getattr(camera, "media", None)
+        self._media = getattr(camera, "media", None) if settings.copy else None
         # The last GOPs of fragments (from a keyframe each), kept for the start of an event's clip.
         self._gops: deque[list[tuple[Fragment, float]]] = deque()
         self._gop_bytes = 0
@@ -189,7 +193,9 @@ class Recorder:
             self._queue("dropped", None, at)
             return
         self._queued_bytes += len(fragment.data)
-        self._queue("fragment", fragment, at)
+        # Not woken for each (a wake-up a frame, per camera, cost more than the copying): the recorder takes
+        # the queue every COPY_SECONDS.
+        self._fragments.append(("fragment", fragment, at))
 
     def stream_ended(self) -> None:
         self._queue("end", None, 0.0)
@@ -213,7 +219,7 @@ class Recorder:
             media.add_taker(self)
         try:
             while not self._stop.is_set():
-                self._wake.wait(0.5)
+                self._wake.wait(COPY_SECONDS if self.copying else 0.5)
                 self._wake.clear()
                 # Copying takes no frames (a watcher of 0 a second): the camera decodes none for it.
                 subscription.fps = 0 if self.copying else None

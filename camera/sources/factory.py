@@ -14,6 +14,7 @@ from ..errors import SourceError
 from ..redact import redact_url
 from ..suggest import did_you_mean
 from .files import VideoFileCamera
+from .hardware import NONE
 from .opencv import OpenCVCamera
 from .packets import PacketCamera
 from .pattern import PatternCamera
@@ -28,9 +29,11 @@ HTTP_SCHEMES = {"http", "https"}
 SOURCE_KINDS = ("auto", "pattern")
 
 
-def create_camera(name: str, source: str = "auto", *, audio: bool = True, **options) -> BaseCamera:
+def create_camera(name: str, source: str = "auto", *, audio: bool = True, hwaccel: str = NONE,
+                  **options) -> BaseCamera:
     """Build the camera for ``source``; ``options`` go to :class:`BaseCamera`; ``audio`` says whether a
-    source read as packets passes its AAC audio through with its video.
+    source read as packets passes its AAC audio through with its video, ``hwaccel`` which device decodes its
+    pictures (see camera/sources/hardware.py).
 
     Raises :class:`SourceError` for a source that can never work, such as a
     missing file or an unknown URL scheme. A device or URL that is merely
@@ -41,7 +44,7 @@ def create_camera(name: str, source: str = "auto", *, audio: bool = True, **opti
         raise SourceError("empty source")
     lowered = source.lower()
     if lowered == "auto":
-        return create_camera(name, _auto_source(), audio=audio, **options)
+        return create_camera(name, _auto_source(), audio=audio, hwaccel=hwaccel, **options)
     if lowered == "pattern":
         return PatternCamera(name, source="pattern", **options)
     if source.isdigit() or source.startswith("/dev/video"):
@@ -53,15 +56,15 @@ def create_camera(name: str, source: str = "auto", *, audio: bool = True, **opti
         return OpenCVCamera(name, int(source) if source.isdigit() else source, **options)
     scheme = urlsplit(source).scheme.lower() if "://" in source else ""
     if scheme in HTTP_SCHEMES:
-        return HttpCamera(name, source, audio=audio, **options)
+        return HttpCamera(name, source, audio=audio, hwaccel=hwaccel, **options)
     if scheme in PACKET_SCHEMES:
-        return PacketCamera(name, source, audio=audio, **options)
+        return PacketCamera(name, source, audio=audio, hwaccel=hwaccel, **options)
     if scheme == "file":
-        return create_camera(name, unquote(urlsplit(source).path), audio=audio, **options)
+        return create_camera(name, unquote(urlsplit(source).path), audio=audio, hwaccel=hwaccel, **options)
     if scheme:
         schemes = ["rtsp", "http", "https", "file", *sorted(PACKET_SCHEMES - {"rtsp"})]
         raise SourceError(f"unknown source scheme {scheme!r} in {redact_url(source)}{did_you_mean(scheme, schemes)}")
-    return _file_camera(name, source, audio=audio, **options)
+    return _file_camera(name, source, audio=audio, hwaccel=hwaccel, **options)
 
 
 def _file_camera(name: str, path: str, **options) -> VideoFileCamera:

@@ -22,6 +22,7 @@ import av
 import av.logging
 import numpy as np
 
+from .. import jpeg
 from ..base import BaseCamera
 from ..broadcast import Broadcaster
 from ..errors import SourceError
@@ -29,6 +30,7 @@ from ..media.feed import MediaFeed
 from ..media.h264 import ParameterSets, parameter_sets
 from ..media.muxer import FragmentMuxer
 from ..pacing import RateLimit
+from . import hardware
 
 log = logging.getLogger("camstream.camera")
 
@@ -76,10 +78,13 @@ class PacketCamera(BaseCamera):
     # Seconds FFmpeg looks at the stream before it is opened; None for FFmpeg's own (a file is read at once).
     analyze_seconds: float | None = ANALYZE_SECONDS
 
-    def __init__(self, name: str, url: str, *, audio: bool = True, **options) -> None:
+    def __init__(self, name: str, url: str, *, audio: bool = True, hwaccel: str = hardware.NONE, **options) -> None:
         super().__init__(name, source=url, **options)
         self.url, self.transport = split_options(url)
         self.audio = audio
+        self.hwaccel = hwaccel
+        self._decoding: str | None = None
+        self._keyframes = KeyframeClock()
         self.media = MediaFeed(expected=self.expects_video)
         self._stream_info: dict = {}
         self._packets = 0
@@ -103,6 +108,7 @@ class PacketCamera(BaseCamera):
                 self.media.refuse(f"its {video.codec_context.name} video is decoded, not passed through")
             decoder = Decoder(video, self._count_decoded)
             pictures = PictureRate(self.broadcaster)
+            keyframes = self._keyframes = KeyframeClock()
             streams = [video] + ([audio] if audio is not None and passed else [])
             for packet in self._read(container, streams):
                 self._count(packet)
@@ -110,6 +116,8 @@ class PacketCamera(BaseCamera):
                     if muxer is not None:
                         self._publish(muxer.add(packet))
                     continue
+                if packet.is_keyframe:
+                    keyframes.tick(packet)  # before the muxer, which gives the packet its own times
                 if passed:
                     if packet.is_keyframe:
                         muxer = self._muxer_for(packet, muxer, video, audio)
@@ -120,6 +128,8 @@ class PacketCamera(BaseCamera):
                             self.media.begin(muxer.init, muxer.mime_type)
                         self._publish(fragments)
                 wanted = not passed or self.broadcaster.wanted
+                if not packet.is_keyframe and wanted and pictures.keyframes_enough(keyframes.interval):
+                    wanted = False  # nobody needs a picture between keyframes: only keyframes are decoded
                 yield decoder.take(packet, wanted, wanted and pictures.due())
         except av.FFmpegError as exc:
             raise SourceError(f"{self.source}: {_reason(exc)}") from None
@@ -157,8 +167,12 @@ class PacketCamera(BaseCamera):
         options = {"rtsp_transport": self.transport} if _is_rtsp(self.url) else {}
         if self.analyze_seconds is not None:
             options["analyzeduration"] = str(round(self.analyze_seconds * 1_000_000))
+        accelerator, decoding = hardware.accelerator(self.hwaccel)
+        if decoding != self._decoding and self.hwaccel != hardware.NONE:
+            log.log(logging.INFO if accelerator else logging.WARNING, "camera %s: decoding with %s", self.name, decoding)
+        self._decoding = decoding
         try:
-            return av.open(self.url, options=options, timeout=(OPEN_TIMEOUT, READ_TIMEOUT))
+            return av.open(self.url, options=options, timeout=(OPEN_TIMEOUT, READ_TIMEOUT), hwaccel=accelerator)
         except av.FFmpegError as exc:
             raise SourceError(f"could not open {self.source}: {_reason(exc)}") from None
 
@@ -200,7 +214,21 @@ class PacketCamera(BaseCamera):
             "fps": round(float(rate), 3) if rate else None,
             "audio": audio.codec_context.name if audio is not None else None,
             "mode": "passthrough" if passed else "transcode",
+            "decoding": self._decoding_note(context),
         }
+
+    def _decoding_note(self, context: av.video.codeccontext.VideoCodecContext) -> str:
+        """What decodes this camera's pictures: ``software``, a device, or software and why."""
+        if self._decoding is None or self._decoding.startswith("software") or context.is_hwaccel:
+            return self._decoding or "software"
+        return f"software ({self._decoding} does not decode {context.name} here)"
+
+    def picture_size(self) -> tuple[int, int] | None:
+        """Its frames' size, known from the stream before any frame is decoded."""
+        width, height = self._stream_info.get("width"), self._stream_info.get("height")
+        if self._size is None and width and height:
+            return jpeg.target_size(width, height, self.width, self.height)
+        return self._size
 
     def extra_viewers(self) -> int:
         return self.media.viewer_count
@@ -210,6 +238,8 @@ class PacketCamera(BaseCamera):
         if not self._stream_info:
             return status  # not opened yet, or relaying MJPEG
         info = dict(self._stream_info)
+        interval = self._keyframes.interval
+        info.update(keyframe_seconds=round(interval, 3) if interval is not None else None)
         info.update(bitrate=round(self._bitrate), packets=self._packets, bytes_in=self._bytes_in, decoded=self._decoded,
                     mime_type=self.media.mime_type or None, mse_viewers=self.media.viewer_count)
         return {**status, "video": info}
@@ -225,6 +255,8 @@ class PictureRate:
     frames' times, so it must never find one missing)."""
 
     MARGIN = 1.25
+    # A keyframe a little late (the camera's clock, the network) still counts as coming at the wanted rate.
+    KEYFRAME_SLACK = 1.1
 
     def __init__(self, broadcaster: Broadcaster) -> None:
         self._broadcaster = broadcaster
@@ -239,6 +271,30 @@ class PictureRate:
         if rate != self._rate:
             self._rate, self._limit = rate, RateLimit(rate * self.MARGIN if rate else None)
         return bool(rate) and self._limit.allows(time.time())
+
+    def keyframes_enough(self, keyframe_interval: float | None) -> bool:
+        """Whether the keyframes alone come as often as pictures are wanted (a detector at 1 fps on a camera
+        with a keyframe a second): then the frames between them need not be decoded at all."""
+        rate = self._broadcaster.wanted_fps
+        return bool(rate and keyframe_interval and rate * keyframe_interval <= self.KEYFRAME_SLACK)
+
+
+class KeyframeClock:
+    """How far apart the stream's keyframes come, in seconds of the stream's own time (None until two have
+    come). A keyframe may come as several packets of one time (its parameter sets apart, over RTSP): one."""
+
+    def __init__(self) -> None:
+        self._last: float | None = None
+        self.interval: float | None = None
+
+    def tick(self, packet: av.Packet) -> None:
+        if packet.pts is None or packet.time_base is None:
+            return
+        at = float(packet.pts * packet.time_base)
+        if self._last is not None and at > self._last:
+            self.interval = at - self._last
+        if self._last is None or at > self._last:
+            self._last = at
 
 
 class Decoder:

@@ -99,3 +99,16 @@ def test_an_http_stream_of_h264_is_passed_through(tmp_path):
 def test_a_file_camera_is_built_for_files_and_reads_packets(clip):
     camera = create_camera("clip", str(clip), audio=False)
     assert type(camera) is VideoFileCamera and camera.audio is False and camera.media is not None
+
+
+@pytest.mark.parametrize("copy, format", [(True, "copy"), (False, "h264")])
+def test_a_passed_through_camera_records_by_copy_unless_told_to_encode(clip, serve_app, tmp_path, copy, format):
+    site = serve_app({"CAMERAS": {"clip": str(clip)}, "RECORD": {"clip": "continuous"}, "RECORD_COPY": copy,
+                      "RECORD_FORMAT": "h264", "SEGMENT_SECONDS": 1, "STORAGE": str(tmp_path / "store"),
+                      "MIN_FREE": 0})
+    recordings = lambda: get_json(f"{site}/api/recordings?camera=clip")[1]["recordings"]
+    assert wait_until(lambda: any(not found["recording"] for found in recordings()), 30), recordings()
+    assert {found["format"] for found in recordings()} == {format}
+    status = get_json(f"{site}/api/cameras/clip")[1]
+    assert status["recording"]["format"] == format
+    assert (status["video"]["decoded"] == 0) == copy, "by copy nothing is decoded; encoding decodes every frame"
