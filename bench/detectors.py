@@ -16,3 +16,9 @@ def burn(image: np.ndarray) -> list[dict]:
     while time.thread_time() < deadline:
         loops += 1
     return [{"label": "burn", "score": 1.0, "box": [0, 0, image.shape[1], image.shape[0]], "extra": {"loops": loops}}]
+
+
+def sleep_100ms(image: np.ndarray) -> list[dict]:
+    """100 ms a frame without using the CPU: a detector on a GPU (or another machine) stands in."""
+    time.sleep(0.1)
+    return [{"label": "thing", "score": 0.9, "box": [0, 0, image.shape[1] // 2, image.shape[0] // 2]}]

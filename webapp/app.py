@@ -9,6 +9,8 @@ from typing import Any
 from flask import Flask, session
 from flask.json.provider import DefaultJSONProvider
 
+from camera.remote import BrokerLink
+
 from . import auth
 from .api import compat, detection, errors, events, media, page, push, recordings, status, streams
 from .config.layers import gather, max_viewers
@@ -52,6 +54,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
                       StreamSlots(max_viewers(app.config)), mqtt)
     metrics.collect_from(runtime)
     app.extensions[EXTENSION] = runtime
+    if settings.config.get("BROKER"):
+        runtime.broker = BrokerLink(str(settings.config["BROKER"]))
+        runtime.broker.start()
     start_lineup(runtime, strict=bool(settings.config.get("STRICT_SOURCES")))
     if mqtt is not None:
         mqtt.start()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,3 +72,13 @@ def clip_box(box: object, width: int, height: int) -> tuple[int, int, int, int]:
     left, top = min(width, max(0, math.floor(x + 0.5))), min(height, max(0, math.floor(y + 0.5)))
     right, bottom = min(width, math.floor(x + w + 0.5)), min(height, math.floor(y + h + 0.5))
     return left, top, max(0, right - left), max(0, bottom - top)
+
+
+def scale_boxes(detections: Iterable[Detection], x: float, y: float) -> list[Detection]:
+    """``detections`` with their boxes stretched ``x`` times across and ``y`` times down, in whole pixels."""
+    scaled = []
+    for item in detections:
+        left, top, width, height = item.box
+        box = (round(left * x), round(top * y), max(1, round(width * x)), max(1, round(height * y)))
+        scaled.append(Detection(item.label, item.score, box, item.extra))
+    return scaled

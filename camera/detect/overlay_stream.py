@@ -103,6 +103,6 @@ class OverlayStream:
         if (not frame.live or result is None or not result.detections
                 or abs(frame.timestamp - result.frame.timestamp) > MAX_RESULT_AGE):
             return frame
-        image = draw_detections(jpeg.decode(frame.jpeg), result.detections)
+        image = draw_detections(jpeg.decode(frame.jpeg), result.boxes_for(frame.width, frame.height))
         self.frames_drawn += 1
         return Frame(frame.seq, jpeg.encode(image, self.camera.quality), frame.timestamp, frame.width, frame.height)

@@ -1,5 +1,9 @@
 """A camera's detector at work: the newest frame, at up to the detection rate, in a worker process.
 
+A camera may have a second, smaller stream for detection (``source``, most IP cameras' sub-stream): the
+detector then watches that one, and its boxes are given in the main stream's pixels (with the detect stream's
+size in the result), so overlays, events and clients never need to know.
+
 :class:`CameraDetection` keeps its camera running from the moment the
 detector is ready, watched or not (detecting is what it is for), and
 watches it the way a viewer does (newest frame wins: frames that come while
@@ -23,6 +27,7 @@ from ..backoff import Backoff
 from ..base import BaseCamera
 from ..frame import Frame
 from ..pacing import RateLimit
+from .detection import Detection
 from .errors import DetectorCrashed, DetectorError, DetectorLoadError, FrameError
 from .result import DetectionResult
 from .spec import DetectorSpec
@@ -65,8 +70,10 @@ class CameraDetection:
 
     def __init__(self, camera: BaseCamera, spec: DetectorSpec, *, confidence: float = 0.5,
                  classes: Sequence[str] = (), fps: float = 5.0, timeout: float = 10.0,
-                 load_timeout: float = 60.0) -> None:
+                 load_timeout: float = 60.0, source: BaseCamera | None = None) -> None:
         self.camera = camera
+        # The camera whose frames are detected on: the camera itself, or its detect stream.
+        self.source = source or camera
         self.spec = spec
         self.fps = fps
         self.timeout = timeout
@@ -107,8 +114,14 @@ class CameraDetection:
                  self._process.description)
         self._thread = threading.Thread(target=self._run, name=f"detect-{self.camera.name}", daemon=True)
         self._thread.start()
-        self.camera.hold()
+        for camera in self._held():
+            camera.hold()
         return None
+
+    def _held(self) -> list[BaseCamera]:
+        """The cameras kept running while detecting: the one detected on, and the main stream too (its size is
+        what boxes are given in; with nothing decoded there, keeping it open costs a copy of its packets)."""
+        return [self.camera] if self.source is self.camera else [self.source, self.camera]
 
     def fail(self, reason: str) -> None:
         """Mark the detector as never working, with ``reason``."""
@@ -136,7 +149,8 @@ class CameraDetection:
             self._process.stop(0)
             return
         if not self._stopped_once():
-            self.camera.unhold()
+            for camera in self._held():
+                camera.unhold()
         thread.join(timeout)
         if thread.is_alive():
             # Stuck in a slow detection: killing the worker ends the wait.
@@ -187,7 +201,7 @@ class CameraDetection:
     # -- the detection thread ------------------------------------------
 
     def _run(self) -> None:
-        subscription = self.camera.broadcaster.watch(self._wake, fps=self.fps)
+        subscription = self.source.broadcaster.watch(self._wake, fps=self.fps)
         rate = RateLimit(self.fps)
         backoff = Backoff()
         try:
@@ -221,19 +235,26 @@ class CameraDetection:
         except DetectorCrashed as exc:
             self._crashed(frame, str(exc), backoff)
             return
+        # The worker counts since it started; a restarted one starts again from 0.
+        gated_now, self._worker_gated = max(0, gated - self._worker_gated), gated
+        self._publish(frame, detections, inference_ms, gated_now)
+        backoff.reset()
+
+    def _publish(self, frame: Frame, detections: list[Detection], inference_ms: float, gated: int = 0) -> None:
+        """A new result for ``frame``: kept, counted and handed to every listener (``gated``: frames a motion
+        gate kept from the detector since the last result)."""
         result = DetectionResult(self.camera.name, self.spec.text, frame, detections, inference_ms, time.time())
+        if self.source is not self.camera:
+            result = result.in_size(self.camera.picture_size())
         with self._cond:
             recovered = self._state == ERROR
             self._latest = result
             self._history.append(result)
             self._results += 1
-            # The worker counts since it started; a restarted one starts again from 0.
-            self._gated += max(0, gated - self._worker_gated)
-            self._worker_gated = gated
+            self._gated += gated
             self._runs.append((time.monotonic(), inference_ms))
             self._state = RUNNING
             self._cond.notify_all()
-        backoff.reset()
         for listener in self._result_listeners:
             listener(result)
         if recovered:
@@ -306,4 +327,12 @@ class CameraDetection:
             "restarts": self._restarts,
             "gated": self._gated,
             "last_error": self._last_error,
+            "stream": "main" if self.source is self.camera else self._source_status(),
         }
+
+    def _source_status(self) -> dict:
+        """The detect stream's own state: it fails, and comes back, apart from the camera's main stream."""
+        status = self.source.status()
+        return {"source": status["source"], "state": status["state"], "width": status["width"],
+                "height": status["height"], "measured_fps": status["measured_fps"],
+                "last_error": status["last_error"], "offline_since": status["offline_since"]}

@@ -1,5 +1,6 @@
 """Detector spec strings: ``motion``, ``yolo:PATH``, ``MODULE:ATTR``, each with ``?name=value`` options,
-and ``motion+SPEC``: SPEC run only where motion is seen.
+``motion+SPEC``: SPEC run only where motion is seen, and ``remote:GROUP``: the detector of the workers of
+GROUP, on other machines, through the broker (:mod:`camera.remote`).
 
 A spec is parsed where it is configured, so a typo is an error at start-up;
 the detector itself is built from it inside its worker process
@@ -15,19 +16,23 @@ from urllib.parse import parse_qsl
 from ..limits import checked
 from ..suggest import did_you_mean
 
-MOTION, YOLO, PLUGIN, GATED = "motion", "yolo", "plugin", "gated"
+MOTION, YOLO, PLUGIN, GATED, REMOTE = "motion", "yolo", "plugin", "gated", "remote"
 GATE_PREFIX = "motion+"
 PLUGIN_PATTERN = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", re.ASCII)
+# A worker group's name: one token of a NATS subject.
+GROUP_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}", re.ASCII)
 
 # The options each kind takes, with their ranges (None: any text).
 OPTIONS: dict[str, dict[str, tuple[float, float] | None]] = {
     MOTION: {"sensitivity": (0.0, 1.0), "min_area": (0.0, 100.0)},
     YOLO: {"labels": None, "nms": (0.0, 1.0)},
     PLUGIN: {},
+    REMOTE: {},
 }
 # What a mistyped detector was likely meant to be.
 DETECTOR_WORDS = ("motion", "yolo:PATH.onnx", "motion+yolo:PATH.onnx")
-SYNTAX = "motion, yolo:PATH.onnx or MODULE:ATTR (with ?name=value options), or motion+ one of the last two"
+SYNTAX = ("motion, yolo:PATH.onnx or MODULE:ATTR (with ?name=value options), motion+ one of the last two, "
+          "or remote:GROUP")
 
 
 @dataclass(frozen=True)
@@ -50,7 +55,7 @@ def parse_spec(text: str) -> DetectorSpec:
     text = text.strip()
     if text.startswith(GATE_PREFIX):
         inner = parse_spec(text.removeprefix(GATE_PREFIX))
-        if inner.kind in (MOTION, GATED):
+        if inner.kind in (MOTION, GATED, REMOTE):
             raise ValueError(f"detector {text!r}: motion+ takes another detector, not {inner.text!r}")
         return DetectorSpec(text, GATED, inner=inner)
     body, _, query = text.partition("?")
@@ -60,6 +65,10 @@ def parse_spec(text: str) -> DetectorSpec:
         kind, target = YOLO, body.removeprefix("yolo:")
         if not target:
             raise ValueError(f"detector {text!r} names no model: write yolo:PATH.onnx")
+    elif body.startswith("remote:"):
+        kind, target = REMOTE, body.removeprefix("remote:")
+        if not GROUP_PATTERN.fullmatch(target):
+            raise ValueError(f"detector {text!r}: a worker group is letters, digits, - and _ (remote:GROUP)")
     elif PLUGIN_PATTERN.fullmatch(body):
         kind, target = PLUGIN, body
     else:

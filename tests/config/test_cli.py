@@ -132,7 +132,7 @@ def fetch_json(url: str) -> dict:
                                           "(did you mean 'rtsp'?)")),
         (["--source", "pattern", "--detect", "motoin"], ("camstream: error: camera 'default': unknown detector "
          "'motoin' (did you mean 'motion'?): use motion, yolo:PATH.onnx or MODULE:ATTR (with ?name=value options), "
-         "or motion+ one of the last two")),
+         "motion+ one of the last two, or remote:GROUP")),
         (["--source", "pattern", "--user", "ada:scrypt:32768:8:1"], ("camstream: error: user 'ada': the hash lost its "
          "$ parts (a shell replaces $... inside double quotes): put NAME:HASH in single quotes, "
          "--user 'ada:scrypt:...$...$...'")),

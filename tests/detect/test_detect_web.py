@@ -152,7 +152,7 @@ def test_the_environment_and_the_class_filter(serve_app, monkeypatch):
     ({"DETECT": "yard=motion"}, "a detector is given for camera 'yard', but there is no camera of that name"),
     ({"DETECT": ["a=motion", "a=motion"]}, "camera 'a' is given two detectors"),
     ({"DETECT": "a=haar"}, ("camera 'a': unknown detector 'haar': use motion, yolo:PATH.onnx or MODULE:ATTR "
-                              "(with ?name=value options), or motion+ one of the last two")),
+                              "(with ?name=value options), motion+ one of the last two, or remote:GROUP")),
     ({"DETECT": "a=motion", "DETECT_CONFIDENCE": 2}, "DETECT_CONFIDENCE must be a number from 0 to 1, not 2"),
     ({"DETECT": "a=motion", "DETECT_FPS": 0}, "DETECT_FPS must be a number from 0.1 to 240, not 0"),
 ])

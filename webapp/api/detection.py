@@ -33,11 +33,11 @@ def detect(name: str) -> Response:
     """Run the detector on the camera's newest live frame now (starting an idle camera) and answer its result."""
     camera = get_camera(name)
     detection = detection_of(camera)
-    require_usable(camera)
+    require_usable(detection.source)
     if detection.state == FAILED:
         abort(unavailable(f"the detector of camera {name!r} cannot run: {detection.status()['last_error']}",
                           retry=False))
-    frame = live_frame(camera)
+    frame = live_frame(detection.source)  # the camera's, or its detect stream's
     try:
         # Long enough for a result on the frame before ours and then on ours.
         result = detection.detect(frame, timeout=2 * detection.timeout + 1)

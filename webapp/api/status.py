@@ -40,4 +40,5 @@ def healthz() -> Response:
                    viewer_errors=runtime.sender.viewer_errors,
                    # Counted by camstream's own server only (not under waitress-serve).
                    connections=connections.as_dict() if connections.limit else None,
-                   mqtt=runtime.mqtt.status() if runtime.mqtt else None)
+                   mqtt=runtime.mqtt.status() if runtime.mqtt else None,
+                   broker=runtime.broker.status() if runtime.broker else None)

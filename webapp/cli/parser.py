@@ -51,6 +51,7 @@ COMMANDS_HELP = """\
 commands (each takes --help):
   camstream hash-password             make the hash of a password for --user NAME:HASH
   camstream token create|list|revoke  read-only tokens for embedding one camera (?token=)
+  camstream worker                    a detector for remote:GROUP cameras, on any machine (NATS)
 """
 
 

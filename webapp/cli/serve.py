@@ -21,12 +21,15 @@ from ..config.values import ConfigError, command
 from ..runtime.lineup import reload_logged
 from ..runtime.registry import runtime_of
 from ..serve.server import listen, make_server, raise_open_file_limit, streaming_settings
-from .accounts import COMMANDS
+from .accounts import COMMANDS as ACCOUNTS
 from .check import check
 from .parser import build_parser, config_from_args, fail
 from .systemd import systemd_unit
+from .worker import worker_command
 
 log = logging.getLogger("camstream")
+
+COMMANDS = {**ACCOUNTS, "worker": worker_command}
 
 def server_settings(config: Mapping[str, Any]) -> tuple[str, int, int, str]:
     """Host, port, threads and log level: from a flag, a variable or the config file, else their defaults."""

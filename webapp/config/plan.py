@@ -24,7 +24,7 @@ from .tomlfile import NONE
 from .values import ConfigError, camera_entries, check_name, names_list, parse_size, per_camera
 
 # The options every camera built from a source string takes (see camera.create_camera).
-FRAME_OPTIONS = ("FPS", "QUALITY", "WIDTH", "HEIGHT", "IDLE_TIMEOUT", "AUDIO")
+FRAME_OPTIONS = ("FPS", "QUALITY", "WIDTH", "HEIGHT", "IDLE_TIMEOUT", "AUDIO", "HWACCEL")
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,11 @@ class DetectorPlan:
     classes: tuple[str, ...]
     fps: float
     timeout: float
+    # The camera's detect stream, if it has one.
+    source: str | None = None
+    # For remote:GROUP: a reply's deadline, and how many requests may be out at once.
+    deadline: float = 2.0
+    in_flight: int = 2
 
     def options(self) -> dict[str, Any]:
         return {"confidence": self.confidence, "classes": self.classes, "fps": self.fps, "timeout": self.timeout}
@@ -69,7 +74,13 @@ def make_plan(settings: Settings) -> Plan:
         raise ConfigError(f"camera name {twice!r} is given twice")
     detect = _per_camera_layers(settings, names, "DETECT", "a detector", "SPEC")
     record = _per_camera_layers(settings, names, "RECORD", "a recording mode", "MODE")
-    plans = {name: _camera_plan(name, source, settings, detect.get(name), record.get(name)) for name, source in entries}
+    detect_sources = _per_camera_layers(settings, names, "DETECT_SOURCE", "a detect stream", "SOURCE")
+    for name in detect_sources:
+        if name not in detect:
+            raise ConfigError(f"camera {name!r} has a detect stream but no detector; give it one "
+                              f"(--detect {name}=motion) or leave the detect stream out")
+    plans = {name: _camera_plan(name, source, settings, detect.get(name), record.get(name), detect_sources.get(name))
+             for name, source in entries}
     limits = Limits(retain_days=float(config["RETAIN_DAYS"]) or None,
                     max_bytes=parse_size("MAX_STORAGE", config.get("MAX_STORAGE")),
                     min_free=parse_size("MIN_FREE", config.get("MIN_FREE")) or 0)
@@ -83,7 +94,7 @@ def camera_settings(settings: Settings, name: str) -> Mapping[str, Any]:
 
 
 def _per_camera_layers(settings: Settings, names: list[str], key: str, thing: str, placeholder: str) -> dict[str, str]:
-    """``DETECT`` or ``RECORD`` by camera: a flag's or variable's entry for a camera beats its table in the file.
+    """``DETECT``, ``DETECT_SOURCE`` or ``RECORD`` by camera: a flag's or variable's entry for a camera beats its table in the file.
 
     (The file's top-level value is its tables' default, see webapp/config/tomlfile.py; with no tables it is ``key`` itself.)
     """
@@ -95,7 +106,8 @@ def _per_camera_layers(settings: Settings, names: list[str], key: str, thing: st
     return {name: value for name, value in chosen.items() if value.strip() and value.strip().lower() != NONE}
 
 
-def _camera_plan(name: str, source: Any, settings: Settings, spec: str | None, mode: str | None) -> CameraPlan:
+def _camera_plan(name: str, source: Any, settings: Settings, spec: str | None, mode: str | None,
+                 detect_source: str | None = None) -> CameraPlan:
     view = camera_settings(settings, name)
     options = tuple((key.lower(), view.get(key, DEFAULTS[key])) for key in FRAME_OPTIONS)
     detector = None
@@ -105,7 +117,11 @@ def _camera_plan(name: str, source: Any, settings: Settings, spec: str | None, m
         except ValueError as exc:
             raise ConfigError(f"camera {name!r}: {exc}") from None
         detector = DetectorPlan(spec, float(view["DETECT_CONFIDENCE"]), names_list(view.get("DETECT_CLASSES")),
-                                float(view["DETECT_FPS"]), float(view["DETECT_TIMEOUT"]))
+                                float(view["DETECT_FPS"]), float(view["DETECT_TIMEOUT"]), detect_source,
+                                float(view["REMOTE_TIMEOUT"]), int(view["REMOTE_IN_FLIGHT"]))
+        if detector.spec.startswith("remote:") and not settings.config.get("BROKER"):
+            raise ConfigError(f"camera {name!r} detects with {detector.spec!r}, which needs a broker: "
+                              f"--broker nats://HOST:4222 (and camstream worker --group ... on some machine)")
     record = None
     if mode is not None:
         if mode not in MODES:
@@ -132,7 +148,7 @@ def _record_settings(view: Mapping[str, Any], mode: str) -> RecordSettings:
         mode=mode, format=fmt, segment_seconds=float(view["SEGMENT_SECONDS"]),
         pre_capture=float(view["PRE_CAPTURE"]), post_capture=float(view["POST_CAPTURE"]),
         event_gap=float(view["EVENT_GAP"]), event_max_length=float(view["EVENT_MAX_LENGTH"]),
-        labels=names_list(view.get("EVENT_LABELS")))
+        labels=names_list(view.get("EVENT_LABELS")), copy=bool(view["RECORD_COPY"]))
 
 
 def _sensor_labels(detector: str, classes: tuple[str, ...]) -> list[str]:

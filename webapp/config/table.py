@@ -22,6 +22,7 @@ from typing import Any
 
 from camera.base import MAX_IDLE_TIMEOUT
 from camera.limits import MAX_FPS, MAX_SIDE, MIN_FPS, checked
+from camera.sources.hardware import KINDS as HWACCEL_KINDS
 
 from .values import ConfigError
 
@@ -151,17 +152,33 @@ SETTINGS: tuple[Setting, ...] = (
             camera=True),
     Setting("AUDIO", BOOL, True, "pass a camera's AAC audio through with its H.264 or H.265 video", flag="--no-audio",
             flag_value=False, camera=True, more="other audio codecs are left out, and the camera's status says so"),
+    _text("HWACCEL", "none", "decode a camera's H.264/H.265 pictures on this device (FFmpeg's); auto takes the first "
+          "that works", kind=CHOICE, choices=HWACCEL_KINDS, camera=True,
+          more="only pictures are decoded (MJPEG viewers, detection); a device that does not work here means "
+          "software, said once in the log and in the camera's status (`video.decoding`)"),
     # Detection.
     Setting("DETECT", ENTRIES, None, "run a detector on a camera: motion, yolo:PATH.onnx or MODULE:ATTR; "
             "SPEC alone for a one-camera server; repeat for several", flag="--detect", metavar="NAME=SPEC",
             repeat=True, camera=True, more="options as `?name=value`; `motion+` before a model runs it only on "
             "motion; the variable is `name=spec,name=spec` (see [Detection](detection.md))"),
+    Setting("DETECT_SOURCE", ENTRIES, None, "a camera's second, smaller stream to detect on (an IP camera's "
+            "sub-stream); SOURCE alone for a one-camera server", flag="--detect-source", metavar="NAME=SOURCE",
+            repeat=True, camera=True, more="detection, motion and events use it, viewers and recording the main "
+            "stream; boxes are given in the main stream's pixels (see [Detection](detection.md))"),
     _number("DETECT_CONFIDENCE", FLOAT, 0, 1, 0.5, "lowest score a detection is kept with, 0-1", camera=True),
     _text("DETECT_CLASSES", None, "keep only these labels, comma-separated (person,car)", "LABELS", kind=NAMES,
           camera=True),
     _number("DETECT_FPS", FLOAT, 0.1, MAX_FPS, 5.0, "detector runs per second at most, per camera", camera=True),
     _number("DETECT_TIMEOUT", FLOAT, 0.1, 3600, 10.0,
             "seconds a detector may take on a frame before it is restarted", camera=True),
+    _number("REMOTE_TIMEOUT", FLOAT, 0.05, 60, 2.0, "seconds a remote:GROUP worker has to answer a frame; a later "
+            "answer is dropped and counted", camera=True),
+    _number("REMOTE_IN_FLIGHT", INT, 1, 16, 2, "frames a camera has out to remote workers at once; newer frames "
+            "wait for a place, the newest first", camera=True),
+    _text("BROKER", None, "the NATS server remote:GROUP detectors and workers meet at: "
+          "nats://[user:password@]host[:port] (tls:// for TLS)", "URL", reload=False,
+          more="needs the nats extra, `pip install '.[nats]'` (see [Detection](detection.md#detectors-on-other-"
+          "machines))"),
     # Recording.
     Setting("RECORD", ENTRIES, None, "record a camera: 'events' (clips of what the detector finds) or 'continuous' "
             "(everything, in segments); MODE alone for a one-camera server; repeat for several", flag="--record",
@@ -169,6 +186,10 @@ SETTINGS: tuple[Setting, ...] = (
             more="a camera table says `none` to have none (see [Recording and events](recording.md))"),
     _text("RECORD_FORMAT", "jpeg", "jpeg: frames as captured (no CPU); h264: about 10x smaller, costs CPU",
           kind=CHOICE, choices=RECORD_FORMATS, camera=True),
+    Setting("RECORD_COPY", BOOL, True, "record a camera's own H.264/H.265 as it came (no decode, no encode)",
+            flag="--no-record-copy", flag_value=False, camera=True,
+            more="without it such a camera is decoded and recorded in --record-format, as any other: smaller "
+            "files from a camera of a high bitrate, at the cost of decoding and encoding every frame"),
     _text("STORAGE", "camstream-data", "where recordings go", "DIR", reload=False, shown_default="./camstream-data"),
     _number("RETAIN_DAYS", FLOAT, 0, 36500, 7.0, "delete recordings and events older than this; 0 keeps them",
             reload=False),

@@ -97,8 +97,9 @@ def reload_logged(app: Flask) -> Change | None:
 
 def _add(runtime: Runtime, plans: list[CameraPlan], strict: bool) -> None:
     cameras = {plan.name: _camera(plan, strict) for plan in plans}
-    wanted = {plan.name: (cameras[plan.name], plan.detector) for plan in plans if plan.detector is not None}
-    detections = start_detections(wanted, strict)
+    wanted = {plan.name: (cameras[plan.name], plan.detector, _detect_camera(plan, strict))
+              for plan in plans if plan.detector is not None}
+    detections = start_detections(wanted, strict, runtime.broker)
     try:
         recorders = {plan.name: runtime.recording.add(cameras[plan.name], plan.record, detections.get(plan.name))
                      for plan in plans if plan.record is not None}
@@ -125,15 +126,31 @@ def _add(runtime: Runtime, plans: list[CameraPlan], strict: bool) -> None:
 def _camera(plan: CameraPlan, strict: bool) -> BaseCamera:
     if isinstance(plan.source, BaseCamera):
         return plan.source
-    options = dict(plan.options)
+    return _built(plan.name, plan.source, dict(plan.options), strict)
+
+
+def _detect_camera(plan: CameraPlan, strict: bool) -> BaseCamera | None:
+    """The camera's detect stream, a camera of its own named ``NAME-detect`` (its log lines say which)."""
+    if plan.detector is None or plan.detector.source is None:
+        return None
+    options = {**dict(plan.options), "audio": False, "width": None, "height": None}
+    return _built(f"{plan.name}-detect", plan.detector.source, options, strict,
+                  what=f"the detect stream of camera {plan.name!r}")
+
+
+def _built(name: str, source: str, options: dict, strict: bool, what: str | None = None) -> BaseCamera:
+    """The camera of ``source``; one that can never work raises (``strict``) or stays failed and says why."""
     try:
-        return create_camera(plan.name, plan.source, **options)
+        return create_camera(name, source, **options)
     except SourceError as exc:
-        if strict:
+        if strict and what is None:
             raise
-        log.error("camera %s: %s; it stays failed, the other cameras serve", plan.name, exc)
+        if strict:
+            raise SourceError(f"{what}: {exc}") from None
+        log.error("%s: %s; it stays failed, the other cameras serve", what or f"camera {name}", exc)
         options.pop("audio", None)
-        return UnusableCamera(plan.name, plan.source, str(exc), **options)
+        options.pop("hwaccel", None)
+        return UnusableCamera(name, source, str(exc), **options)
 
 
 def _remove(runtime: Runtime, names: Iterable[str]) -> None:

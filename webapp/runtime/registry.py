@@ -30,6 +30,8 @@ from .meters import Metrics
 from .recording import Recording
 
 if TYPE_CHECKING:
+    from camera.remote import BrokerLink
+
     from ..config.layers import Settings
     from ..config.plan import Plan
     from ..integrations.mqtt import MqttPublisher
@@ -58,6 +60,8 @@ class CameraUnit:
             self.overlay.stop()
         if self.detection is not None:
             self.detection.stop(timeout)
+            if self.detection.source is not self.camera:  # its detect stream, there for it alone
+                self.detection.source.stop(timeout)
 
 
 @dataclass
@@ -78,6 +82,8 @@ class Runtime:
     recording: Recording
     slots: StreamSlots
     mqtt: MqttPublisher | None = None
+    # The NATS connection of remote:GROUP detectors (camera/remote/), when --broker is given.
+    broker: BrokerLink | None = None
     metrics: Metrics = field(default_factory=Metrics)
     # Every detection result and camera state change (``/events``, WebSocket), and what feeds it.
     events: EventLog = field(default_factory=EventLog)
@@ -146,6 +152,8 @@ class Runtime:
         units = list(self.units.values())
         for unit in units:
             unit.camera.stop(timeout=0)
+        if self.broker is not None:
+            self.broker.close()
         self.events.close()
         before_join()
         for unit in units:
