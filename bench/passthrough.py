@@ -44,19 +44,20 @@ WIDTH, HEIGHT, FPS, GOP = 1920, 1080, 30, 60
 WARM_UP = 8
 
 
-def make_source(path: Path, seconds: int, bitrate: int) -> None:
-    """An H.264 elementary stream of a moving scene, made once (it takes a while at 1080p)."""
+def make_source(path: Path, seconds: int, bitrate: int, size: tuple[int, int] = (WIDTH, HEIGHT)) -> None:
+    """An H.264 elementary stream of a moving scene of ``size``, made once (it takes a while at 1080p)."""
     if path.exists():
         return
+    width, height = size
     output = av.open(str(path), "w", format="h264")
     stream = output.add_stream("libx264", rate=FPS, options={"preset": "veryfast", "g": str(GOP),
                                                              "bf": "0", "tune": "zerolatency"})
-    stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+    stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
     stream.bit_rate = bitrate
     stream.time_base = Fraction(1, FPS)
-    ys, xs = np.mgrid[0:HEIGHT, 0:WIDTH]
+    ys, xs = np.mgrid[0:height, 0:width]
     for index in range(seconds * FPS):
-        image = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
+        image = np.zeros((height, width, 3), np.uint8)
         image[..., 0] = (xs + index * 8) % 256
         image[..., 1] = (ys + index * 4) % 256
         image[..., 2] = ((xs // 64 + ys // 64 + index // 15) % 2) * 200

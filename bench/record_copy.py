@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -31,8 +32,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
-import numpy as np
-from passthrough import FPS, GOP, SYSTEM_PYTHON, WARM_UP, make_source
+from passthrough import FPS, SYSTEM_PYTHON, WARM_UP, make_source
 from report import publish
 from run import ROOT, Process, cpu_seconds, pinned
 
@@ -45,24 +45,7 @@ EXPORT_MINUTES = 10
 
 def make_sub_source(path: Path, seconds: int) -> None:
     """The sub-stream: the same kind of scene at 640x360, 500 kbit/s."""
-    if path.exists():
-        return
-    width, height = SUB
-    output = av.open(str(path), "w", format="h264")
-    stream = output.add_stream("libx264", rate=FPS, options={"preset": "veryfast", "g": str(GOP), "bf": "0",
-                                                             "tune": "zerolatency"})
-    stream.width, stream.height, stream.pix_fmt, stream.bit_rate = width, height, "yuv420p", 500_000
-    stream.time_base = Fraction(1, FPS)
-    ys, xs = np.mgrid[0:height, 0:width]
-    for index in range(seconds * FPS):
-        image = np.zeros((height, width, 3), np.uint8)
-        image[..., 0] = (xs * 3 + index * 8) % 256
-        image[..., 2] = ((xs // 21 + ys // 21 + index // 15) % 2) * 200
-        frame = av.VideoFrame.from_ndarray(image, format="bgr24")
-        frame.pts = index
-        output.mux(stream.encode(frame))
-    output.mux(stream.encode())
-    output.close()
+    make_source(path, seconds, 500_000, SUB)
 
 
 def rtsp_server(main: Path, sub: Path) -> Process:
@@ -234,7 +217,7 @@ def run(args: argparse.Namespace) -> str:
               f"core 0. CPU in % of one core; frames written a second for all {CAMERAS} (they send {CAMERAS * FPS})."),
              "",
              "| recording | CPU % | frames written/s | Mbit/s written | format |", "| --- | --- | --- | --- | --- |"]
-    lines += [f"| {label} | {cpu:.1f} | {frames:.0f} | {written:.1f} | {formats} |"
+    lines += [f"| {label} | {cpu:.1f} | {'-' if math.isnan(frames) else f'{frames:.0f}'} | {written:.1f} | {formats} |"
               for label, cpu, frames, written, formats in rows]
     return "\n".join(lines) + "\n\n" + exported
 

@@ -93,6 +93,8 @@ class CameraDetection:
         self._results = self._errors = self._restarts = 0
         self._gated = self._worker_gated = 0
         self._runs: deque[tuple[float, float]] = deque(maxlen=50)
+        # How old each of the last results was when it came out (its frame's capture to its end), seconds.
+        self._ages: deque[float] = deque(maxlen=100)
         self._let_go = False
         self._result_listeners: list[Callable[[DetectionResult], None]] = []
 
@@ -109,14 +111,18 @@ class CameraDetection:
             self._process.wait_ready(self.load_timeout)
         except DetectorError as exc:
             return str(exc)
-        self._state = RUNNING
         log.info("camera %s: detector %s is ready (%s)", self.camera.name, self.spec.text,
                  self._process.description)
+        self._begin()
+        return None
+
+    def _begin(self) -> None:
+        """Start detecting: the detection thread, and the cameras kept running for it."""
+        self._state = RUNNING
         self._thread = threading.Thread(target=self._run, name=f"detect-{self.camera.name}", daemon=True)
         self._thread.start()
         for camera in self._held():
             camera.hold()
-        return None
 
     def _held(self) -> list[BaseCamera]:
         """The cameras kept running while detecting: the one detected on, and the main stream too (its size is
@@ -248,6 +254,7 @@ class CameraDetection:
             result = result.in_size(self.camera.picture_size())
         with self._cond:
             recovered = self._state == ERROR
+            self._ages.append(result.finished - frame.timestamp)
             self._latest = result
             self._history.append(result)
             self._results += 1
@@ -262,6 +269,16 @@ class CameraDetection:
 
     def _frame_failed(self, frame: Frame, error: FrameError) -> None:
         reason = str(error)
+        if self._failed_on(frame, reason):
+            log.error("camera %s: detector %s failed on a frame: %s\n%s", self.camera.name, self.spec.text,
+                      reason, error.details.rstrip())
+        else:
+            log.debug("camera %s: detector %s failed on a frame again: %s", self.camera.name, self.spec.text,
+                      reason)
+
+    def _failed_on(self, frame: Frame, reason: str) -> bool:
+        """``frame`` got no result, for ``reason``: the state says so until one comes. True if it did not
+        say so already (the first failure after results)."""
         with self._cond:
             first = self._state != ERROR
             self._state = ERROR
@@ -269,12 +286,7 @@ class CameraDetection:
             self._last_error = reason
             self._failure = (frame.seq, reason)
             self._cond.notify_all()
-        if first:
-            log.error("camera %s: detector %s failed on a frame: %s\n%s", self.camera.name, self.spec.text,
-                      reason, error.details.rstrip())
-        else:
-            log.debug("camera %s: detector %s failed on a frame again: %s", self.camera.name, self.spec.text,
-                      reason)
+        return first
 
     def _crashed(self, frame: Frame, reason: str, backoff: Backoff) -> None:
         """The worker died or hung: restart it with backoff; frames meanwhile are skipped."""
@@ -327,8 +339,17 @@ class CameraDetection:
             "restarts": self._restarts,
             "gated": self._gated,
             "last_error": self._last_error,
+            **self._age_status(),
             "stream": "main" if self.source is self.camera else self._source_status(),
         }
+
+    def _age_status(self) -> dict:
+        """The median and 99th percentile age of the last results, in ms (None before the first)."""
+        ages = sorted(self._ages)
+        if not ages:
+            return {"result_age_ms": None, "result_age_p99_ms": None}
+        return {"result_age_ms": round(statistics.median(ages) * 1000, 1),
+                "result_age_p99_ms": round(ages[min(len(ages) - 1, int(len(ages) * 0.99))] * 1000, 1)}
 
     def _source_status(self) -> dict:
         """The detect stream's own state: it fails, and comes back, apart from the camera's main stream."""

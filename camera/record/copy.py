@@ -38,17 +38,25 @@ class CopyWriter:
         self.frames = 0
         self.first: float | None = None
         self.last: float | None = None
+        self._origin: float | None = None
         self._append(init)
 
-    def write(self, data: bytes, timestamp: float | None) -> None:
-        """Append one fragment; ``timestamp`` (when its frame came) is None for a fragment of audio alone."""
+    def write(self, data: bytes, timestamp: float | None, stream_time: float | None = None) -> None:
+        """Append one fragment; ``timestamp`` (when its frame came) is None for a fragment of audio alone.
+
+        The file's frame times are its first frame's ``timestamp`` plus each frame's ``stream_time`` (the
+        camera's own clock) since the first, as :func:`scan` reads them back; a frame's arrival time would
+        drift from that whenever packets come in bursts."""
         self._append(data)
         if timestamp is None:
             return
         self.frames += 1
         if self.first is None:
-            self.first = timestamp
-        self.last = timestamp
+            self.first, self._origin = timestamp, stream_time
+        if stream_time is None or self._origin is None:
+            self.last = timestamp
+        else:
+            self.last = self.first + max(0.0, stream_time - self._origin)
 
     def _append(self, data: bytes) -> None:
         written = self._file.write(data)

@@ -9,7 +9,7 @@ from there with ranges (a player's seeks read the disk, they make nothing).
 Downloads of continuous recording are named by camera, span and what the segments held when asked for (their
 ids and frame counts), so a span still being recorded gets a new file once it holds more. They are kept for
 :data:`KEEP_SECONDS` after their last use and at most :data:`MAX_BYTES` in all, the least recently used going
-first.
+first (a tenth of ``--max-storage`` when that is less), and they count against ``--max-storage``.
 """
 
 from __future__ import annotations
@@ -151,6 +151,16 @@ class ExportCache:
             if making.error is None and making.path.parent == self.folder:
                 self.prune(keep=making.path)
             making.finished.set()
+
+    def total_bytes(self) -> int:
+        """What the kept downloads take on the disk now."""
+        total = 0
+        for path in self.folder.glob("*.mp4"):
+            try:
+                total += path.stat().st_size
+            except FileNotFoundError:
+                continue
+        return total
 
     def prune(self, keep: Path | None = None) -> None:
         """Delete what has not been used for :attr:`keep_seconds`, then the least recently used beyond

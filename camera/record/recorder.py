@@ -425,7 +425,7 @@ class Recorder:
 
     def _copy_into(self, writing: Writing, fragment: Fragment, at: float) -> None:
         before = writing.writer.size
-        writing.writer.write(fragment.data, at if fragment.time is not None else None)
+        writing.writer.write(fragment.data, at if fragment.time is not None else None, fragment.time)
         if fragment.time is not None:
             self.frames_written += 1
         self.bytes_written += max(0, writing.writer.size - before)

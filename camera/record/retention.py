@@ -105,10 +105,12 @@ class Retention:
         limits = self.limits
         index = self.storage.index
         deleted = 0
+        # Downloads kept a while take room too (bounded apart, see exports.py): they count against the cap.
+        kept = self.storage.exports.total_bytes() if limits.max_bytes is not None else 0
         while (oldest := index.oldest()) is not None:
             kind, item_id, start = oldest
             too_old = limits.retain_days is not None and start < now - limits.retain_days * 86400
-            too_big = limits.max_bytes is not None and index.total_bytes() > limits.max_bytes
+            too_big = limits.max_bytes is not None and index.total_bytes() + kept > limits.max_bytes
             too_full = self.storage.free_bytes() < limits.min_free + headroom(limits.min_free)
             if not (too_old or too_big or too_full):
                 break

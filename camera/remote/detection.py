@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
-import statistics
-import threading
 import time
 from collections import deque
 
 from ..base import BaseCamera
 from ..detect.errors import FrameError
-from ..detect.runner import ERROR, RUNNING, CameraDetection
+from ..detect.runner import CameraDetection
 from ..detect.spec import DetectorSpec
 from ..frame import Frame
 from ..pacing import RateLimit
@@ -45,20 +43,16 @@ class RemoteDetection(CameraDetection):
         self._out: dict[int, Frame] = {}
         self._replies: deque[tuple[Frame, concurrent.futures.Future]] = deque()
         self._workers: dict[str, float] = {}
-        self._ages: deque[float] = deque(maxlen=50)
         self._sent = self._timeouts = self._late = self._refused = self._bad = 0
 
     def start(self) -> None:
         """Nothing to start here: the workers run elsewhere, and the link connects by itself."""
 
     def wait_ready(self) -> str | None:
-        self._state = RUNNING
+        """Ready at once: workers may come and go, and the status says which answer."""
         log.info("camera %s: frames go to the workers of %r through the broker %s", self.camera.name, self.group,
                  self.link.shown)
-        self._thread = threading.Thread(target=self._run, name=f"detect-{self.camera.name}", daemon=True)
-        self._thread.start()
-        for camera in self._held():
-            camera.hold()
+        self._begin()
         return None
 
     # -- the detection thread ------------------------------------------
@@ -127,26 +121,18 @@ class RemoteDetection(CameraDetection):
         if latest is not None and latest.frame.seq >= frame.seq:
             self._late += 1  # a newer frame's result came first: this one is old news
             return
-        self._ages.append(time.time() - frame.timestamp)
         self._publish(frame, reply.detections, reply.inference_ms, int(reply.gated))
 
     def _trouble(self, frame: Frame, reason: str) -> None:
         """A request that got no result: shown in the status (and said once in the log) until one comes."""
-        with self._cond:
-            first = self._state != ERROR or self._last_error != reason
-            self._state = ERROR
-            self._errors += 1
-            self._last_error = reason
-            self._failure = (frame.seq, reason)
-            self._cond.notify_all()
-        if first:
+        said = self._last_error
+        if self._failed_on(frame, reason) or said != reason:
             log.warning("camera %s: detector %s: %s", self.camera.name, self.spec.text, reason)
 
     # -- status --------------------------------------------------------
 
     def status(self) -> dict:
         now = time.monotonic()
-        ages = sorted(self._ages)
         return {**super().status(), "remote": {
             "group": self.group,
             "broker": self.link.state,
@@ -157,6 +143,4 @@ class RemoteDetection(CameraDetection):
             "late": self._late,
             "refused": self._refused,
             "bad_replies": self._bad,
-            "result_age_ms": round(statistics.median(ages) * 1000, 1) if ages else None,
-            "result_age_p99_ms": round(ages[min(len(ages) - 1, int(len(ages) * 0.99))] * 1000, 1) if ages else None,
         }}

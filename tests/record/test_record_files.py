@@ -187,6 +187,16 @@ def test_retention_keeps_total_size_under_the_cap_with_many_small_segments(tmp_p
     assert on_disk == storage.index.total_bytes()
 
 
+def test_kept_downloads_count_against_the_size_cap(tmp_path):
+    storage = Storage(tmp_path / "store")
+    ids = [write_segment(storage, "cam", T0 + i * 2, 2) for i in range(10)]
+    each = storage.index.segment(ids[0]).bytes
+    (storage.exports.folder / "kept.mp4").write_bytes(b"\0" * each * 3)
+    retention = Retention(storage, Limits(retain_days=None, max_bytes=each * 10, min_free=0))
+    assert retention.run_once(now=T0) == 3, "three segments' worth of downloads: the three oldest segments go"
+    assert [segment.id for segment in storage.index.segments()] == ids[3:]
+
+
 def test_retention_frees_space_down_to_the_minimum_and_never_touches_an_open_segment(tmp_path):
     storage = Storage(tmp_path / "store")
     for i in range(5):

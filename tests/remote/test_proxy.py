@@ -83,7 +83,7 @@ def test_nginx_caches_hls_so_forty_readers_cost_one_request_per_segment(tmp_path
     upstream: Counter[str] = Counter()
     inner = app.wsgi_app
 
-    def counting(environ, start_response):  # noqa: ANN001, ANN202 - a WSGI middleware
+    def counting(environ, start_response):
         upstream[environ["PATH_INFO"]] += 1
         return inner(environ, start_response)
 

@@ -1,17 +1,23 @@
 """The docs' settings page, made from the settings table, so the page can never tell another story than the code.
 
 MkDocs runs this file as a hook (``hooks:`` in mkdocs.yml): in a page,
-the line ``<!-- settings-table -->`` becomes :func:`markdown_table`.
+the line ``<!-- settings-table -->`` becomes :func:`markdown_table`, and
+``<!-- include: PATH -->`` the file at PATH (from the project's root) as a
+code block, so a shipped file shown in the docs is the file itself.
 """
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 # Absolute: MkDocs loads this file by its path, with camstream installed beside it (the docs extra).
 from webapp.config.table import BOOL, CHOICE, ENTRIES, NAMES, SETTINGS, Setting
 
 MARKER = "<!-- settings-table -->"
+INCLUDE = re.compile(r"<!-- include: ([\w./-]+) -->")
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def markdown_table() -> str:
@@ -55,5 +61,11 @@ def _cell(text: str) -> str:
 
 
 def on_page_markdown(markdown: str, **_: Any) -> str:
-    """MkDocs' hook: put the table where a page asks for it."""
-    return markdown.replace(MARKER, markdown_table())
+    """MkDocs' hook: put the table, and the files, where a page asks for them."""
+    return INCLUDE.sub(_included, markdown.replace(MARKER, markdown_table()))
+
+
+def _included(match: re.Match[str]) -> str:
+    path = ROOT / match[1]
+    kind = {".conf": "nginx", ".toml": "toml", ".py": "python"}.get(path.suffix, "")
+    return f"```{kind}\n{path.read_text().rstrip()}\n```"

@@ -67,6 +67,8 @@ class Recording:
                 raise ConfigError(f"STORAGE {str(self.root)!r} cannot be used: "
                                   f"{getattr(exc, 'strerror', None) or exc}") from None
             reconcile(storage)
+            if self.limits.max_bytes:  # kept downloads count against the cap: a tenth of it at most
+                storage.exports.max_bytes = min(storage.exports.max_bytes, self.limits.max_bytes // 10)
             retention = Retention(storage, self.limits)
             retention.start()
             self.storage, self.retention = storage, retention
