@@ -28,6 +28,8 @@ log = logging.getLogger("camstream.detect")
 
 # A worker counts as seen for this long after its last reply.
 SEEN_SECONDS = 60.0
+# Workers remembered at most (by the last time they answered).
+MAX_WORKERS = 1000
 
 
 class RemoteDetection(CameraDetection):
@@ -104,6 +106,10 @@ class RemoteDetection(CameraDetection):
                 self._refused += 1
                 self._trouble(frame, str(exc) or "the broker is down")
                 continue
+            except Exception as exc:  # noqa: BLE001 - e.g. a frame above the server's max_payload
+                self._refused += 1
+                self._trouble(frame, f"the broker refused the frame: {self.link.words(exc)}")
+                continue
             self._take(frame, data)
 
     def _take(self, frame: Frame, data: bytes) -> None:
@@ -116,12 +122,20 @@ class RemoteDetection(CameraDetection):
         except RuntimeError as exc:  # the worker's detector failed on this frame
             self._frame_failed(frame, FrameError(str(exc), ""))
             return
-        self._workers[reply.worker] = time.monotonic()
+        self._seen(reply.worker)
         latest = self._latest
         if latest is not None and latest.frame.seq >= frame.seq:
             self._late += 1  # a newer frame's result came first: this one is old news
             return
         self._publish(frame, reply.detections, reply.inference_ms, int(reply.gated))
+
+    def _seen(self, worker: str) -> None:
+        """Note that ``worker`` answered; the longest unheard go first beyond :data:`MAX_WORKERS` (a worker
+        names itself, and one that makes up a new name each time must not grow this without bound)."""
+        self._workers.pop(worker, None)
+        self._workers[worker] = time.monotonic()
+        while len(self._workers) > MAX_WORKERS:
+            del self._workers[next(iter(self._workers))]
 
     def _trouble(self, frame: Frame, reason: str) -> None:
         """A request that got no result: shown in the status (and said once in the log) until one comes."""

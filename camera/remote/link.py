@@ -88,7 +88,7 @@ class BrokerLink:
         try:
             future.result(timeout)
         except Exception as exc:  # noqa: BLE001 - closing, whatever state it was in
-            log.debug("closing the broker link: %s", self._words(exc))
+            log.debug("closing the broker link: %s", self.words(exc))
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout)
 
@@ -138,11 +138,11 @@ class BrokerLink:
             self._set(DOWN)
 
     async def _error(self, exc: Exception) -> None:
-        self.last_error = self._words(exc)
+        self.last_error = self.words(exc)
 
     def _failed(self, exc: BaseException) -> None:
         first = self.state != DOWN or self.last_error is None
-        self.last_error = self._words(exc)
+        self.last_error = self.words(exc)
         self._set(DOWN)
         if first:
             log.warning("the broker %s cannot be reached (%s); trying again", self.shown, self.last_error)
@@ -151,7 +151,7 @@ class BrokerLink:
         if state != self.state:
             self.state, self._since = state, time.time()
 
-    def _words(self, exc: BaseException) -> str:
+    def words(self, exc: BaseException) -> str:
         text = " ".join(str(exc).split()) or type(exc).__name__
         # nats-py may say the server's URL, password and all.
         return text.replace(self.url, self.shown)[:300]
@@ -183,7 +183,7 @@ class BrokerLink:
             raise TimeoutError(f"no answer within {timeout:g} s") from None
         except (errors.ConnectionClosedError, errors.ConnectionReconnectingError, errors.StaleConnectionError,
                 errors.OutboundBufferLimitError) as exc:
-            raise BrokerDown(f"the broker {self.shown}: {self._words(exc)}") from None
+            raise BrokerDown(f"the broker {self.shown}: {self.words(exc)}") from None
         return message.data
 
     def status(self) -> dict:

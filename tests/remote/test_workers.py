@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+import camera.remote.detection as remote_detection
 from tests.helpers import MjpegReader, free_port, get, get_json, wait_until
 from tests.sources import SceneCamera
 
@@ -37,9 +38,10 @@ class NatsServer:
     """nats-server on 127.0.0.1 (with a user and password if ``secured``); stopped and started again on the
     same port."""
 
-    def __init__(self, secured: bool = False) -> None:
+    def __init__(self, secured: bool = False, config: Path | None = None) -> None:
         self.port = free_port()
         self.secured = secured
+        self.config = config
         self.process: subprocess.Popen | None = None
         self.start()
 
@@ -49,6 +51,7 @@ class NatsServer:
 
     def start(self) -> None:
         extra = ["--user", "camstream", "--pass", PASSWORD] if self.secured else []
+        extra += ["-c", str(self.config)] if self.config else []
         self.process = subprocess.Popen([NATS_SERVER, "-a", "127.0.0.1", "-p", str(self.port), *extra],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         assert wait_until(self._listening, 10), "nats-server did not start"
@@ -205,7 +208,11 @@ def lying_worker(url: str, group: str, stop: threading.Event) -> threading.Threa
             wrong_seq = {"camera": headers.get("Camstream-Camera"), "seq": -1, "detections": []}
             bad_box = {"camera": headers.get("Camstream-Camera"), "seq": int(headers.get("Camstream-Seq", 0)),
                        "detections": [{"label": "x", "score": 2.0, "box": [0, 0, 1, 1]}]}
-            choices = [*replies, json.dumps(wrong_seq).encode(), json.dumps(bad_box).encode()]
+            # A well-formed answer, but from a worker of a new name each time: remembered within bounds.
+            renamed = {"camera": headers.get("Camstream-Camera"), "seq": int(headers.get("Camstream-Seq", 0)),
+                       "worker": f"made-up-{count}", "detections": []}
+            choices = [*replies, json.dumps(wrong_seq).encode(), json.dumps(bad_box).encode(),
+                       json.dumps(renamed).encode()]
             await message.respond(choices[count % len(choices)])
             count += 1
 
@@ -219,7 +226,8 @@ def lying_worker(url: str, group: str, stop: threading.Event) -> threading.Threa
     return thread
 
 
-def test_replies_that_are_garbage_or_for_another_frame_are_counted_not_believed(broker, serve_app):
+def test_replies_that_are_garbage_or_for_another_frame_are_counted_not_believed(broker, serve_app, monkeypatch):
+    monkeypatch.setattr(remote_detection, "MAX_WORKERS", 3)
     stop = threading.Event()
     thread = lying_worker(broker.url, "liars", stop)
     try:
@@ -227,7 +235,10 @@ def test_replies_that_are_garbage_or_for_another_frame_are_counted_not_believed(
                           "BROKER": broker.url, "DETECT_FPS": 10})
         assert wait_until(lambda: detection_status(site)["remote"]["bad_replies"] >= 10, 30)
         status = detection_status(site)
-        assert status["results"] == 0 and status["state"] == "error" and "sent a" in status["last_error"]
+        # Only the well-formed answers (one in six) were taken in; everything else was counted as bad.
+        assert status["remote"]["bad_replies"] >= 4 * (status["results"] - 1), status
+        assert wait_until(lambda: detection_status(site)["remote"]["bad_replies"] >= 25, 30)
+        assert detection_status(site)["remote"]["workers_seen"] == 3, "a made-up name each time: three kept"
     finally:
         stop.set()
         thread.join(10)
@@ -239,6 +250,25 @@ def test_a_group_without_workers_says_so(broker, serve_app):
     assert wait_until(lambda: detection_status(site)["remote"]["refused"] >= 2, 20)
     assert "no worker of 'nobody' is up" in detection_status(site)["last_error"]
     assert get_json(f"{site}/api/cameras/scene")[1]["state"] == "streaming"
+
+
+def test_a_frame_above_the_brokers_largest_message_is_refused_and_the_detector_goes_on(workers, serve_app,
+                                                                                        tmp_path):
+    config = tmp_path / "nats.conf"
+    config.write_text("max_payload: 2000\n")  # a 320x240 JPEG is several times that
+    small = NatsServer(config=config)
+    try:
+        workers(small.url, "squares")
+        site = serve_app({"CAMERAS": {"scene": SceneCamera(rate=15)}, "DETECT": {"scene": "remote:squares"},
+                          "BROKER": small.url, "DETECT_FPS": 5})
+        assert wait_until(lambda: detection_status(site)["remote"]["refused"] >= 5, 30), detection_status(site)
+        status = detection_status(site)
+        assert status["state"] == "error" and "refused the frame" in status["last_error"], status
+        assert status["remote"]["sent"] >= 5 and status["results"] == 0
+        sent = status["remote"]["sent"]
+        assert wait_until(lambda: detection_status(site)["remote"]["sent"] > sent + 3, 20), "it goes on trying"
+    finally:
+        small.stop()
 
 
 def test_broker_credentials_never_show(workers, serve_app):
