@@ -1,6 +1,7 @@
 """The benchmark tools still work: a short real run of each, with small numbers."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,8 @@ from webapp import create_app
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
+# The benches pin their servers to core 0 for steady numbers; a short run beside the rest of the suite must not.
+UNPINNED = {**os.environ, "BENCH_PIN": "0"}
 
 
 def test_the_load_tool_measures_fast_and_slow_viewers(serve):
@@ -20,7 +23,7 @@ def test_the_load_tool_measures_fast_and_slow_viewers(serve):
     result = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "load.py"), f"{base}/video_feed/cam",
          "--viewers", "4", "--slow", "1", "--slow-rate", "100000", "--seconds", "3"],
-        capture_output=True, text=True, timeout=60, check=True,
+        capture_output=True, text=True, timeout=60, env=UNPINNED, check=True,
     )
     summary = json.loads(result.stdout)
     fast, slow = summary["fast"], summary["slow"]
@@ -33,7 +36,7 @@ def test_the_load_tool_measures_fast_and_slow_viewers(serve):
 def test_the_load_tool_only_targets_loopback():
     result = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "load.py"), "http://192.0.2.1/video_feed", "--seconds", "1"],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True, text=True, timeout=60, env=UNPINNED, check=False,
     )
     assert result.returncode != 0 and "loopback" in result.stderr
 
@@ -44,7 +47,7 @@ def test_the_runner_writes_a_table(tmp_path):
         [sys.executable, str(ROOT / "bench" / "run.py"), "--viewers", "2", "--seconds", "2",
          "--slow-seconds", "3", "--slow-fast-viewers", "2", "--paths", "sender", "--threads", "16",
          "--idle-seconds", "1", "--out", str(out)],
-        capture_output=True, text=True, timeout=180, check=True, cwd=ROOT,
+        capture_output=True, text=True, timeout=180, env=UNPINNED, check=True, cwd=ROOT,
     )
     text = out.read_text()
     assert "Produced by `python bench/run.py --viewers 2" in text
@@ -56,7 +59,7 @@ def test_the_connection_run_compares_both_servers():
     result = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "connections.py"), "--idle", "20", "--slow", "5", "--requests", "2",
          "--hold", "1", "--burst", "10", "--out", "-"],
-        capture_output=True, text=True, timeout=120, check=True,
+        capture_output=True, text=True, timeout=120, env=UNPINNED, check=True,
     )
     rows = [line for line in result.stdout.splitlines() if line.startswith(("| camstream", "| waitress-serve"))]
     assert len(rows) == 4, result.stdout
@@ -71,7 +74,7 @@ def test_the_detection_bench_writes_its_section_and_keeps_the_others(tmp_path):
     subprocess.run(
         [sys.executable, str(ROOT / "bench" / "detect.py"), "--viewers", "2", "--seconds", "2", "--rounds", "1",
          "--out", str(out)],
-        capture_output=True, text=True, timeout=180, check=True, cwd=ROOT,
+        capture_output=True, text=True, timeout=180, env=UNPINNED, check=True, cwd=ROOT,
     )
     text = out.read_text()
     assert "<!-- begin run -->\nthe streaming table\n<!-- end run -->" in text
@@ -89,7 +92,7 @@ def test_the_live_bench_runs_every_kind_of_viewer_at_once(tmp_path):
     out = tmp_path / "benchmarks.md"
     subprocess.run(
         [sys.executable, str(ROOT / "bench" / "live.py"), "--scale", "0.02", "--seconds", "2", "--out", str(out)],
-        capture_output=True, text=True, timeout=180, check=True, cwd=ROOT,
+        capture_output=True, text=True, timeout=180, env=UNPINNED, check=True, cwd=ROOT,
     )
     rows = {line.split(" | ")[0].lstrip("| "): line.split(" | ") for line in out.read_text().splitlines()
             if line.startswith("| ") and not line.startswith("| ---")}
@@ -105,7 +108,7 @@ def test_the_live_bench_runs_every_kind_of_viewer_at_once(tmp_path):
 def test_the_auth_bench_compares_every_way_of_signing_in(tmp_path):
     out = tmp_path / "benchmarks.md"
     subprocess.run([sys.executable, str(ROOT / "bench" / "auth.py"), "--requests", "20", "--out", str(out)],
-                   capture_output=True, text=True, timeout=180, check=True, cwd=ROOT)
+                   capture_output=True, text=True, timeout=180, env=UNPINNED, check=True, cwd=ROOT)
     rows = [line.split(" | ")[0].lstrip("| ") for line in out.read_text().splitlines()
             if line.startswith("| ") and "snapshots per second" not in line and "---" not in line]
     assert rows == ["open server, anonymous", "HTTP Basic (checked once, remembered)", "?token=", "session cookie"]

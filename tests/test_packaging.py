@@ -32,5 +32,5 @@ def test_every_camstream_command_in_the_docs_works_after_the_documented_install(
     # The README's install makes .venv/bin/camstream; a bare `camstream` is "command not found" until activated.
     pages = [ROOT / "README.md", ROOT / "examples" / "camstream.toml", *sorted((ROOT / "docs").glob("*.md"))]
     bare = [f"{page.name}: {command}" for page in pages for command in _commands(page.read_text())
-            if re.match(r"#?\s*camstream (--|hash-password|token)", command)]
+            if re.match(r"#?\s*camstream (--|hash-password|token|worker)", command)]
     assert not bare, "run as .venv/bin/camstream (or python -m webapp):\n" + "\n".join(bare)
