@@ -31,8 +31,9 @@ log = logging.getLogger(__name__)
 KEEP_SECONDS = 3600.0
 MAX_BYTES = 1 << 30
 CHUNK = 256 * 1024
-# How often a request following a file being made looks for more of it.
+# How often a request following a file being made looks for more of it, and how long it waits for the first.
 POLL_SECONDS = 0.05
+FIRST_BYTES_SECONDS = 60.0
 
 
 class Busy(Exception):
@@ -48,9 +49,11 @@ class Making:
         self.finished = threading.Event()
         self.error: BaseException | None = None
 
-    def open(self) -> BinaryIO | None:
+    def open(self, timeout: float = FIRST_BYTES_SECONDS) -> BinaryIO | None:
         """The file open at its start, once it has its first bytes or is whole; None if making it failed (see
-        :attr:`error`)."""
+        :attr:`error`). :class:`TimeoutError` if no byte came within ``timeout`` seconds (it goes on being
+        made, and kept, for a later request)."""
+        deadline = time.monotonic() + timeout
         while True:
             done = self.finished.is_set()
             for candidate in (self.part, self.path):
@@ -63,6 +66,8 @@ class Making:
                 file.close()
             if done:
                 return None
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no byte of {self.path.name} within {timeout:g} s")
             self.finished.wait(POLL_SECONDS)
 
     def follow(self, file: BinaryIO) -> Iterator[bytes]:

@@ -74,3 +74,19 @@ def test_parts_a_crash_cut_short_are_deleted_at_start(tmp_path):
     (folder / "whole.mp4").write_bytes(b"kept")
     ExportCache(folder)
     assert sorted(path.name for path in folder.iterdir()) == ["whole.mp4"]
+
+
+def test_a_making_with_no_byte_in_time_answers_later_and_is_kept_meanwhile(tmp_path):
+    cache = ExportCache(tmp_path / "exports")
+    go_on = threading.Event()
+
+    def slow(path):
+        assert go_on.wait(30)
+        path.write_bytes(b"late")
+
+    making = cache.fetch(cache.folder / "slow.mp4", slow)
+    assert isinstance(making, Making)
+    with pytest.raises(TimeoutError):
+        making.open(timeout=0.2)
+    go_on.set()
+    assert making.finished.wait(30) and cache.fetch(cache.folder / "slow.mp4", slow).read_bytes() == b"late"

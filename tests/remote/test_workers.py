@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 import camera.remote.detection as remote_detection
+from tests.config.test_cli import env, running  # noqa: F401 - a fixture
 from tests.helpers import MjpegReader, free_port, get, get_json, wait_until
 from tests.sources import SceneCamera
 
@@ -72,10 +73,10 @@ class NatsServer:
 class Worker:
     """A `camstream worker` process, ready once it says it answers its group."""
 
-    def __init__(self, url: str, group: str, spec: str, *extra: str) -> None:
+    def __init__(self, url: str, group: str, spec: str, *extra: str, env: dict | None = None) -> None:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "webapp", "worker", "--broker", url, "--group", group, "--detect", spec, *extra],
-            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
         self.lines: list[str] = []
         ready = threading.Event()
 
@@ -106,8 +107,9 @@ def broker():
 def workers():
     started: list[Worker] = []
 
-    def start(url: str, group: str, spec: str = "tests.detectors:find_squares", *extra: str) -> Worker:
-        worker = Worker(url, group, spec, *extra)
+    def start(url: str, group: str, spec: str = "tests.detectors:find_squares", *extra: str,
+              env: dict | None = None) -> Worker:
+        worker = Worker(url, group, spec, *extra, env=env)
         started.append(worker)
         return worker
 
@@ -290,6 +292,38 @@ def test_broker_credentials_never_show(workers, serve_app):
         secured.stop()
 
 
+def test_tls_to_a_broker_whose_certificate_the_machine_trusts(workers, running, tmp_path):  # noqa: F811
+    """tls:// with a certificate of a CA made here, trusted through SSL_CERT_FILE (as a machine's own CA
+    store would): the server and the worker both connect, and results come."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("no openssl to make a certificate with")
+
+    def run(*args: str) -> None:
+        subprocess.run([openssl, *args], cwd=tmp_path, capture_output=True, check=True, timeout=60)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "1",
+        "-subj", "/CN=camstream test CA")
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1")
+    (tmp_path / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    run("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out",
+        "server.pem", "-days", "1", "-extfile", "san.ext")
+    config = tmp_path / "tls.conf"
+    config.write_text(f'tls {{\n  cert_file: "{tmp_path / "server.pem"}"\n  key_file: "{tmp_path / "server.key"}"\n}}\n')
+    secure = NatsServer(config=config)
+    url = f"tls://127.0.0.1:{secure.port}"
+    trusting = env(SSL_CERT_FILE=str(tmp_path / "ca.pem"))
+    try:
+        workers(url, "tls", "motion", env=trusting)
+        server = running([sys.executable, "-m", "webapp", "--port", "0", "--camera", "door=pattern",
+                          "--detect", "door=remote:tls", "--broker", url], trusting, ROOT)
+        base = "http://127.0.0.1:" + server.wait_for_line(r"open http://localhost:(\d+)/").group(1)
+        assert wait_until(lambda: detection_status(base, "door")["results"] >= 2, 30), detection_status(base, "door")
+        assert detection_status(base, "door")["remote"]["broker"] == "connected"
+    finally:
+        secure.stop()
+
+
 @pytest.mark.parametrize("argv, says", [
     (["--camera", "door=pattern", "--detect", "door=remote:coco"], "needs a broker"),
     (["--camera", "door=pattern", "--detect", "door=remote:co.co", "--broker", "nats://127.0.0.1:1"],
@@ -301,9 +335,8 @@ def test_broker_credentials_never_show(workers, serve_app):
     (["worker", "--group", "g", "--detect", "motoin", "--broker", "nats://127.0.0.1:1"], "did you mean"),
 ])
 def test_wrong_remote_settings_exit_2_with_one_line(argv, says):
-    env = {key: value for key, value in os.environ.items() if not key.startswith("CAMSTREAM_")}
     done = subprocess.run([sys.executable, "-m", "webapp", *argv], cwd=ROOT, capture_output=True, text=True,
-                          timeout=60, env=env, check=False)
+                          timeout=60, env=env(), check=False)
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and says in lines[0], lines

@@ -92,7 +92,10 @@ def download(found: Path | Making, download_name: str, nothing: str) -> Response
         response = mp4_response(found, download_name)
         response.headers["Content-Disposition"] = f'attachment; filename="{download_name}"'
         return response
-    file = found.open()
+    try:
+        file = found.open()
+    except TimeoutError:
+        return unavailable("the download is still being made; ask again shortly")
     if file is None:
         if isinstance(found.error, (NothingRecorded, LookupError)):
             abort(404, description=nothing)
