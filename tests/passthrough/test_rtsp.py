@@ -259,6 +259,25 @@ def test_an_h264_camera_is_recorded_by_copy_its_own_slices_with_nothing_decoded(
         assert decode(reader.read(2)[-1]).shape == (240, 320, 3)
 
 
+def test_a_cameras_aac_is_recorded_by_copy_with_its_video_and_exported_with_it(rtsp, serve_app, tmp_path):
+    store = tmp_path / "store"
+    site = serve_app({"CAMERAS": {"yard": rtsp.url("av")}, "RECORD": {"yard": "continuous"}, "SEGMENT_SECONDS": 1,
+                      "STORAGE": str(store), "MIN_FREE": 0})
+    recordings = lambda: get_json(f"{site}/api/recordings?camera=yard")[1]["recordings"]
+    assert wait_until(lambda: sum(not found["recording"] for found in recordings()) >= 2, 30), recordings()
+    segment = next(found for found in recordings() if not found["recording"])
+    first = min(store.glob("recordings/yard/*/*.copy.mp4"))  # the oldest: closed
+    with av.open(str(first)) as recorded:
+        assert recorded.streams.audio[0].codec_context.name == "aac"
+        kinds = [packet.stream.type for packet in recorded.demux() if packet.size]
+    assert kinds.count("audio") >= 10 and kinds.count("video") >= 10, "a second of both"
+    start = segment["start"]
+    exported = urllib.request.urlopen(f"{site}/api/recordings/yard.mp4?start={start}&end={start + 1}",
+                                      timeout=30).read()
+    with av.open(io.BytesIO(exported)) as video:
+        assert sum(packet.size > 0 for packet in video.demux(video.streams.audio[0])) >= 10, "the export has it too"
+
+
 def test_event_clips_are_recorded_by_copy_and_served_at_once_finished_or_still_going_on(rtsp, serve_app, tmp_path):
     store = tmp_path / "store"
     # The ball never stops: events of 2 s each, one going on from the other.
