@@ -21,7 +21,7 @@ from camera.record import EVENTS, FORMATS, MODES, Limits, RecordSettings
 from .layers import Settings
 from .table import DEFAULTS
 from .tomlfile import NONE
-from .values import ConfigError, camera_entries, check_name, names_list, parse_size, per_camera
+from .values import ConfigError, camera_entries, check_name, command, names_list, parse_size, per_camera
 
 # The options every camera built from a source string takes (see camera.create_camera).
 FRAME_OPTIONS = ("FPS", "QUALITY", "WIDTH", "HEIGHT", "IDLE_TIMEOUT", "AUDIO", "HWACCEL")
@@ -121,7 +121,8 @@ def _camera_plan(name: str, source: Any, settings: Settings, spec: str | None, m
                                 float(view["REMOTE_TIMEOUT"]), int(view["REMOTE_IN_FLIGHT"]))
         if detector.spec.startswith("remote:") and not settings.config.get("BROKER"):
             raise ConfigError(f"camera {name!r} detects with {detector.spec!r}, which needs a broker: "
-                              f"--broker nats://HOST:4222 (and camstream worker --group ... on some machine)")
+                              f"--broker nats://HOST:4222 (and {command('worker --group')} "
+                              f"{detector.spec.removeprefix('remote:').partition('?')[0]} ... on some machine)")
     record = None
     if mode is not None:
         if mode not in MODES:
