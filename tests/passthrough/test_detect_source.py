@@ -31,8 +31,11 @@ def test_boxes_from_a_small_detect_stream_are_given_in_the_main_streams_pixels(s
     main, small = streams
     site = serve_app({"CAMERAS": {"door": str(main)}, "DETECT": {"door": "tests.detectors:find_squares"},
                       "DETECT_SOURCE": {"door": str(small)}, "DETECT_FPS": 5})
-    assert wait_until(lambda: get_json(f"{site}/api/cameras/door/detections")[0] == 200, 30)
-    result = get_json(f"{site}/api/cameras/door/detections")[1]
+    detections = lambda: get_json(f"{site}/api/cameras/door/detections")
+    # Results before the main stream has opened are in the detect stream's pixels (their width says so);
+    # from then on, in the main stream's.
+    assert wait_until(lambda: detections()[0] == 200 and detections()[1]["width"] == MAIN[0], 30)
+    result = detections()[1]
     assert (result["width"], result["height"]) == MAIN and (result["detect_width"], result["detect_height"]) == SMALL
     [found] = result["detections"]
     assert all(abs(got - want) <= 2 for got, want in zip(found["box"], SQUARE, strict=True)), found["box"]
