@@ -13,7 +13,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -174,10 +173,9 @@ def test_the_video_goes_on_without_the_broker_and_results_come_back_with_it(brok
     broker.stop()
     assert wait_until(lambda: detection_status(site)["remote"]["broker"] != "connected", 20)
     with MjpegReader(f"{site}/video_feed/scene") as reader:
-        started = time.monotonic()
-        frames = reader.read(30)
-        elapsed = time.monotonic() - started
-    assert len(frames) == 30 and elapsed < 10, "the camera streams on with the broker gone"
+        frames = reader.read(30)  # (each within the reader's timeout)
+    assert len(frames) == 30, "the camera streams on with the broker gone"
+    assert get_json(f"{site}/api/cameras/scene")[1]["state"] == "streaming"
     status = detection_status(site)
     assert status["state"] == "error" and status["last_error"], status
     stalled = results(site)
