@@ -21,23 +21,17 @@ import av
 import numpy as np
 
 from ..media.boxes import fragment_info, tracks
+from .appender import Appender
 from .h264 import as_os_error
 
 SUFFIX = ".copy.mp4"
 
 
-class CopyWriter:
+class CopyWriter(Appender):
     """Appends a camera's fMP4 fragments to a new file that begins with ``init``."""
 
     def __init__(self, path: Path, init: bytes) -> None:
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Unbuffered: a fragment is in the OS's hands as soon as write() returns.
-        self._file = open(path, "xb", buffering=0)  # noqa: SIM115 - closed in close()
-        self.size = 0
-        self.frames = 0
-        self.first: float | None = None
-        self.last: float | None = None
+        super().__init__(path)
         self._origin: float | None = None
         self._append(init)
 
@@ -57,23 +51,6 @@ class CopyWriter:
             self.last = timestamp
         else:
             self.last = self.first + max(0.0, stream_time - self._origin)
-
-    def _append(self, data: bytes) -> None:
-        written = self._file.write(data)
-        if written != len(data):
-            # A disk that filled up: leave no partial fragment behind.
-            self._file.truncate(self.size)
-            raise OSError(28, "No space left on device (short write)")
-        self.size += len(data)
-
-    def close(self) -> None:
-        """Flush to the disk and close; safe to call twice."""
-        if self._file.closed:
-            return
-        try:
-            os.fsync(self._file.fileno())
-        finally:
-            self._file.close()
 
 
 def playable_length(path: Path) -> int:

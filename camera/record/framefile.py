@@ -21,7 +21,8 @@ import os
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
+
+from .appender import Appender
 
 MAGIC = b"CSF1"
 _STAMP = struct.Struct(">4sdI")
@@ -132,37 +133,12 @@ def repair(path: str | os.PathLike[str]) -> list[FrameRef]:
     return refs
 
 
-class FrameWriter:
+class FrameWriter(Appender):
     """Appends stamped frames to a new frame file, one ``write`` per frame, straight to the OS."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Unbuffered: a frame is in the OS's hands as soon as write() returns.
-        self._file = open(path, "xb", buffering=0)  # noqa: SIM115 - closed in close()
-        self.frames = 0
-        self.size = 0
-        self.first: float | None = None
-        self.last: float | None = None
-
     def write(self, jpeg: bytes, timestamp: float) -> None:
-        data = stamp(jpeg, timestamp)
-        written = self._file.write(data)
-        if written != len(data):
-            # A short write is a disk that filled up: leave no partial frame behind.
-            self._file.truncate(self.size)
-            raise OSError(28, "No space left on device (short write)")
+        self._append(stamp(jpeg, timestamp))
         self.frames += 1
-        self.size += len(data)
         if self.first is None:
             self.first = timestamp
         self.last = timestamp
-
-    def close(self) -> None:
-        """Flush to the disk and close; safe to call twice."""
-        if self._file.closed:
-            return
-        try:
-            os.fsync(self._file.fileno())
-        finally:
-            self._file.close()

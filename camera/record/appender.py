@@ -1,0 +1,37 @@
+"""A new recording file written by whole records (a frame, a fragment), each straight to the OS."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+class Appender:
+    """Appends records to a new file at ``path``, unbuffered: a record is in the OS's hands as soon as
+    :meth:`_append` returns, so a process killed at any moment keeps every record before it. A short write (a
+    disk that filled up) leaves no part of the record behind."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(path, "xb", buffering=0)  # noqa: SIM115 - closed in close()
+        self.size = 0
+        self.frames = 0
+        self.first: float | None = None
+        self.last: float | None = None
+
+    def _append(self, data: bytes) -> None:
+        written = self._file.write(data)
+        if written != len(data):
+            self._file.truncate(self.size)
+            raise OSError(28, "No space left on device (short write)")
+        self.size += len(data)
+
+    def close(self) -> None:
+        """Flush to the disk and close; safe to call twice."""
+        if self._file.closed:
+            return
+        try:
+            os.fsync(self._file.fileno())
+        finally:
+            self._file.close()
