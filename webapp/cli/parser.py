@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
                     epilog=COMMANDS_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     for setting in SETTINGS:
         if setting.flag is not None:
-            parser.add_argument(setting.flag, dest=setting.key, help=_help(setting), **_options(setting))
+            add_flag(parser, setting)
         if setting.key == "CONFIG":
             parser.add_argument("--check-config", action="store_true",
                                 help="check the settings (file, variables and flags) and exit: 0 if they are good, "
@@ -68,6 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--print-systemd-unit", action="store_true",
                         help="print a systemd unit that runs camstream with the other flags given, and exit")
     return parser
+
+
+def add_flag(parser: argparse.ArgumentParser, setting: Setting) -> None:
+    """``setting``'s flag on ``parser``, with its help, default and checks (the server's and the worker's)."""
+    parser.add_argument(setting.flag, dest=setting.key, help=_help(setting), **_options(setting))
 
 
 def _options(setting: Setting) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from camera.detect.spec import GROUP_PATTERN, REMOTE
 
 from ..config.table import BY_KEY, ENV_PREFIX
 from ..config.values import names_list
-from .parser import Parser, _help, _options, fail
+from .parser import Parser, add_flag, fail
 
 # The server's settings a worker takes too, with the same flags and variables.
 SHARED = ("BROKER", "DETECT_CONFIDENCE", "DETECT_CLASSES", "LOG_LEVEL")
@@ -29,8 +29,7 @@ def worker_command(argv: Sequence[str]) -> int:
                         help="the detector: motion, yolo:PATH.onnx, MODULE:ATTR or motion+ one of the last two, "
                         "with ?name=value options")
     for key in SHARED:
-        setting = BY_KEY[key]
-        parser.add_argument(setting.flag, dest=key, help=_help(setting), **_options(setting))
+        add_flag(parser, BY_KEY[key])
     args = parser.parse_args(argv)
     value = {key: getattr(args, key) if getattr(args, key) is not None else
              os.environ.get(ENV_PREFIX + key, BY_KEY[key].default) for key in SHARED}
