@@ -298,6 +298,30 @@ def h264_clip(path: Path, fps: int, frames: int, container: str | None = None) -
 
 
 
+def h264_aac_clip(path: Path, fps: int, seconds: float, b_frames: int = 0) -> Path:
+    """H.264 (160x120, ``fps``, a keyframe a second) with AAC at 48 kHz (a 440 Hz tone), as an IP camera sends."""
+    output = av.open(str(path), "w")
+    video = output.add_stream("libx264", rate=fps, options={"g": str(fps), "bf": str(b_frames), "preset": "ultrafast"})
+    video.width, video.height, video.pix_fmt = 160, 120, "yuv420p"
+    video.time_base = Fraction(1, fps)
+    audio = output.add_stream("aac", rate=48000)
+    audio.layout = "mono"
+    samples = round(seconds * 48000)
+    tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(samples) / 48000)).astype(np.float32)
+    for index in range(round(seconds * fps)):
+        frame = av.VideoFrame.from_ndarray(np.full((120, 160, 3), index * 8 % 256, np.uint8), format="bgr24")
+        frame.pts = index
+        output.mux(video.encode(frame))
+    output.mux(video.encode())
+    for at in range(0, samples - 1024 + 1, 1024):
+        sound = av.AudioFrame.from_ndarray(tone[None, at:at + 1024], format="fltp", layout="mono")
+        sound.sample_rate, sound.pts = 48000, at
+        output.mux(audio.encode(sound))
+    output.mux(audio.encode())
+    output.close()
+    return path
+
+
 def h264_square(path: Path, size: tuple[int, int], square: tuple[int, int, int, int], fps: int, frames: int,
                 keyframe_every: int = 10) -> Path:
     """H.264 of ``size`` (width, height): a dark grey picture with a still red ``square`` (x, y, w, h), as

@@ -27,6 +27,7 @@ from ..base import BaseCamera
 from ..broadcast import Broadcaster
 from ..errors import SourceError
 from ..media.feed import MediaFeed
+from ..media import fmp4
 from ..media.h264 import ParameterSets, parameter_sets
 from ..media.muxer import FragmentMuxer
 from ..pacing import RateLimit
@@ -110,23 +111,24 @@ class PacketCamera(BaseCamera):
             pictures = PictureRate(self.broadcaster)
             keyframes = self._keyframes = KeyframeClock()
             streams = [video] + ([audio] if audio is not None and passed else [])
+            audio_config: bytes | None = None
             for packet in self._read(container, streams):
                 self._count(packet)
                 if packet.stream is not video:
+                    audio_config = audio_config or fmp4.adts_config(bytes(packet))
                     if muxer is not None:
                         self._publish(muxer.add(packet))
                     continue
                 if packet.is_keyframe:
-                    keyframes.tick(packet)  # before the muxer, which gives the packet its own times
+                    keyframes.tick(packet)
                 if passed:
                     if packet.is_keyframe:
-                        muxer = self._muxer_for(packet, muxer, video, audio)
-                    if muxer is not None:
-                        announced = muxer.init is not None
-                        fragments = muxer.add(packet)
-                        if not announced and muxer.init is not None:
+                        made = self._muxer_for(packet, muxer, video, audio, audio_config)
+                        if made is not muxer:
+                            muxer = made
                             self.media.begin(muxer.init, muxer.mime_type)
-                        self._publish(fragments)
+                    if muxer is not None:
+                        self._publish(muxer.add(packet))
                 wanted = not passed or self.broadcaster.wanted
                 if not packet.is_keyframe and wanted and pictures.keyframes_enough(keyframes.interval):
                     wanted = False  # nobody needs a picture between keyframes: only keyframes are decoded
@@ -135,8 +137,6 @@ class PacketCamera(BaseCamera):
             raise SourceError(f"{self.source}: {_reason(exc)}") from None
         finally:
             self.media.end()
-            if muxer is not None:
-                muxer.close()
             container.close()
 
     def _read(self, container: av.container.InputContainer, streams: list) -> Iterator[av.Packet]:
@@ -147,7 +147,7 @@ class PacketCamera(BaseCamera):
             yield packet
 
     def _muxer_for(self, keyframe: av.Packet, muxer: FragmentMuxer | None, video: av.video.stream.VideoStream,
-                   audio: av.audio.stream.AudioStream | None) -> FragmentMuxer:
+                   audio: av.audio.stream.AudioStream | None, audio_config: bytes | None) -> FragmentMuxer:
         """The muxer for the stream from ``keyframe`` on: a new one (a new init segment for every viewer) when
         the keyframe's parameter sets are not the ones the current muxer was made with."""
         found = parameter_sets(bytes(keyframe)) if video.codec_context.name == "h264" else None
@@ -159,9 +159,7 @@ class PacketCamera(BaseCamera):
                 log.info("camera %s: the stream changed (now %dx%d); viewers start over with it", self.name,
                          found.width, found.height)
                 self._stream_info.update(width=found.width or None, height=found.height or None)
-        if muxer is not None:
-            self._publish(muxer.close())
-        return FragmentMuxer(video, audio, found)
+        return FragmentMuxer(video, audio, found, audio_config)
 
     def _open(self) -> av.container.InputContainer:
         options = {"rtsp_transport": self.transport} if _is_rtsp(self.url) else {}

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import itertools
+import json
+import shutil
 import socket
 import struct
+import subprocess
 from pathlib import Path
 
 import av
@@ -15,7 +18,7 @@ from camera.media import Fragment, FragmentMuxer, MediaFeed, boxes
 from camera.media.hls import HlsWindow
 from camera.sources.packets import PacketCamera
 from camera.viewers.mse import MAX_WAITING, MseViewer
-from tests.helpers import h264_clip, wait_until
+from tests.helpers import h264_aac_clip, h264_clip, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -40,10 +43,35 @@ def test_each_frame_becomes_a_fragment_keyframes_marked_and_the_codec_named(clip
     muxer, fragments = mux(clip)
     # libx264's ultrafast is Constrained Baseline (profile 0x42, constraint flags 0xc0), level 1 for 160x120.
     assert muxer.mime_type == 'video/mp4; codecs="avc1.42c00a"'
-    assert len(fragments) == 29, "the last frame's fragment waits for the next frame"
+    assert len(fragments) == 30, "every frame's fragment goes out as its packet comes, the last one too"
     assert [index for index, fragment in enumerate(fragments) if fragment.keyframe] == [0, 10, 20]
     assert [round(fragment.time, 3) for fragment in fragments[:3]] == [0.0, 0.1, 0.2]
     assert boxes.tracks(muxer.init)[0].kind == "vide"
+
+
+def test_a_keyframe_that_comes_as_two_packets_of_one_time_is_one_sample(clip):
+    """What FFmpeg's parser makes of a keyframe whose slices each follow the parameter sets (over RTSP)."""
+    source = av.open(str(clip))
+    video = source.streams.video[0]
+    muxer = FragmentMuxer(video)
+    fragments = []
+    for packet in (packet for packet in source.demux(video) if packet.size):
+        if packet.is_keyframe:
+            data = bytes(packet)
+            parts = []
+            for half in (data[:len(data) // 2], data[len(data) // 2:]):
+                part = av.Packet(half)
+                part.stream, part.time_base, part.dts, part.pts = video, packet.time_base, packet.dts, packet.pts
+                part.is_keyframe = True
+                parts.append(part)
+        else:
+            parts = [packet]
+        for part in parts:
+            fragments += muxer.add(part)
+    source.close()
+    assert len(fragments) == 30, "one sample a picture, whatever it came in"
+    assert [round(fragment.time, 3) for fragment in fragments[9:12]] == [0.9, 1.0, 1.1], "no frame gained"
+    assert [index for index, fragment in enumerate(fragments) if fragment.keyframe] == [0, 10, 20]
 
 
 def test_a_clock_that_jumps_or_runs_backwards_still_gives_increasing_times(clip):
@@ -59,6 +87,60 @@ def test_a_clock_that_jumps_or_runs_backwards_still_gives_increasing_times(clip)
     times = [fragment.time for fragment in fragments]
     assert all(later > earlier for earlier, later in itertools.pairwise(times))
     assert times[-1] < 5, "a jump is taken as a new timeline, not as hours of nothing"
+
+
+def probe_packets(path: Path) -> dict[str, list[dict]]:
+    """ffprobe's packets of each stream of ``path`` (``video``, ``audio``), in decode order."""
+    report = subprocess.run(["ffprobe", "-v", "error", "-show_packets", "-show_streams", "-of", "json", str(path)],
+                            capture_output=True, text=True, check=True)
+    data = json.loads(report.stdout)
+    kinds = {stream["index"]: stream["codec_type"] for stream in data["streams"]}
+    found: dict[str, list[dict]] = {kind: [] for kind in kinds.values()}
+    for packet in data["packets"]:
+        found[kinds[packet["stream_index"]]].append(packet)
+    return found
+
+
+@pytest.mark.parametrize("b_frames", [0, 2])
+def test_every_track_goes_forward_in_the_cameras_own_steps_even_with_two_aac_frames_on_one_time(tmp_path, b_frames):
+    if shutil.which("ffprobe") is None:
+        pytest.skip("no ffprobe")
+    clip = h264_aac_clip(tmp_path / "av.mp4", fps=15, seconds=3, b_frames=b_frames)
+    source = av.open(str(clip))
+    video, audio = source.streams.video[0], source.streams.audio[0]
+    muxer = FragmentMuxer(video, audio)
+    out = bytearray(muxer.init)
+    made, audio_seen = [], 0
+    for packet in source.demux(video, audio):
+        if not packet.size:
+            continue
+        if packet.stream is audio:
+            audio_seen += 1
+            if audio_seen % 2 == 0:  # what RTSP does with two AAC frames in one RTP packet: one time for both
+                packet.dts = packet.pts = packet.dts - 1024
+        fragments = muxer.add(packet)
+        made.append((packet.stream.type, packet.is_keyframe, len(fragments)))
+        out += b"".join(fragment.data for fragment in fragments)
+    source.close()
+    video = [(keyframe, count) for kind, keyframe, count in made if kind == "video"]
+    assert all(count == 0 for keyframe, count in video if keyframe), "a keyframe waits for the next packet"
+    assert all(count == (2 if earlier[0] else 1) for earlier, (keyframe, count) in itertools.pairwise(video)
+               if not keyframe), "any other frame leaves as its packet comes"
+    written = tmp_path / "live.mp4"
+    written.write_bytes(bytes(out))
+    packets = probe_packets(written)
+    for kind, step in (("video", 1 / 15), ("audio", 1024 / 48000)):
+        dts = [float(packet["dts_time"]) for packet in packets[kind]]
+        durations = [float(packet["duration_time"]) for packet in packets[kind]]
+        assert len(dts) > 30
+        assert all(later > earlier for earlier, later in itertools.pairwise(dts)), f"{kind} decode times go forward"
+        assert all(duration == pytest.approx(step, abs=1e-4) for duration in durations), f"{kind} steps"
+        # Both tracks keep the camera's own alignment: the first frame at 0, audio where it fell beside it (B-frames
+        # put the first decode a few frames before the first picture).
+        assert dts[0] == pytest.approx(0, abs=0.15), f"{kind} starts at 0"
+    # The camera's frame order and times are kept: presentation times are whole frames apart.
+    pts = sorted(float(packet["pts_time"]) for packet in packets["video"])
+    assert all(later - earlier == pytest.approx(1 / 15, abs=1e-3) for earlier, later in itertools.pairwise(pts))
 
 
 class Viewer:
@@ -92,7 +174,7 @@ def test_a_new_viewer_gets_the_header_init_and_the_gop_so_far(clip):
     assert viewer.messages[0][2:].startswith(b'{"type": "mse"')
     for fragment in fragments[14:]:
         feed.publish(fragment)
-    assert len(viewer.messages) == 2 + 4 + 15
+    assert len(viewer.messages) == 2 + 4 + 16
     feed.begin(muxer.init, muxer.mime_type)
     assert viewer.starts[-1] == (2, False), "a new stream starts every viewer over"
 
@@ -114,7 +196,7 @@ def test_an_mse_viewer_that_falls_behind_drops_to_the_newest_keyframe_and_stays_
             feed.publish(fragment)  # nothing is sent: the sender thread never runs
         waiting = list(viewer._waiting)
         assert viewer.skipped == 20, "the first two GOPs went when the next keyframe came"
-        assert len(waiting) == 2 + 9, "header, init, and the newest GOP"
+        assert len(waiting) == 2 + 10, "header, init, and the newest GOP"
         huge = Fragment(b"\0\0\0\x08mdat" + b"\0" * (MAX_WAITING // 2), False, 3.0, 0.1)
         for _ in range(3):
             feed.publish(huge)

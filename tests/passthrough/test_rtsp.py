@@ -8,6 +8,7 @@ frames; a camera watched only over MSE decodes nothing.
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import os
 import re
@@ -31,6 +32,7 @@ from camera.viewers.mse import MAX_WAITING
 from tests.config.test_cli import env, running  # noqa: F401 - a fixture
 from tests.conftest import Servers
 from tests.helpers import MjpegReader, decode, free_port, get_json, wait_until
+from tests.passthrough.test_media import probe_packets
 from tests.record.test_record_continuous import assert_index_and_files_agree
 from webapp import create_app
 from webapp.app import shutdown
@@ -366,6 +368,28 @@ def test_aac_rides_along_in_the_same_fragments(site):
     assert sorted(track.kind for track in boxes.tracks(init)) == ["soun", "vide"]
     status = status_of(site, "yard")
     assert status["video"]["audio"] == "aac"
+
+
+def test_live_fragments_of_a_camera_with_aac_go_forward_in_its_own_steps(site, tmp_path):
+    """What a player reads of /mse: per track, decode times that only go forward, no sample without a
+    duration, the audio in steps of 1024 samples as the camera sends it, the video at the camera's 15 fps."""
+    ws = mse(site, "yard")
+    try:
+        _header, init, fragments = receive_stream(ws, 120)
+    finally:
+        ws.close()
+    recorded = tmp_path / "live.mp4"
+    recorded.write_bytes(init + b"".join(fragments))
+    packets = probe_packets(recorded)
+    assert len(packets["video"]) >= 20 and len(packets["audio"]) >= 40
+    for kind, step in (("video", 1 / 15), ("audio", 1024 / 48000)):
+        dts = [float(packet["dts_time"]) for packet in packets[kind]]
+        assert all(later > earlier for earlier, later in itertools.pairwise(dts)), f"{kind} goes forward"
+        durations = [float(packet["duration_time"]) for packet in packets[kind]]
+        assert min(durations) > 0, f"no {kind} sample without a duration"
+        steps = [later - earlier for earlier, later in itertools.pairwise(dts)]
+        # The camera's clock is RTP's (90 kHz): a frame step may be a tick off, never a frame.
+        assert all(abs(item - step) < step / 4 for item in steps), f"{kind} in the camera's steps: {steps}"
 
 
 def test_hls_serves_the_cameras_h264_with_its_own_sps_and_cache_headers(site, rtsp):
