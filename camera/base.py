@@ -13,7 +13,6 @@ import logging
 import threading
 import time
 import traceback
-from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
@@ -28,7 +27,7 @@ from .errors import SourceError
 from .frame import Frame
 from .limits import MAX_FPS, MAX_SIDE, MIN_FPS, checked
 from .nosignal import no_signal_image
-from .pacing import RateLimit
+from .pacing import RateLimit, RateMeter
 from .redact import Redactor, redact_url
 
 if TYPE_CHECKING:
@@ -194,7 +193,7 @@ class BaseCamera:
         self._seq = itertools.count(1)
         self._cap = RateLimit(fps, RateLimit.SOURCE_BURST)
         self._size: tuple[int, int] | None = None
-        self._publish_times: deque[float] = deque(maxlen=60)
+        self._published = RateMeter()
 
     def frames(self) -> Iterator[bytes | np.ndarray | None]:
         """Yield JPEG bytes or BGR images, forever or until the source is done.
@@ -566,7 +565,7 @@ class BaseCamera:
             data, size = self._encode(item)
         self._size = size
         self._frames_published += 1
-        self._publish_times.append(time.monotonic())
+        self._published.tick()
         return Frame(next(self._seq), data, captured_at, *size)
 
     def _encode(self, image: np.ndarray) -> tuple[bytes, tuple[int, int]]:
@@ -598,16 +597,8 @@ class BaseCamera:
             listener(self, state)
 
     def measured_fps(self) -> float:
-        """Frames published per second over the last couple of seconds.
-
-        Zero until half a second of frames is in: the first few intervals
-        after a start are uneven and would overstate the rate.
-        """
-        now = time.monotonic()
-        recent = [t for t in list(self._publish_times) if now - t <= 2.0]
-        if len(recent) < 2 or recent[-1] - recent[0] < 0.5:
-            return 0.0
-        return (len(recent) - 1) / (recent[-1] - recent[0])
+        """Frames published per second over the last couple of seconds."""
+        return self._published.rate()
 
     def status(self) -> dict:
         """Everything a status page or API shows about this camera, as JSON-able data."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import deque
 
 
 class Pacer:
@@ -66,3 +67,26 @@ class RateLimit:
             return False
         self._due = max(due, timestamp) + self.interval
         return True
+
+
+class RateMeter:
+    """Events a second over the last couple of seconds (frames published, frames a camera sent).
+
+    Zero until half a second of events is in: the first few intervals
+    after a start are uneven and would overstate the rate.
+    """
+
+    WINDOW = 2.0
+
+    def __init__(self, keep: int = 120) -> None:
+        self._times: deque[float] = deque(maxlen=keep)
+
+    def tick(self) -> None:
+        self._times.append(time.monotonic())
+
+    def rate(self) -> float:
+        now = time.monotonic()
+        recent = [at for at in list(self._times) if now - at <= self.WINDOW]
+        if len(recent) < 2 or recent[-1] - recent[0] < 0.5:
+            return 0.0
+        return (len(recent) - 1) / (recent[-1] - recent[0])

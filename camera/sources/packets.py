@@ -26,11 +26,11 @@ from .. import jpeg
 from ..base import BaseCamera
 from ..broadcast import Broadcaster
 from ..errors import SourceError
-from ..media.feed import MediaFeed
 from ..media import fmp4
+from ..media.feed import MediaFeed
 from ..media.h264 import ParameterSets, parameter_sets
 from ..media.muxer import FragmentMuxer
-from ..pacing import RateLimit
+from ..pacing import RateLimit, RateMeter
 from . import hardware
 
 log = logging.getLogger("camstream.camera")
@@ -86,6 +86,7 @@ class PacketCamera(BaseCamera):
         self.hwaccel = hwaccel
         self._decoding: str | None = None
         self._keyframes = KeyframeClock()
+        self._frames_in = FrameCounter()
         self.media = MediaFeed(expected=self.expects_video)
         self._stream_info: dict = {}
         self._packets = 0
@@ -110,6 +111,7 @@ class PacketCamera(BaseCamera):
             decoder = Decoder(video, self._count_decoded)
             pictures = PictureRate(self.broadcaster)
             keyframes = self._keyframes = KeyframeClock()
+            frames = self._frames_in = FrameCounter()
             streams = [video] + ([audio] if audio is not None and passed else [])
             audio_config: bytes | None = None
             for packet in self._read(container, streams):
@@ -121,6 +123,7 @@ class PacketCamera(BaseCamera):
                     continue
                 if packet.is_keyframe:
                     keyframes.tick(packet)
+                frames.tick(packet)
                 if passed:
                     if packet.is_keyframe:
                         made = self._muxer_for(packet, muxer, video, audio, audio_config)
@@ -240,7 +243,14 @@ class PacketCamera(BaseCamera):
         info.update(keyframe_seconds=round(interval, 3) if interval is not None else None)
         info.update(bitrate=round(self._bitrate), packets=self._packets, bytes_in=self._bytes_in, decoded=self._decoded,
                     mime_type=self.media.mime_type or None, mse_viewers=self.media.viewer_count)
-        return {**status, "video": info}
+        if info.get("mode") != "passthrough":
+            return {**status, "video": info}
+        # What viewers see is the camera's own video, whatever is decoded: its rate and size. The rate of
+        # pictures made for MJPEG, snapshots and detectors has a field of its own.
+        return {**status, "measured_fps": round(self._frames_in.rate(), 2),
+                "decoded_fps": status["measured_fps"],
+                "width": info.get("width") or status["width"], "height": info.get("height") or status["height"],
+                "video": info}
 
     def stop(self, timeout: float = 5.0) -> None:
         super().stop(timeout)
@@ -275,6 +285,24 @@ class PictureRate:
         with a keyframe a second): then the frames between them need not be decoded at all."""
         rate = self._broadcaster.wanted_fps
         return bool(rate and keyframe_interval and rate * keyframe_interval <= self.KEYFRAME_SLACK)
+
+
+class FrameCounter:
+    """The rate of a stream's pictures as they arrive: one per new time (a picture may come as several
+    packets of one time)."""
+
+    def __init__(self) -> None:
+        self._meter = RateMeter()
+        self._last: int | None = None
+
+    def tick(self, packet: av.Packet) -> None:
+        at = packet.pts if packet.pts is not None else packet.dts
+        if at is None or at != self._last:
+            self._meter.tick()
+        self._last = at
+
+    def rate(self) -> float:
+        return self._meter.rate()
 
 
 class KeyframeClock:

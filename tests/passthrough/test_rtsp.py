@@ -196,6 +196,9 @@ def test_a_camera_watched_only_over_mse_decodes_nothing_and_mjpeg_viewers_still_
         status = status_of(site, "door")
         assert status["state"] == "streaming" and status["viewers"] == 1
         assert status["video"]["decoded"] == 0 and status["frames_captured"] == 0
+        # The tile tells the camera's video that plays, not the pictures decoded (none).
+        assert (status["width"], status["height"]) == (320, 240)
+        assert status["measured_fps"] == pytest.approx(15, rel=0.3) and status["decoded_fps"] == 0
         with MjpegReader(f"{site}/video_feed/door") as reader:
             frames = reader.read(5)
         assert decode(frames[-1]).shape == (240, 320, 3)
