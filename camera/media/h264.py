@@ -42,3 +42,95 @@ def parameter_sets(data: bytes) -> ParameterSets | None:
     sps = next((unit for unit in units if unit[0] & 0x1F == SPS), None)
     pps = next((unit for unit in units if unit[0] & 0x1F == PPS), None)
     return ParameterSets(sps, pps) if sps and pps else None
+
+
+# Profiles whose SPS carries chroma format, bit depths and scaling matrices (ITU-T H.264, 7.3.2.1.1).
+_HIGH_PROFILES = {100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135}
+
+
+class _Bits:
+    """Reads an RBSP bit by bit, with Exp-Golomb codes; IndexError past its end."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.at = 0
+
+    def bits(self, count: int) -> int:
+        value = 0
+        for _ in range(count):
+            byte = self.data[self.at >> 3]
+            value = (value << 1) | ((byte >> (7 - (self.at & 7))) & 1)
+            self.at += 1
+        return value
+
+    def ue(self) -> int:
+        zeros = 0
+        while self.bits(1) == 0:
+            zeros += 1
+            if zeros > 31:
+                raise IndexError("an Exp-Golomb code of more than 32 bits")
+        return (1 << zeros) - 1 + self.bits(zeros)
+
+    def se(self) -> int:
+        value = self.ue()
+        return (value + 1) // 2 if value & 1 else -(value // 2)
+
+
+def _rbsp(unit: bytes) -> bytes:
+    """A NAL unit's payload without its header byte and its emulation prevention bytes (00 00 03)."""
+    return unit[1:].replace(b"\0\0\3", b"\0\0")
+
+
+def sps_size(sps: bytes) -> tuple[int, int] | None:
+    """The picture size (width, height, after cropping) an H.264 SPS declares; None if it cannot be read.
+
+    Read from the bits rather than by decoding a frame, so that a camera claiming a giant picture is refused
+    before anything is allocated for one.
+    """
+    try:
+        bits = _Bits(_rbsp(sps))
+        profile = bits.bits(8)
+        bits.bits(16)  # constraint flags, level
+        bits.ue()  # seq_parameter_set_id
+        chroma, separate = 1, 0
+        if profile in _HIGH_PROFILES:
+            chroma = bits.ue()
+            if chroma == 3:
+                separate = bits.bits(1)
+            bits.ue(), bits.ue(), bits.bits(1)  # bit depths, qpprime_y_zero_transform_bypass
+            if bits.bits(1):  # seq_scaling_matrix_present
+                for index in range(12 if chroma == 3 else 8):
+                    if bits.bits(1):
+                        _skip_scaling_list(bits, 16 if index < 6 else 64)
+        bits.ue()  # log2_max_frame_num_minus4
+        order = bits.ue()
+        if order == 0:
+            bits.ue()
+        elif order == 1:
+            bits.bits(1), bits.se(), bits.se()
+            for _ in range(min(bits.ue(), 255)):
+                bits.se()
+        bits.ue(), bits.bits(1)  # max_num_ref_frames, gaps_in_frame_num_allowed
+        width_mbs, height_units = bits.ue() + 1, bits.ue() + 1
+        frames_only = bits.bits(1)
+        if not frames_only:
+            bits.bits(1)  # mb_adaptive_frame_field
+        bits.bits(1)  # direct_8x8_inference
+        left = right = top = bottom = 0
+        if bits.bits(1):
+            left, right, top, bottom = bits.ue(), bits.ue(), bits.ue(), bits.ue()
+    except IndexError:
+        return None
+    crop_x = 1 if chroma == 0 or separate else (2 if chroma in (1, 2) else 1)
+    crop_y = (2 - frames_only) * (1 if chroma == 0 or separate else (2 if chroma == 1 else 1))
+    width = width_mbs * 16 - (left + right) * crop_x
+    height = (2 - frames_only) * height_units * 16 - (top + bottom) * crop_y
+    return (width, height) if width > 0 and height > 0 else None
+
+
+def _skip_scaling_list(bits: _Bits, size: int) -> None:
+    last = following = 8
+    for _ in range(size):
+        if following:
+            following = (last + bits.se() + 256) % 256
+        last = following or last

@@ -26,9 +26,10 @@ from .. import jpeg
 from ..base import BaseCamera
 from ..broadcast import Broadcaster
 from ..errors import SourceError
+from ..limits import MAX_PIXELS
 from ..media import fmp4
 from ..media.feed import MediaFeed
-from ..media.h264 import ParameterSets, parameter_sets
+from ..media.h264 import ParameterSets, parameter_sets, sps_size
 from ..media.muxer import FragmentMuxer
 from ..pacing import RateLimit, RateMeter
 from . import hardware
@@ -106,6 +107,7 @@ class PacketCamera(BaseCamera):
             audio = self._audio_stream(container)
             passed = video.codec_context.name in PASSED_THROUGH
             self._note_stream(video, audio, passed)
+            check_picture_size(video.codec_context.width, video.codec_context.height)
             if not passed:
                 self.media.refuse(f"its {video.codec_context.name} video is decoded, not passed through")
             decoder = Decoder(video, self._count_decoded)
@@ -157,7 +159,7 @@ class PacketCamera(BaseCamera):
         if muxer is not None and (found is None or found.sps == getattr(muxer.parameters, "sps", found.sps)):
             return muxer
         if found is not None:
-            found = _with_size(found, keyframe)
+            found = _with_size(found)
             if muxer is not None:
                 log.info("camera %s: the stream changed (now %dx%d); viewers start over with it", self.name,
                          found.width, found.height)
@@ -166,6 +168,8 @@ class PacketCamera(BaseCamera):
 
     def _open(self) -> av.container.InputContainer:
         options = {"rtsp_transport": self.transport} if _is_rtsp(self.url) else {}
+        # Also for the decoding FFmpeg does while it looks at the stream: a giant picture is refused, not made.
+        options["max_pixels"] = str(MAX_PIXELS)
         if self.analyze_seconds is not None:
             options["analyzeduration"] = str(round(self.analyze_seconds * 1_000_000))
         accelerator, decoding = hardware.accelerator(self.hwaccel)
@@ -332,6 +336,8 @@ class Decoder:
 
     def __init__(self, stream: av.video.stream.VideoStream, counted: Callable[[int], None]) -> None:
         self.context = stream.codec_context
+        # FFmpeg refuses to allocate a picture beyond this, whatever a later SPS claims.
+        self.context.options = {**self.context.options, "max_pixels": str(MAX_PIXELS)}
         self._gop: list[av.Packet] = []
         self._warm = False
         self._counted = counted
@@ -370,15 +376,21 @@ class Decoder:
         return frames[-1].to_ndarray(format="bgr24") if picture else None
 
 
-def _with_size(parameters: ParameterSets, keyframe: av.Packet) -> ParameterSets:
-    """``parameters`` with the picture size, read by decoding ``keyframe`` once (the SPS holds it, in bits)."""
-    try:
-        frames = av.CodecContext.create("h264", "r").decode(keyframe)
-    except av.FFmpegError:
+def _with_size(parameters: ParameterSets) -> ParameterSets:
+    """``parameters`` with the picture size its SPS declares; a SourceError for a picture too large to decode,
+    before anything is allocated for it."""
+    size = sps_size(parameters.sps)
+    if size is None:
         return parameters
-    if not frames:
-        return parameters
-    return ParameterSets(parameters.sps, parameters.pps, frames[0].width, frames[0].height)
+    check_picture_size(*size)
+    return ParameterSets(parameters.sps, parameters.pps, *size)
+
+
+def check_picture_size(width: int, height: int) -> None:
+    """A SourceError naming the size if a ``width`` x ``height`` picture is more than camstream decodes."""
+    if width * height > MAX_PIXELS:
+        raise SourceError(f"the camera's pictures are {width}x{height}, more than the {MAX_PIXELS:,} pixels "
+                          f"camstream takes")
 
 
 def _is_rtsp(url: str) -> bool:
