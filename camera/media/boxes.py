@@ -1,10 +1,14 @@
 """Just enough of ISO BMFF (MP4) to cut a fragmented MP4 byte stream into its pieces and read what MSE needs.
 
-FFmpeg writes the boxes; this module only finds them: the init segment
-(``ftyp`` + ``moov``), each fragment (``moof`` + ``mdat``) with whether it
-starts with a keyframe and when, and the ``codecs`` string a browser's
-``MediaSource.isTypeSupported`` takes (``avc1.640028``, ``hvc1.1.6.L93.B0``,
-``mp4a.40.2``).
+This module finds the boxes: the init segment (``ftyp`` + ``moov``), each
+fragment (``moof`` + ``mdat``) with whether it starts with a keyframe and
+when, and the ``codecs`` string a browser's ``MediaSource.isTypeSupported``
+takes (``avc1.640028``, ``hvc1.1.6.L93.B0``, ``mp4a.40.2``). It also
+rewrites a fragment's times (:func:`rewrite_moof`, :func:`shift_decode_times`)
+and an init segment's claimed duration (:func:`init_without_duration`), so
+that a recording cut out of a longer stream starts at 0 and lasts what it
+holds: a player takes a file's first decode time as its start, and its
+``mvhd``/``mehd`` duration as its length.
 """
 
 from __future__ import annotations
@@ -222,3 +226,196 @@ def _optional_fields(box: bytes, at: int, layout: tuple[tuple[int, int, str], ..
             found[name] = int.from_bytes(box[at:at + size], "big")
             at += size
     return found, at
+
+
+# -- rewriting times ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrackTiming:
+    """What a ``moof`` says of one track's samples: the first one's decode time, how many there are, their
+    total duration, and how many of them have a duration of 0 (FFmpeg's muxer wrote such)."""
+
+    track_id: int
+    decode_time: int
+    samples: int
+    duration: int
+    zero_durations: int
+
+
+def timings(moof: bytes, defaults: dict[int, int] | None = None) -> list[TrackTiming]:
+    """Every track's timing in a ``moof``, in the order of its ``traf`` boxes; ``defaults`` are the init
+    segment's ``trex`` default sample durations by track id (0 where not given)."""
+    found = []
+    for traf in find(moof, [b"traf"]):
+        traf_box = b"\0" * 8 + traf
+        tfhd = find(traf_box, [b"tfhd"])[0]
+        track_id = struct.unpack_from(">I", tfhd, 4)[0]
+        fields, _ = _optional_fields(tfhd, 8, TFHD_FIELDS)
+        default = fields.get("duration", (defaults or {}).get(track_id, 0))
+        tfdt = find(traf_box, [b"tfdt"])
+        decode_time = _tfdt_time(tfdt[0]) if tfdt else 0
+        samples = duration = zeros = 0
+        for trun in find(traf_box, [b"trun"]):
+            for sample_duration in _trun_durations(trun, default):
+                samples += 1
+                duration += sample_duration
+                zeros += sample_duration == 0
+        found.append(TrackTiming(track_id, decode_time, samples, duration, zeros))
+    return found
+
+
+def shift_decode_times(moof: bytes, offsets: dict[int, int]) -> bytes:
+    """``moof`` with each listed track's ``tfdt`` moved by its offset (negative to move it earlier); the
+    result is written as a version 1 (64-bit) ``tfdt``. ValueError if a time would go below 0."""
+    times = {timing.track_id: timing.decode_time + offsets[timing.track_id]
+             for timing in timings(moof) if timing.track_id in offsets}
+    return rewrite_moof(moof, decode_times=times)
+
+
+def rewrite_moof(moof: bytes, decode_times: dict[int, int] | None = None, fill: dict[int, int] | None = None,
+                 sequence: int | None = None, defaults: dict[int, int] | None = None) -> bytes:
+    """A copy of the ``moof`` box ``moof`` with, per track id: its decode time set (``decode_times``, written
+    as a version 1 ``tfdt``, added where there was none), each sample whose duration is 0 given ``fill``'s
+    duration instead, and the fragment's ``mfhd`` sequence number set to ``sequence``. ``defaults`` are the
+    ``trex`` default durations (to tell a sample that has none). The data offsets of its ``trun`` boxes
+    (from the ``moof``'s start) are moved by as much as the ``moof`` grew, so the samples stay found in the
+    ``mdat`` that follows it."""
+    decode_times = decode_times or {}
+    fill = fill or {}
+    parts: list[bytes | bytearray] = []
+    offsets_at: list[tuple[int, int]] = []  # (part index, where in it) of each trun's data offset
+    for kind, payload in children(moof):
+        if kind == b"mfhd" and sequence is not None:
+            parts.append(_box(b"mfhd", payload[:4] + struct.pack(">I", sequence & 0xFFFFFFFF)))
+        elif kind == b"traf":
+            traf, where = _rewrite_traf(payload, decode_times, fill, defaults or {})
+            offsets_at += [(len(parts), at) for at in where]
+            parts.append(traf)
+        else:
+            parts.append(_box(kind, payload))
+    grown = 8 + sum(len(part) for part in parts) - len(moof)
+    for index, at in offsets_at:
+        part = parts[index]
+        assert isinstance(part, bytearray)
+        struct.pack_into(">i", part, at, struct.unpack_from(">i", part, at)[0] + grown)
+    return _box(b"moof", *parts)
+
+
+def _rewrite_traf(traf: bytes, decode_times: dict[int, int], fill: dict[int, int],
+                  defaults: dict[int, int]) -> tuple[bytearray, list[int]]:
+    """A rewritten ``traf`` box (see :func:`rewrite_moof`), and where in it each ``trun``'s data offset is."""
+    inner = list(children(b"\0" * 8 + traf))
+    tfhd = next((payload for kind, payload in inner if kind == b"tfhd"), None)
+    if tfhd is None:
+        raise BoxError("a traf without a tfhd")
+    track_id = struct.unpack_from(">I", tfhd, 4)[0]
+    fields, _ = _optional_fields(tfhd, 8, TFHD_FIELDS)
+    wanted = fill.get(track_id)
+    default = fields.get("duration", defaults.get(track_id, 0))
+    if wanted and not default and any(_trun_uses_default(payload) for kind, payload in inner if kind == b"trun"):
+        fields["duration"] = default = wanted  # samples that take the default take this one
+    out = bytearray(b"\0" * 8)
+    where = []
+    for kind, payload in inner:
+        if kind == b"tfhd":
+            out += _box(b"tfhd", _with_fields(payload[:4], payload[4:8], fields, TFHD_FIELDS))
+            if track_id in decode_times and not any(other == b"tfdt" for other, _ in inner):
+                out += _tfdt(decode_times[track_id])
+        elif kind == b"tfdt" and track_id in decode_times:
+            out += _tfdt(decode_times[track_id])
+        elif kind == b"trun":
+            trun = bytearray(payload)
+            if wanted:
+                _fill_trun(trun, wanted)
+            if int.from_bytes(trun[1:4], "big") & 0x001:  # a data offset: the first field after the count
+                where.append(len(out) + 8 + 8)
+            out += _box(b"trun", trun)
+        else:
+            out += _box(kind, payload)
+    struct.pack_into(">I4s", out, 0, len(out), b"traf")
+    return out, where
+
+
+def _tfdt(decode_time: int) -> bytes:
+    if decode_time < 0:
+        raise ValueError(f"a decode time of {decode_time}: times start at 0")
+    return _box(b"tfdt", struct.pack(">IQ", 1 << 24, decode_time))
+
+
+def _tfdt_time(payload: bytes) -> int:
+    return struct.unpack_from(">Q" if payload[0] == 1 else ">I", payload, 4)[0]
+
+
+def _with_fields(version_flags: bytes, head: bytes, fields: dict[str, int],
+                 layout: tuple[tuple[int, int, str], ...]) -> bytes:
+    """A full box's payload with the optional ``fields`` of ``layout`` (and only those), its flags saying so."""
+    flags = int.from_bytes(version_flags[1:4], "big")
+    body = b""
+    for flag, size, name in layout:
+        if name in fields:
+            flags |= flag
+            body += fields[name].to_bytes(size, "big")
+        else:
+            flags &= ~flag
+    return version_flags[:1] + flags.to_bytes(3, "big") + head + body
+
+
+def _trun_uses_default(trun: bytes) -> bool:
+    """Whether a ``trun``'s samples take the default duration (it gives none of its own)."""
+    return not int.from_bytes(trun[1:4], "big") & 0x100 and struct.unpack_from(">I", trun, 4)[0] > 0
+
+
+def _trun_durations(trun: bytes, default: int) -> list[int]:
+    _, at = _optional_fields(trun, 8, TRUN_FIELDS)
+    durations = []
+    for _ in range(struct.unpack_from(">I", trun, 4)[0]):
+        sample, at = _optional_fields(trun, at, SAMPLE_FIELDS)
+        durations.append(sample.get("duration", default))
+    return durations
+
+
+def _fill_trun(trun: bytearray, duration: int) -> None:
+    """Give each sample of a ``trun`` (payload) whose own duration is 0 ``duration`` instead, in place."""
+    flags = int.from_bytes(trun[1:4], "big")
+    if not flags & 0x100:
+        return
+    _, at = _optional_fields(bytes(trun[:16]), 8, TRUN_FIELDS)
+    sample_size = sum(size for flag, size, _ in SAMPLE_FIELDS if flags & flag)
+    for _ in range(struct.unpack_from(">I", trun, 4)[0]):
+        if struct.unpack_from(">I", trun, at)[0] == 0:  # duration is the first of a sample's fields
+            struct.pack_into(">I", trun, at, duration)
+        at += sample_size
+
+
+def _box(kind: bytes, *payload: bytes | bytearray) -> bytes:
+    body = b"".join(payload)
+    return struct.pack(">I4s", 8 + len(body), kind) + body
+
+
+def init_without_duration(init: bytes) -> bytes:
+    """An init segment (``ftyp`` + ``moov``) that claims no duration: ``mvhd``, ``tkhd`` and ``mdhd`` say 0
+    (unknown: a player adds up the fragments) and no ``mehd`` says how long the fragments last. A file cut
+    from a stream must not claim the stream's length."""
+    boxes, rest = split_boxes(init)
+    return b"".join(_undurated(kind, box) for kind, box in boxes) + rest
+
+
+# Where a box's duration is (after its version and flags), for version 0 and version 1.
+_DURATION_AT = {b"mvhd": (16, 24), b"mdhd": (16, 24), b"tkhd": (20, 28)}
+
+
+def _undurated(kind: bytes, box: bytes) -> bytes:
+    header = 16 if struct.unpack_from(">I", box)[0] == 1 else 8
+    payload = box[header:]
+    if kind in (b"moov", b"trak", b"mdia", b"mvex"):
+        return _box(kind, *(_undurated(inner, _box(inner, body)) for inner, body in children(box, header)
+                            if inner != b"mehd"))
+    if kind in _DURATION_AT and payload:
+        version = payload[0]
+        at = _DURATION_AT[kind][version == 1]
+        size = 8 if version == 1 else 4
+        edited = bytearray(payload)
+        edited[at:at + size] = bytes(size)
+        return _box(kind, edited)
+    return box

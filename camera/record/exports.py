@@ -14,11 +14,13 @@ first (a tenth of ``--max-storage`` when that is less), and they count against `
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -38,6 +40,12 @@ FIRST_BYTES_SECONDS = 60.0
 
 class Busy(Exception):
     """No turn is free to make another download now."""
+
+
+class CutShort(OSError):
+    """A download could not be made to its end (a recording it read was deleted, a read failed): raised in
+    the body of a response whose first bytes are out, so that the client sees an incomplete transfer (the
+    connection closes before the chunked body's end or before Content-Length), never a whole-looking file."""
 
 
 class Making:
@@ -84,7 +92,8 @@ class Making:
                         yield rest
                         rest = file.read()
                     if self.error is not None:
-                        log.warning("a download was cut short: %s", self.error)
+                        log.warning("a download was cut short, and its client told so: %s", self.error)
+                        raise CutShort(f"{self.path.name} could not be made to its end: {self.error}")
                     return
                 self.finished.wait(POLL_SECONDS)
 
@@ -103,6 +112,27 @@ class ExportCache:
         self._making: dict[Path, Making] = {}
         # How many files were made (not found kept): what a test of "made once" counts.
         self.made = 0
+        # The recordings (storage-relative names) that downloads being made are reading, and how many read each.
+        self._reading: Counter[str] = Counter()
+
+    @contextlib.contextmanager
+    def reading(self, names: Iterable[str]) -> Iterator[None]:
+        """Say that a download reads the recordings ``names`` while in this block: retention leaves them
+        alone meanwhile (see :meth:`in_use`), unless the disk is full."""
+        held = list(names)
+        with self._lock:
+            self._reading.update(held)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._reading.subtract(held)
+                self._reading = +self._reading
+
+    def in_use(self, name: str) -> bool:
+        """Whether a download being made reads the recording ``name``."""
+        with self._lock:
+            return self._reading[name] > 0
 
     def name(self, camera: str, start: float, end: float, segments: Iterable[Segment]) -> str:
         """The file name of the download of ``camera`` from ``start`` to ``end``, made of ``segments``."""

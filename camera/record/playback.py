@@ -1,4 +1,10 @@
-"""Reading recordings back: frames between two times, paced MJPEG playback, and MP4 files."""
+"""Reading recordings back: frames between two times, paced MJPEG playback, and MP4 files.
+
+An MP4 of a span (a download, an event's clip) is made by :func:`export`, the
+one place that chooses how: copied when every segment of the span was
+recorded by copy from one stream (the camera's own video and audio, its
+times rewritten to start at 0), encoded from the frames otherwise.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from .. import jpeg, mjpeg
-from . import formats
+from . import copy, formats
+from .formats import COPY
 from .h264 import H264Writer
 from .index import EventRow, Segment
 from .storage import Storage
@@ -30,12 +37,16 @@ class NothingRecorded(LookupError):
 
 
 def frames_between(storage: Storage, segments: Iterable[Segment], start: float, end: float | None,
-                   after: float | None = None) -> Iterator[tuple[float, Payload]]:
-    """The frames of ``segments`` from ``start`` to ``end``, in time order, later than ``after``."""
+                   after: float | None = None, strict: bool = False) -> Iterator[tuple[float, Payload]]:
+    """The frames of ``segments`` from ``start`` to ``end``, in time order, later than ``after``. A segment
+    whose file is gone is skipped, or, if ``strict`` (a download, which must not pass a hole off as whole),
+    raises FileNotFoundError."""
     last = float("-inf") if after is None else after
     for segment in segments:
         path = storage.path(segment.path)
         if not path.exists():
+            if strict:
+                raise FileNotFoundError(2, "a recording was deleted while it was being read", segment.path)
             continue
         for timestamp, payload in formats.read(segment.format, path, segment.start, start):
             if end is not None and timestamp > end:
@@ -44,6 +55,25 @@ def frames_between(storage: Storage, segments: Iterable[Segment], start: float, 
                 continue
             last = timestamp
             yield timestamp, payload
+
+
+def export(storage: Storage, segments: list[Segment], start: float, end: float, path: Path,
+           fps: float | None = None) -> int:
+    """Make the MP4 of ``segments`` from ``start`` to ``end`` at ``path``: copied (no decode, no encode, the
+    camera's audio with it) when all of them were recorded by copy from one stream, else encoded from their
+    frames. It starts at 0 and lasts what it holds either way. The segments are kept from retention while
+    it is made (see :meth:`ExportCache.reading`). How many frames went in; :class:`NothingRecorded` (a
+    LookupError) if none."""
+    with storage.exports.reading(segment.path for segment in segments):
+        if segments and all(segment.format == COPY for segment in segments):
+            try:
+                return copy.export([(storage.path(segment.path), segment.start, None if segment.open else segment.end)
+                                    for segment in segments], start, end, path)
+            except ValueError:
+                pass  # more than one stream (a camera restarted with other settings): encoded
+            except LookupError as exc:
+                raise NothingRecorded(str(exc)) from None
+        return export_mp4(frames_between(storage, segments, start, end, strict=True), path, fps)
 
 
 def clip_segments(storage: Storage, event: EventRow) -> list[Segment]:

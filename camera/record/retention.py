@@ -114,12 +114,26 @@ class Retention:
             too_full = self.storage.free_bytes() < limits.min_free + headroom(limits.min_free)
             if not (too_old or too_big or too_full):
                 break
+            if not too_full and self._in_use(kind, item_id):
+                # A download is reading it: deleted on a later pass, once the download is made. (A disk too
+                # full to wait goes on: a copy is read from what it opened, an encoded one then fails visibly.)
+                break
             self.delete(kind, item_id)
             deleted += 1
         if deleted:
             self.deleted += deleted
             log.info("retention deleted %d recording(s) and event(s)", deleted)
         return deleted
+
+    def _in_use(self, kind: str, item_id: int) -> bool:
+        """Whether a download being made reads the segment (or the event's clip) ``item_id``."""
+        index = self.storage.index
+        if kind == "segment":
+            segment = index.segment(item_id)
+            names = [segment.path] if segment is not None else []
+        else:
+            names = [segment.path for segment in index.segments(event_id=item_id)]
+        return any(self.storage.exports.in_use(name) for name in names)
 
     def delete(self, kind: str, item_id: int) -> None:
         """Delete a segment (a clip's segment takes its event along) or an event, rows first, then files."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,9 +17,11 @@ from flask import (
     send_file,
 )
 
-from camera.record import EventRow, Segment, Storage, clip_segments, delete_event, export_mp4, frames_between
-from camera.record.copy import playable_length
+from camera.record import EventRow, Segment, Storage, clip_segments, delete_event
+from camera.record.copy import playable_length, plays_from_zero
+from camera.record.exports import CutShort
 from camera.record.formats import COPY
+from camera.record.playback import export
 
 from ..runtime.registry import runtime_of
 from .common import NO_STORE, all_cameras, get_camera, query_flag, visible_names
@@ -78,30 +81,39 @@ def snapshot(event_id: int) -> Response:
 
 @bp.get("/api/events/<int:event_id>/clip.mp4")
 def clip(event_id: int) -> Response:
-    """The event's clip as H.264 MP4, made on first request and kept once the event has ended."""
+    """The event's clip as MP4, starting at 0: its own clip file as it was recorded by copy, or cut from the
+    recording around it (copied where that was recorded by copy, encoded from frames otherwise), made on
+    first request and kept once the event has ended."""
     found = find_event(event_id)
     store = storage()
     segments = clip_segments(store, found)
-    if len(segments) == 1 and segments[0].kind == "clip" and segments[0].format == COPY:
-        return _copied_clip(store.path(segments[0].path), segments[0].open, f"{found.camera}-event-{found.id}.mp4")
     download_name = f"{found.camera}-event-{found.id}.mp4"
+    if len(segments) == 1 and segments[0].kind == "clip" and segments[0].format == COPY \
+            and plays_from_zero(store.path(segments[0].path)):
+        return _copied_clip(store.path(segments[0].path), segments[0].open, download_name)
     nothing = f"event {event_id} has no recorded frames"
     if found.end is None:
         # The clip so far, kept a while among the downloads: named by what it holds now.
         name = store.exports.name(f"{found.camera}-event-{found.id}", found.clip_start, found.clip_start, segments)
-        return made(store.exports.folder / name, _encoder(store, found, segments), download_name, nothing)
+        return made(store.exports.folder / name, _maker(store, found, segments), download_name, nothing)
+
+    maker = _maker(store, found, segments)
 
     def make(path: Path) -> None:
-        _encoder(store, found, segments)(path)
+        maker(path)
         store.index.update_event(found.id, bytes=found.bytes + path.stat().st_size)
 
     # Made on first request and kept with the event.
     return made(store.path(store.playable_clip_name(found.camera, found.id)), make, download_name, nothing)
 
 
-def _encoder(store: Storage, found: EventRow, segments: list[Segment]) -> Callable[[Path], object]:
-    """What encodes the event's clip (of a camera recorded as pictures) into a file."""
-    return lambda path: export_mp4(frames_between(store, segments, found.clip_start, found.clip_end), path)
+def _maker(store: Storage, found: EventRow, segments: list[Segment]) -> Callable[[Path], object]:
+    """What makes the event's clip into a file: its span of ``segments``, copied or encoded (see
+    camera/record/playback.py's ``export``); an event going on, up to now."""
+    camera = runtime_of(current_app).cameras.get(found.camera)
+    fps = camera.fps if camera is not None else None
+    return lambda path: export(store, segments, found.clip_start,
+                               found.clip_end if found.clip_end is not None else time.time(), path, fps)
 
 
 def _copied_clip(path: Path, growing: bool, download_name: str) -> Response:
@@ -118,8 +130,8 @@ def _copied_clip(path: Path, growing: bool, download_name: str) -> Response:
             left = length
             while left > 0:
                 chunk = file.read(min(left, 256 * 1024))
-                if not chunk:
-                    return
+                if not chunk:  # less than it said: the client must see it cut short, not whole
+                    raise CutShort(f"{path.name} ended {left} bytes short of what was said")
                 left -= len(chunk)
                 yield chunk
 

@@ -7,16 +7,8 @@ from pathlib import Path
 from flask import Blueprint, Response, abort, jsonify, request
 
 from camera import mjpeg
-from camera.record import (
-    MAX_EXPORT_SECONDS,
-    Segment,
-    Storage,
-    copy,
-    export_mp4,
-    frames_between,
-    playback,
-)
-from camera.record.formats import COPY
+from camera.record import MAX_EXPORT_SECONDS, playback
+from camera.record.playback import export
 
 from .common import NO_STORE, get_camera, visible_names
 from .stored import busy, made, playbacks, query_limit, query_time, storage
@@ -62,7 +54,8 @@ def play(name: str) -> Response:
 
 @bp.get("/api/recordings/<name>.mp4")
 def download(name: str) -> Response:
-    """``name``'s recording from ``?start=`` to ``?end=`` as an H.264 MP4 file."""
+    """``name``'s recording from ``?start=`` to ``?end=`` as an MP4 file that starts at 0: the camera's own
+    video and audio where it was recorded by copy, else H.264 encoded from the frames."""
     camera = get_camera(name)
     start, end = query_time("start", required=True), query_time("end", required=True)
     _check_order(start, end)
@@ -73,25 +66,12 @@ def download(name: str) -> Response:
     segments = store.index.segments(camera.name, start, end)
 
     def make(path: Path) -> None:
-        if not _copied(store, segments, start, end, path):
-            export_mp4(frames_between(store, segments, start, end), path, camera.fps)
+        export(store, segments, start, end, path, camera.fps)  # copied if recorded by copy, else encoded
 
     # Made once and kept a while: a player's range requests (each seek) read the same file.
     return made(store.exports.folder / store.exports.name(camera.name, start, end, segments), make,
                 f"{camera.name}-{int(start)}-{int(end)}.mp4",
                 f"nothing of camera {camera.name!r} is recorded between {start:.3f} and {end:.3f}")
-
-
-def _copied(store: Storage, segments: list[Segment], start: float, end: float, path: Path) -> bool:
-    """Make the download of a span recorded by copy by copying its fragments (no decode, no encode): True if
-    done; False where it cannot be (segments of other formats, or of more than one stream), to encode it."""
-    if not segments or any(segment.format != COPY for segment in segments):
-        return False
-    try:
-        copy.export([(store.path(segment.path), segment.start) for segment in segments], start, end, path)
-    except ValueError:
-        return False
-    return True
 
 
 def _check_order(start: float | None, end: float | None) -> None:
