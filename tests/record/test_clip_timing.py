@@ -23,7 +23,6 @@ from pathlib import Path
 import av
 import pytest
 import waitress
-from flask import Flask
 
 from camera.media import FragmentMuxer, MediaFeed, boxes
 from camera.record import Limits, Recorder, RecordSettings, Retention, Storage, copy
@@ -214,7 +213,7 @@ def test_a_client_sees_a_download_cut_short_as_an_incomplete_transfer(tmp_path):
             assert go_on.wait(30)
             raise OSError(5, "Input/output error")
 
-    app = Flask(__name__)
+    app = create_app({"CAMERAS": {"pattern": "pattern"}})
 
     @app.get("/span.mp4")
     def span():

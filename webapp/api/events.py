@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 from flask import (
@@ -19,11 +19,11 @@ from flask import (
 
 from camera.record import EventRow, Segment, Storage, clip_segments, delete_event
 from camera.record.copy import playable_length, plays_from_zero
-from camera.record.exports import CutShort
 from camera.record.formats import COPY
 from camera.record.playback import export
 
 from ..runtime.registry import runtime_of
+from ..serve.files import file_response
 from .common import NO_STORE, all_cameras, get_camera, query_flag, visible_names
 from .stored import made, mp4_response, query_limit, query_time, storage
 
@@ -124,18 +124,8 @@ def _copied_clip(path: Path, growing: bool, download_name: str) -> Response:
     length = playable_length(path)
     if not length:
         abort(404, description="the clip has no whole frame yet; ask again in a moment")
-
-    def body() -> Iterator[bytes]:
-        with open(path, "rb") as file:
-            left = length
-            while left > 0:
-                chunk = file.read(min(left, 256 * 1024))
-                if not chunk:  # less than it said: the client must see it cut short, not whole
-                    raise CutShort(f"{path.name} ended {left} bytes short of what was said")
-                left -= len(chunk)
-                yield chunk
-
-    return Response(body(), mimetype="video/mp4", headers={**NO_STORE, "Content-Length": str(length)})
+    # The file only grows (it is appended to), so its first ``length`` bytes stay what they are.
+    return file_response(path, "video/mp4", length=length, headers=NO_STORE)
 
 
 @bp.get("/history")

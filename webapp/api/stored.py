@@ -9,12 +9,13 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from flask import Response, abort, current_app, request, send_file
+from flask import Response, abort, current_app, request
 
 from camera.record import NothingRecorded, Storage
 from camera.record.exports import Busy, Making
 
 from ..runtime.registry import runtime_of
+from ..serve.files import file_response, followed
 from .common import NO_STORE, unavailable, whole_number
 from .errors import json_error
 
@@ -79,9 +80,11 @@ def busy(what: str) -> Response:
 
 
 def mp4_response(path: Path, download_name: str) -> Response:
-    """An MP4 file with range requests, which a ``<video>`` uses to seek."""
-    return send_file(path, mimetype="video/mp4", conditional=True, download_name=download_name,
-                     max_age=0)
+    """An MP4 file with range requests, which a ``<video>`` uses to seek; sent by the server's loop, so a
+    client that stops reading holds no worker thread."""
+    return file_response(path, "video/mp4",
+                         headers={"Content-Disposition": f'inline; filename="{download_name}"',
+                                  "Cache-Control": "no-cache"})
 
 
 def download(found: Path | Making, download_name: str, nothing: str) -> Response:
@@ -92,18 +95,26 @@ def download(found: Path | Making, download_name: str, nothing: str) -> Response
         response = mp4_response(found, download_name)
         response.headers["Content-Disposition"] = f'attachment; filename="{download_name}"'
         return response
+    give_back = runtime_of(current_app).followers.take(request.remote_addr or "")
+    if give_back is None:
+        return busy("downloads followed while they are made")
     try:
         file = found.open()
     except TimeoutError:
+        give_back()
         return unavailable("the download is still being made; ask again shortly")
+    except BaseException:
+        give_back()
+        raise
     if file is None:
+        give_back()
         if isinstance(found.error, (NothingRecorded, LookupError)):
             abort(404, description=nothing)
         if isinstance(found.error, OSError):
             return json_error(507, f"the download could not be written: {found.error.strerror or found.error}")
         log.error("a download could not be made: %r", found.error)
         abort(500, description="the download could not be made")
-    return Response(found.follow(file), mimetype="video/mp4",
+    return Response(followed(found.follow(file), give_back), mimetype="video/mp4",
                     headers={**NO_STORE, "Content-Disposition": f'attachment; filename="{download_name}"',
                              "X-Accel-Buffering": "no"})
 

@@ -25,6 +25,7 @@ from camera.record import Recorder
 from camera.viewers.sender import StreamSender
 
 from ..serve.connections import ConnectionStats
+from ..serve.files import Followers
 from ..serve.slots import StreamSlots
 from .meters import Metrics
 from .recording import Recording
@@ -41,6 +42,9 @@ EXTENSION = "camstream"
 # Requests that read through recordings at once: each holds a worker thread and a core for a while.
 MAX_PLAYBACKS = 4
 MAX_EXPORTS = 2
+# Requests that follow a download as it is made (a worker thread each), in all and from one address.
+MAX_FOLLOWERS = 8
+MAX_FOLLOWERS_PER_ADDRESS = 2
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,7 @@ class Runtime:
     units: dict[str, CameraUnit] = field(default_factory=dict)
     playbacks: threading.BoundedSemaphore = field(default_factory=lambda: threading.BoundedSemaphore(MAX_PLAYBACKS))
     exports: threading.BoundedSemaphore = field(default_factory=lambda: threading.BoundedSemaphore(MAX_EXPORTS))
+    followers: Followers = field(default_factory=lambda: Followers(MAX_FOLLOWERS, MAX_FOLLOWERS_PER_ADDRESS))
     started_at: float = field(default_factory=time.time)
 
     def __post_init__(self) -> None:
