@@ -134,3 +134,21 @@ def _skip_scaling_list(bits: _Bits, size: int) -> None:
         if following:
             following = (last + bits.se() + 256) % 256
         last = following or last
+
+
+def starts_picture(sample: bytes, hevc: bool = False) -> bool:
+    """Whether a sample (4-byte-length NAL units) begins a new picture: its first slice is the picture's first
+    (H.264: ``first_mb_in_slice`` 0; H.265: ``first_slice_segment_in_pic_flag``). True when it holds no
+    slice or cannot be read, so that nothing is ever joined by mistake to what came before."""
+    at = 0
+    while at + 4 < len(sample):
+        size = int.from_bytes(sample[at:at + 4], "big")
+        unit = sample[at + 4:at + 4 + size]
+        at += 4 + size
+        if size < 3 or len(unit) < size:
+            return True
+        if hevc and (unit[0] >> 1) & 0x3F < 32:
+            return bool(unit[2] & 0x80)
+        if not hevc and 1 <= unit[0] & 0x1F <= 5:
+            return bool(unit[1] & 0x80)  # first_mb_in_slice is ue(v): a first bit of 1 is 0
+    return True

@@ -27,7 +27,7 @@ import av
 
 from . import fmp4
 from .boxes import mime_type, split_boxes, tracks
-from .h264 import ParameterSets
+from .h264 import ParameterSets, starts_picture
 
 log = logging.getLogger("camstream.media")
 
@@ -83,9 +83,6 @@ class _Frame:
         if packet.pts is not None and packet.dts is not None and packet.time_base is not None:
             composition = (packet.pts - packet.dts) * packet.time_base
         return cls(fmp4.length_prefixed(bytes(packet)), _seconds(packet), composition, packet.is_keyframe)
-
-    def same_time(self, other: _Frame) -> bool:
-        return self.seconds is None or other.seconds is None or self.seconds == other.seconds
 
     def joined(self, other: _Frame) -> _Frame:
         if len(self.data) + len(other.data) > MAX_FRAME_BYTES:
@@ -178,7 +175,8 @@ class FragmentMuxer:
 
         A keyframe alone waits for the next video packet: a camera that repeats its parameter sets before
         each slice of a keyframe (as x264's sliced threads behind GStreamer's payloader do) has FFmpeg's parser
-        hand over one picture as several packets of one time, which must be one sample.
+        hand over one picture as several packets, which must be one sample. A packet whose first slice is not
+        its picture's first is joined to the keyframe held.
         """
         if packet.size == 0:
             return []
@@ -193,7 +191,7 @@ class FragmentMuxer:
         if self._origin is None:
             self._origin = frame.seconds if frame.seconds is not None else Fraction(0)
         held, self._held = self._held, None
-        if held is not None and held.same_time(frame):
+        if held is not None and not starts_picture(frame.data, self._hevc):
             self._held = held.joined(frame)
             return []
         out = [self._video_fragment(held)] if held is not None else []

@@ -49,29 +49,69 @@ def test_each_frame_becomes_a_fragment_keyframes_marked_and_the_codec_named(clip
     assert boxes.tracks(muxer.init)[0].kind == "vide"
 
 
-def test_a_keyframe_that_comes_as_two_packets_of_one_time_is_one_sample(clip):
-    """What FFmpeg's parser makes of a keyframe whose slices each follow the parameter sets (over RTSP)."""
-    source = av.open(str(clip))
+def sliced_clip(path: Path) -> Path:
+    """Like ``clip``, each picture in two slices (as x264's sliced threads make them)."""
+    output = av.open(str(path), "w")
+    stream = output.add_stream("libx264", rate=10, options={"g": "10", "bf": "0", "preset": "ultrafast",
+                                                            "x264-params": "slices=2"})
+    stream.width, stream.height, stream.pix_fmt = 160, 120, "yuv420p"
+    for index in range(30):
+        frame = av.VideoFrame.from_ndarray(np.full((120, 160, 3), index * 8, np.uint8), format="bgr24")
+        frame.pts = index
+        output.mux(stream.encode(frame))
+    output.mux(stream.encode())
+    output.close()
+    return path
+
+
+def units_of(sample: bytes) -> list[bytes]:
+    units, at = [], 0
+    while at + 4 <= len(sample):
+        size = struct.unpack_from(">I", sample, at)[0]
+        units.append(sample[at:at + 4 + size])
+        at += 4 + size
+    return units
+
+
+@pytest.mark.parametrize("clock", ["running", "standing still"])
+def test_a_keyframe_that_comes_as_two_packets_is_one_sample(tmp_path, clock):
+    """What FFmpeg's parser makes of a keyframe whose slices each follow the parameter sets (over RTSP): two
+    packets of one time, the second's slice not the picture's first. A camera whose clock stands still (a raw
+    file looped) still gets a sample a picture."""
+    source = av.open(str(sliced_clip(tmp_path / "sliced.mp4")))
     video = source.streams.video[0]
     muxer = FragmentMuxer(video)
     fragments = []
     for packet in (packet for packet in source.demux(video) if packet.size):
+        parts = [packet]
         if packet.is_keyframe:
-            data = bytes(packet)
+            units = units_of(bytes(packet))
+            slices = [index for index, unit in enumerate(units) if unit[4] & 0x1F == 5]
+            assert len(slices) == 2
+            parameter_sets = [unit for unit in units if unit[4] & 0x1F in (7, 8)]
+            halves = (b"".join(units[:slices[1]]), b"".join(parameter_sets + units[slices[1]:]))
             parts = []
-            for half in (data[:len(data) // 2], data[len(data) // 2:]):
+            for half in halves:
                 part = av.Packet(half)
                 part.stream, part.time_base, part.dts, part.pts = video, packet.time_base, packet.dts, packet.pts
                 part.is_keyframe = True
                 parts.append(part)
-        else:
-            parts = [packet]
         for part in parts:
+            if clock == "standing still":
+                part.dts = part.pts = 0
             fragments += muxer.add(part)
     source.close()
     assert len(fragments) == 30, "one sample a picture, whatever it came in"
-    assert [round(fragment.time, 3) for fragment in fragments[9:12]] == [0.9, 1.0, 1.1], "no frame gained"
     assert [index for index, fragment in enumerate(fragments) if fragment.keyframe] == [0, 10, 20]
+    if clock == "running":
+        assert [round(fragment.time, 3) for fragment in fragments[9:12]] == [0.9, 1.0, 1.1], "no frame gained"
+    keyframe = mdat_of(fragments[10].data)
+    assert sum(1 for unit in units_of(keyframe) if unit[4] & 0x1F == 5) == 2, "both slices in one sample"
+
+
+def mdat_of(fragment: bytes) -> bytes:
+    found, _ = boxes.split_boxes(fragment)
+    return next(box[8:] for kind, box in found if kind == b"mdat")
 
 
 def test_a_clock_that_jumps_or_runs_backwards_still_gives_increasing_times(clip):
