@@ -112,3 +112,21 @@ def test_the_auth_bench_compares_every_way_of_signing_in(tmp_path):
     rows = [line.split(" | ")[0].lstrip("| ") for line in out.read_text().splitlines()
             if line.startswith("| ") and "snapshots per second" not in line and "---" not in line]
     assert rows == ["open server, anonymous", "HTTP Basic (checked once, remembered)", "?token=", "session cookie"]
+
+
+def test_the_frame_age_bench_matches_frames_at_every_client():
+    # Importing the RTSP tests skips this one on a machine without GStreamer's RTSP server (and fails in CI).
+    import tests.passthrough.test_rtsp  # noqa: F401
+
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "frame_age.py"), "--seconds", "3", "--warm-up", "2",
+         "--size", "320x240", "--bitrate", "400000", "--out", "-"],
+        capture_output=True, text=True, timeout=120, env=UNPINNED, check=True, cwd=ROOT,
+    )
+    rows = {tuple(cell.strip() for cell in line.split("|")[1:3]): [cell.strip() for cell in line.split("|")[3:-1]]
+            for line in result.stdout.splitlines() if line.startswith("| ") and "---" not in line}
+    for client in ("plain PyAV reader, `container.demux()` yields it", "camstream, this checkout, its /mse fragment"):
+        others = rows[(client, "other frames")]
+        # Small numbers: the raw RTP client's frames are found again, by their bytes, at each client.
+        assert int(others[3]) > int(others[4]), result.stdout
+        assert float(others[0]) >= 0
