@@ -4,15 +4,20 @@ First a text message ``{"type": "mse", "codecs": "video/mp4; codecs=\\"avc1...\\
 (what ``MediaSource.isTypeSupported`` and ``addSourceBuffer`` take), then
 binary messages: the init segment, then fMP4 fragments. The messages are
 framed once per camera (camera/media/feed.py) and written as they are to
-every viewer. A viewer that has not sent what it holds when the next
-keyframe comes drops it and goes on from that keyframe; one that cannot
-keep even that bounded is skipped to the keyframe after.
+every viewer. A viewer still holding, when the next keyframe comes, a
+fragment that has waited more than half a second drops what it holds and
+goes on from that keyframe; one that cannot keep even that bounded is
+skipped to the keyframe after. A viewer only a moment behind (a fragment
+or two the sender has not written yet) keeps them: dropping them would
+leave a hole in its audio, which a browser takes as a break in the stream
+and answers by dropping its video up to the next keyframe.
 """
 
 from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 
@@ -22,10 +27,14 @@ from .websocket import WebSocketClient
 
 # The most a viewer may have waiting beyond what its socket holds; more, and it skips to the next keyframe.
 MAX_WAITING = 8 * 1024 * 1024
+# How long a fragment may wait before a keyframe takes its place (the viewer is behind, not just busy).
+BEHIND_SECONDS = 0.5
 
 
 class MseViewer(WebSocketClient):
     """One ``/mse/<name>`` client of ``feed``."""
+
+    clock = staticmethod(time.monotonic)
 
     def __init__(self, sock: socket.socket, head: bytes, sender: StreamSender, *, feed: MediaFeed, camera_name: str,
                  on_close: Callable[[], None] | None = None) -> None:
@@ -35,6 +44,8 @@ class MseViewer(WebSocketClient):
         self._lock = threading.Lock()
         self._waiting: deque[bytes] = deque()
         self._waiting_bytes = 0
+        # When each waiting fragment (not the header and init segment) was offered.
+        self._offered_at: deque[float] = deque()
         # How many of the waiting messages, at the front, are a stream's header and init segment.
         self._heads = 0
         self._need_keyframe = True
@@ -54,13 +65,16 @@ class MseViewer(WebSocketClient):
             self._waiting = deque(start)
             self._waiting_bytes = sum(map(len, start))
             self._heads = min(2, len(start))
+            now = self.clock()
+            self._offered_at = deque(now for _ in range(len(start) - self._heads))
             self._need_keyframe = not complete
         self.wake()
 
     def offer(self, message: bytes, keyframe: bool) -> None:
         with self._lock:
+            now = self.clock()
             if keyframe:
-                if self._need_keyframe is False and self._waiting:
+                if self._need_keyframe is False and self._offered_at and now - self._offered_at[0] > BEHIND_SECONDS:
                     self.skipped += self._drop_fragments()
                 self._need_keyframe = False
             elif self._need_keyframe:
@@ -71,6 +85,7 @@ class MseViewer(WebSocketClient):
                 return
             self._waiting.append(message)
             self._waiting_bytes += len(message)
+            self._offered_at.append(now)
         self.wake()
 
     def _drop_fragments(self) -> int:
@@ -79,6 +94,7 @@ class MseViewer(WebSocketClient):
         dropped = len(self._waiting) - len(kept)
         self._waiting = deque(kept)
         self._waiting_bytes = sum(map(len, kept))
+        self._offered_at.clear()
         return dropped
 
     def close(self) -> None:
@@ -96,7 +112,10 @@ class MseViewer(WebSocketClient):
                 return False
             message = self._waiting.popleft()
             self._waiting_bytes -= len(message)
-            self._heads = max(0, self._heads - 1)
+            if self._heads:
+                self._heads -= 1
+            elif self._offered_at:
+                self._offered_at.popleft()
         self._out.append(memoryview(message))
         return True
 
