@@ -7,11 +7,26 @@
   // The session ended (a week after signing in, or signed out in another tab): the server shows its login form.
   document.addEventListener("camstream-signed-out", function () { window.location.reload(); });
 
-  function describe(camera) {
+  // What plays in a tile, as its view says (data-mode).
+  var PATHS = { video: "MSE", webrtc: "WebRTC", hls: "HLS", shared: "MJPEG", direct: "MJPEG" };
+
+  function describe(camera, view) {
     var parts = [camera.measured_fps.toFixed(1) + " fps",
                  camera.viewers + " viewer" + (camera.viewers === 1 ? "" : "s")];
     if (camera.width) parts.push(camera.width + "\u00d7" + camera.height);
+    if (view && PATHS[view.dataset.mode]) parts.push(PATHS[view.dataset.mode]);
     return parts.join(" \u00b7 ");
+  }
+
+  // The page's player for cameras whose own video plays: MSE (the default) or WebRTC, kept by the browser;
+  // camstream-view.js reads it as each view starts, so a change takes a reload.
+  var player = document.querySelector('[data-action="player"]');
+  if (player) {
+    try { player.value = window.localStorage.getItem("camstream-player") || "mse"; } catch (error) { /* off */ }
+    player.addEventListener("change", function () {
+      try { window.localStorage.setItem("camstream-player", player.value); } catch (error) { return; }
+      window.location.reload();
+    });
   }
 
   function describeDetection(detection) {
@@ -28,7 +43,7 @@
       var state = tile.querySelector('[data-field="state"]');
       state.textContent = camera.state;
       state.className = "state " + camera.state;
-      tile.querySelector('[data-field="stats"]').textContent = describe(camera);
+      tile.querySelector('[data-field="stats"]').textContent = describe(camera, tile.querySelector("camstream-view"));
       var troubled = camera.state === "failed" || camera.state === "reconnecting";
       tile.querySelector('[data-field="error"]').textContent = troubled && camera.last_error || "";
       var detection = tile.querySelector('[data-field="detection"]');

@@ -36,7 +36,8 @@ PUBLIC = {"static", "auth.login_form", "auth.login", "auth.logout", "status.heal
 # Live video: all a token opens (and, with ?action=, mjpg-streamer's URLs on the page's paths).
 LIVE = {"streams.video_feed", "streams.snapshot", "streams.streams", "compat.stream", "compat.snapshot",
         "push.events", "push.websocket", "push.not_upgraded", "media.mse", "media.mse_not_upgraded",
-        "media.playlist", "media.segment"}
+        "media.playlist", "media.segment", "webrtc.whep", "webrtc.whep_options", "webrtc.whep_end",
+        "webrtc.whep_patch", "webrtc.settings"}
 WEBSOCKETS = {"push.websocket", "push.not_upgraded", "media.mse", "media.mse_not_upgraded"}
 ACTION_PAGES = {"page.index", "compat.octopi_page"}
 # Pages a browser opens: without a session, the login form instead of a 401.

@@ -1,0 +1,16 @@
+"""WebRTC for a camera's own H.264 (and its AAC as Opus), through aiortc, made once per camera.
+
+- :mod:`.loop`: the one asyncio thread aiortc runs on, UDP ports from a range, a loopback host candidate.
+- :mod:`.samples`: the parameter sets, AAC config and samples WebRTC needs out of the camera's fMP4.
+- :mod:`.relay`: a camera's RTP payloads and Opus packets made once; each viewer's tracks; the kept GOP.
+- :mod:`.opus`: AAC to Opus, once per camera.
+- :mod:`.engine`: WHEP sessions (offer in, answer out) and their peer connections.
+- :mod:`.ice`: STUN/TURN servers and the port range as the settings give them.
+
+Nothing here imports Flask: webapp/api/webrtc.py serves it.
+"""
+
+from .engine import OfferError, Session, WebRtcEngine
+from .ice import IceServer, parse_ice_server, parse_port_range
+
+__all__ = ["IceServer", "OfferError", "Session", "WebRtcEngine", "parse_ice_server", "parse_port_range"]
