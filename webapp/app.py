@@ -12,7 +12,7 @@ from flask.json.provider import DefaultJSONProvider
 from camera.remote import BrokerLink
 
 from . import auth
-from .api import compat, detection, errors, events, media, page, push, recordings, status, streams
+from .api import compat, detection, errors, events, media, page, push, recordings, status, streams, webrtc
 from .config.layers import gather, max_viewers
 from .config.plan import make_plan
 from .integrations import metrics
@@ -54,6 +54,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
                       StreamSlots(max_viewers(app.config)), mqtt)
     metrics.collect_from(runtime)
     app.extensions[EXTENSION] = runtime
+    if any(camera.record for camera in plan.cameras.values()):
+        runtime.recording.open()  # a storage another camstream holds stops the start before any camera or broker
     if settings.config.get("BROKER"):
         runtime.broker = BrokerLink(str(settings.config["BROKER"]))
         runtime.broker.start()
@@ -61,7 +63,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if mqtt is not None:
         mqtt.start()
     app.register_blueprint(auth.bp)
-    for area in (page, streams, status, compat, detection, push, media, events, recordings, metrics):
+    for area in (page, streams, status, compat, detection, push, media, events, recordings, metrics, webrtc):
         app.register_blueprint(area.bp)
     errors.register(app)
     return app
@@ -82,6 +84,7 @@ class StrictJSON(DefaultJSONProvider):
 
 def shutdown(app: Flask, timeout: float = 3.0) -> None:
     """End every stream and release every camera of ``app``, waiting ``timeout`` seconds at most in all."""
+    webrtc.shutdown(app)
     runtime_of(app).stop(timeout, before_join=auth.auth_of(app).streams.stop)
 
 

@@ -14,7 +14,9 @@ class Appender:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(path, "xb", buffering=0)  # noqa: SIM115 - closed in close()
+        # Made new, never through a symlink someone left where the file goes (O_EXCL refuses even a dangling one).
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        self._file = os.fdopen(os.open(path, flags, 0o666), "wb", buffering=0)  # closed in close()
         self.size = 0
         self.frames = 0
         self.first: float | None = None

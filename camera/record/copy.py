@@ -416,7 +416,7 @@ def read(path: Path, start: float, after: float = 0.0) -> Iterator[tuple[float, 
     """The frames of a segment from time ``after`` on, as (time, BGR image) pairs (decoded: for playback and
     for exporting what is not copied)."""
     try:
-        with av.open(str(path)) as container:
+        with open_nofollow(path) as file, av.open(file) as container:
             stream = container.streams.video[0]
             origin = None
             for frame in container.decode(stream):
@@ -432,7 +432,7 @@ def read(path: Path, start: float, after: float = 0.0) -> Iterator[tuple[float, 
 
 def _packets(path: Path, start: float) -> Iterator[tuple[float, av.Packet]]:
     try:
-        with av.open(str(path)) as container:
+        with open_nofollow(path) as file, av.open(file) as container:
             stream = container.streams.video[0]
             origin = None
             for packet in container.demux(stream):

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .index import Segment
+from .safeopen import open_nofollow
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ class Making:
             done = self.finished.is_set()
             for candidate in (self.part, self.path):
                 try:
-                    file = open(candidate, "rb")  # noqa: SIM115 - handed to follow(), which closes it
+                    file = open_nofollow(candidate)  # handed to follow(), which closes it
                 except FileNotFoundError:
                     continue
                 if os.fstat(file.fileno()).st_size or self.finished.is_set():

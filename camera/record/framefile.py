@@ -21,8 +21,10 @@ import os
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from .appender import Appender
+from .safeopen import open_nofollow
 
 MAGIC = b"CSF1"
 _STAMP = struct.Struct(">4sdI")
@@ -82,21 +84,25 @@ def scan(path: str | os.PathLike[str]) -> list[FrameRef]:
     Damage in the middle (bytes that are no frame's head) is skipped up to
     the next frame's head.
     """
+    with open_nofollow(path) as file:
+        return _scan(file)
+
+
+def _scan(file: BinaryIO) -> list[FrameRef]:
     refs: list[FrameRef] = []
-    with open(path, "rb") as file:
-        data_size = os.fstat(file.fileno()).st_size
-        offset = 0
-        while offset + HEAD_SIZE <= data_size:
-            file.seek(offset)
-            parsed = _read_head(file.read(HEAD_SIZE))
-            if parsed is None:
-                offset = _resync(file, offset + 1, data_size)
-                continue
-            timestamp, length = parsed
-            if offset + length > data_size:
-                break
-            refs.append(FrameRef(offset, timestamp, length))
-            offset += length
+    data_size = os.fstat(file.fileno()).st_size
+    offset = 0
+    while offset + HEAD_SIZE <= data_size:
+        file.seek(offset)
+        parsed = _read_head(file.read(HEAD_SIZE))
+        if parsed is None:
+            offset = _resync(file, offset + 1, data_size)
+            continue
+        timestamp, length = parsed
+        if offset + length > data_size:
+            break
+        refs.append(FrameRef(offset, timestamp, length))
+        offset += length
     return refs
 
 
@@ -115,7 +121,7 @@ def _resync(file: object, offset: int, data_size: int) -> int:
 
 def read(path: str | os.PathLike[str], refs: list[FrameRef]) -> Iterator[tuple[float, bytes]]:
     """The frames ``refs`` point at, as (time, JPEG) pairs; the JPEG keeps its stamp, which decoders skip."""
-    with open(path, "rb") as file:
+    with open_nofollow(path) as file:
         for ref in refs:
             file.seek(ref.offset)
             data = file.read(ref.length)
@@ -126,10 +132,11 @@ def read(path: str | os.PathLike[str], refs: list[FrameRef]) -> Iterator[tuple[f
 
 def repair(path: str | os.PathLike[str]) -> list[FrameRef]:
     """Cut a frame file after its last whole frame (what a crash left half written); return its frames."""
-    refs = scan(path)
-    end = refs[-1].offset + refs[-1].length if refs else 0
-    if os.path.getsize(path) != end:
-        os.truncate(path, end)
+    with open_nofollow(path, write=True) as file:  # the file itself, never where a symlink points
+        refs = _scan(file)
+        end = refs[-1].offset + refs[-1].length if refs else 0
+        if os.fstat(file.fileno()).st_size != end:
+            os.ftruncate(file.fileno(), end)
     return refs
 
 

@@ -18,6 +18,7 @@ import av
 import numpy as np
 
 from .. import jpeg
+from .safeopen import open_nofollow
 
 SUFFIX = ".mp4"
 MS = Fraction(1, 1000)
@@ -118,7 +119,7 @@ def scan(path: Path, start: float) -> list[float]:
     """The times of the frames a segment holds, up to the last whole fragment."""
     times: list[float] = []
     try:
-        with av.open(str(path)) as container:
+        with open_nofollow(path) as file, av.open(file) as container:
             stream = container.streams.video[0]
             for packet in container.demux(stream):
                 if packet.pts is not None:
@@ -132,7 +133,7 @@ def scan(path: Path, start: float) -> list[float]:
 def read(path: Path, start: float, after: float = 0.0) -> Iterator[tuple[float, np.ndarray]]:
     """The frames of a segment from time ``after`` on, as (time, BGR image) pairs."""
     try:
-        with av.open(str(path)) as container:
+        with open_nofollow(path) as file, av.open(file) as container:
             for frame in container.decode(video=0):
                 if frame.pts is None:
                     continue

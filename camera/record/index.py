@@ -121,6 +121,10 @@ class Index:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
+        for name in (path.name, f"{path.name}-wal", f"{path.name}-shm"):
+            if path.with_name(name).is_symlink():
+                # SQLite would follow it, and write (and repair) wherever it points: damage, set aside.
+                raise sqlite3.DatabaseError(f"{name} is a symlink, which is not followed")
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
         self._db.row_factory = sqlite3.Row
         self._lock = threading.Lock()

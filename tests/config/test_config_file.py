@@ -202,7 +202,8 @@ def test_the_example_file_is_good_and_shows_no_password(tmp_path):
     assert "  sign-in: 2 user(s), 1 admin(s)" in lines
     assert "  front-door: rtsp://viewer:***@192.168.1.21:554/stream1, 15 fps, detect yolo:" in result.stdout
     assert "secret" not in result.stdout and "rtsp://viewer:***@192.168.1.21:554/stream1" in result.stdout
-    assert "  garage: http://192.168.1.24:8080/?action=stream, 10 fps, detect motion, record continuous (h264)" in lines
+    assert ("  garage: http://192.168.1.24:8080/?action=stream, 10 fps, detect motion, record continuous "
+            "(copy if it sends H.264 or H.265, else h264)") in lines
 
 
 @pytest.mark.slow

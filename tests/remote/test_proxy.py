@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import threading
@@ -14,7 +15,9 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from werkzeug.security import generate_password_hash
 
+from tests.auth_helpers import Client, Recorder
 from tests.conftest import Servers
 from tests.helpers import free_port, h264_square, wait_until
 from webapp import create_app
@@ -122,3 +125,29 @@ def test_nginx_caches_hls_so_forty_readers_cost_one_request_per_segment(tmp_path
     assert playlists <= elapsed * 2 + 5, (playlists, elapsed)
     hits = [status for got, _ in results for status in got.get("_hits", [])]
     assert hits.count("HIT") > len(hits) * 0.8, Counter(hits)
+
+
+def test_signing_in_through_the_shipped_config_works(tmp_path):
+    """The sign-in POST comes from the page nginx serves: its Origin carries nginx's port, and camstream sees
+    the same only if nginx passes the Host on as the browser sent it (``$host`` drops the port: 403)."""
+    password = secrets.token_urlsafe(12)
+    app = create_app({"CAMERAS": {"door": "pattern"}, "WIDTH": 160, "STORAGE": str(tmp_path / "store"),
+                      "USERS": [f"nora:{generate_password_hash(password)}:viewer"]})
+    with Servers() as servers:
+        site = servers.start(app)
+        folder = tmp_path / "nginx"
+        folder.mkdir()
+        nginx, port = start_nginx(folder, int(site.rsplit(":", 1)[1]))
+        try:
+            browser = Client(f"http://127.0.0.1:{port}", Recorder())
+            assert browser.get("/api/me").status == 401
+            signed_in = browser.login("nora", password)
+            assert signed_in.status == 302, signed_in.body[:200]
+            assert "camstream_session" in browser.cookies
+            me = browser.get("/api/me")
+            assert me.status == 200 and me.json()["name"] == "nora", me.body[:200]
+            page = browser.get("/")
+            assert page.status == 200 and b"/video_feed/door" in page.body, "the page, signed in, through nginx"
+        finally:
+            nginx.terminate()
+            nginx.wait(10)

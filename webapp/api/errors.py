@@ -7,6 +7,8 @@ import json
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
+from camera.record.storage import NotFollowed
+
 # How long a client told "503, come back later" is asked to wait.
 RETRY_AFTER_SECONDS = 5
 
@@ -31,5 +33,10 @@ def _http_error(exc: HTTPException) -> Response:
     return response
 
 
+def _not_followed(exc: NotFollowed) -> Response:
+    return json_error(404, "no such file in the storage folder (a symlink there is not followed)")
+
+
 def register(app: Flask) -> None:
     app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(NotFollowed, _not_followed)

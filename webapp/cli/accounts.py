@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -54,6 +55,7 @@ def token_command(argv: Sequence[str]) -> int:
     revoke.add_argument("id")
     args = parser.parse_args(argv)
     given = {key: value for key, value in (("CONFIG", args.config), ("STORAGE", args.storage)) if value}
+    quiet_store_log()
     try:
         plan = make_plan(gather(given))
         store = TokenStore(Path(plan.storage) / TOKENS_FILE)
@@ -61,11 +63,16 @@ def token_command(argv: Sequence[str]) -> int:
             if args.camera not in plan.cameras:
                 return fail(f"no camera named {args.camera!r} (there are: {', '.join(plan.cameras)})")
             token, secret = store.create(args.camera, args.label)
+            if store.damaged_as is not None:
+                print(f"the tokens file was damaged: set aside as {store.damaged_as.name}", file=sys.stderr)
             print(f"token {token.id} for camera {token.camera} (shown once, keep it):\n{secret}\n"
                   f"stream:   /video_feed/{token.camera}?token={secret}\n"
                   f"snapshot: /snapshot/{token.camera}.jpg?token={secret}")
         elif args.action == "list":
             tokens = store.all()
+            if store.damaged_as is not None:
+                return fail(f"the tokens file {store.path.absolute()} was damaged: set aside as "
+                            f"{store.damaged_as.name}; there are no tokens now (make new ones)")
             for token in tokens:
                 print(f"{token.id}  {token.camera}  {token.label}")
             if not tokens:
@@ -80,6 +87,12 @@ def token_command(argv: Sequence[str]) -> int:
     except (ValueError, OSError) as exc:
         return fail(str(exc))
     return 0
+
+
+def quiet_store_log() -> None:
+    """What the token store logs for the server (a damaged file set aside) is said here by the command
+    itself, in one line: not again by Python's last-resort handler."""
+    logging.getLogger("camstream.auth").addHandler(logging.NullHandler())
 
 
 COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {"hash-password": hash_password_command, "token": token_command}

@@ -26,6 +26,8 @@ from typing import BinaryIO
 from flask import Response, request
 from werkzeug.http import http_date, quote_etag
 
+from camera.record.safeopen import open_nofollow
+
 BLOCK = 256 * 1024
 
 
@@ -33,7 +35,7 @@ def file_response(path: Path, mimetype: str, *, length: int | None = None,
                   headers: dict[str, str] | None = None) -> Response:
     """``path`` with ranges (``length`` None: the whole file, as it is now) or its first ``length`` bytes
     (a file still being written, no ranges), sent by the server's own loop where it can."""
-    file = open(path, "rb")  # noqa: SIM115 - closed by the server once sent
+    file = open_nofollow(path)  # closed by the server once sent; a symlink planted in the storage is not followed
     try:
         info = os.fstat(file.fileno())
         size = info.st_size if length is None else min(length, info.st_size)
