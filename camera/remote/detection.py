@@ -96,7 +96,9 @@ class RemoteDetection(CameraDetection):
                 data = future.result()
             except TimeoutError:
                 self._timeouts += 1
-                self._trouble(frame, f"no worker of {self.group!r} answered within {self.timeout:g} s")
+                denied = self.link.denied  # the broker dropped the frame or the reply: that is why
+                self._trouble(frame, f"no worker of {self.group!r} answered within {self.timeout:g} s"
+                              + (f" (the broker: {denied})" if denied else ""))
                 continue
             except LookupError:
                 self._refused += 1

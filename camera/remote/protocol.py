@@ -1,7 +1,8 @@
 """What crosses the broker: a frame as a request, the detections as its reply.
 
 A request is one frame's JPEG bytes on subject ``camstream.detect.GROUP``, with the camera, frame number,
-capture time, size and deadline in headers; a worker of GROUP's queue group answers with JSON. Anything a
+capture time, size and deadline in headers; a worker of GROUP's queue group answers with JSON, on the
+request's reply subject (under ``camstream.reply``). Anything a
 worker sends is checked here before it is believed: a reply for another camera or frame, or one that is not
 the shape below, is a :class:`BadReply`.
 
@@ -18,6 +19,10 @@ from dataclasses import dataclass
 from ..detect.detection import Detection, DetectionError, as_detection
 
 PREFIX = "camstream.detect"
+# Where replies come back (nats-py's inbox prefix, instead of NATS's shared ``_INBOX``): a broker's
+# permissions let camstream's servers alone subscribe here and nobody publish here, so only a worker that
+# received a frame can answer it (``allow_responses``), and no one else can put a detection on a camera.
+REPLY_PREFIX = "camstream.reply"
 CAMERA, SEQ, TIME, WIDTH, HEIGHT, DEADLINE = ("Camstream-Camera", "Camstream-Seq", "Camstream-Time",
                                               "Camstream-Width", "Camstream-Height", "Camstream-Deadline")
 # A reply longer than this is nobody's detections.

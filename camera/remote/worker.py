@@ -6,6 +6,10 @@ whose deadline has passed before its turn came: its camera stopped waiting for i
 requests for a busy worker and drops the rest, so a slow worker never builds a backlog. A worker that loses
 the broker reconnects by itself, and one that crashes is simply missing until it is started again: the
 cameras' requests go to the others.
+
+A worker whose login the broker refuses says so ("the broker refused the credentials") and keeps trying; one
+the broker does not let take its group's frames (its user's subscribe permissions) stops with that reason, as
+it could never answer anything. The URL's password is never logged.
 """
 
 from __future__ import annotations
@@ -20,7 +24,19 @@ from collections.abc import Sequence
 
 from ..detect.build import build_detector
 from ..detect.spec import DetectorSpec
-from .link import CONNECT_TIMEOUT, MAX_PINGS, PENDING_MESSAGES, PING_SECONDS, RETRY_SECONDS
+from ..redact import redact_url
+from .link import (
+    MAX_DENIALS_SAID,
+    PENDING_MESSAGES,
+    REFUSED_WORDS,
+    RETRY_SECONDS,
+    closed_on,
+    connect_auth,
+    connect_options,
+    denial,
+    quiet_tls_close,
+    refused,
+)
 from .protocol import DEADLINE, reply_body, subject
 
 log = logging.getLogger("camstream.worker")
@@ -64,30 +80,102 @@ async def serve(url: str, group: str, spec: DetectorSpec, confidence: float = 0.
             await message.respond(body)
             answered += 1
 
+    said = _Said(url)
+    server, auth = connect_auth(url)
+    quiet_tls_close()
     attempt = 0
     while True:
         try:
-            client = await nats.connect(url, name=f"camstream worker {me}", connect_timeout=CONNECT_TIMEOUT,
-                                        allow_reconnect=True, max_reconnect_attempts=-1,
-                                        reconnect_time_wait=RETRY_SECONDS[0], ping_interval=PING_SECONDS,
-                                        max_outstanding_pings=MAX_PINGS)
+            client = await nats.connect(server, **connect_options(f"camstream worker {me}"), **auth,
+                                        error_cb=said.error, disconnected_cb=said.disconnected,
+                                        reconnected_cb=said.reconnected)
             break
         except Exception as exc:  # noqa: BLE001 - "not now", whatever nats-py calls it
-            if attempt == 0:
-                log.warning("the broker cannot be reached (%s); trying again", " ".join(str(exc).split())[:200])
+            await said.error(exc)
             await asyncio.sleep(RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)])
             attempt += 1
+    said.reconnected_now()
+    said.watch(subject(group))
     await client.subscribe(subject(group), queue=group, cb=handle, pending_msgs_limit=PENDING_MESSAGES)
+    # nats-server may answer the first ping before it refuses the subscription: after a second round trip its
+    # word has come (and should it come later still, the loop below stops all the same).
     await client.flush()
-    log.info("worker %s answers group %r with %s (%s)", me, group, spec.text, detector.description)
-    if ready is not None:
-        ready.set()
+    await client.flush()
     try:
-        while True:
-            await asyncio.sleep(60)
-            log.info("worker %s: %d frames answered, %d skipped past their deadline", me, answered, skipped)
+        if not said.shut.is_set():
+            log.info("worker %s answers group %r with %s (%s)", me, group, spec.text, detector.description)
+            if ready is not None:
+                ready.set()
+        while not said.shut.is_set():
+            try:
+                await asyncio.wait_for(said.shut.wait(), 60)
+            except TimeoutError:
+                log.info("worker %s: %d frames answered, %d skipped past their deadline", me, answered, skipped)
+        raise BrokerRefused(f"the broker does not let this worker take the frames of group {group!r}: "
+                            f"{said.denied} (see the broker's permissions for this user)")
     finally:
         await client.close()
+
+
+class BrokerRefused(RuntimeError):
+    """The broker will never hand this worker a frame: its permissions say no."""
+
+
+class _Said:
+    """nats-py's errors as a worker's log says them: each kind once until connected again, the password
+    masked, a refused login as such."""
+
+    def __init__(self, url: str) -> None:
+        self.url, self.shown = url, redact_url(url)
+        self.server = connect_auth(url)[0]
+        self.last: str | None = None
+        self.connected = False
+        self.denied: str | None = None
+        self.denials = 0
+        # Set when the broker refuses the subscription to the group's frames (whenever its word comes).
+        self.shut = asyncio.Event()
+        self._subscription = ""
+
+    def watch(self, subject: str) -> None:
+        self._subscription = f'subscription to "{subject}"'
+
+    async def error(self, exc: BaseException) -> None:
+        denied = denial(exc)
+        if denied is not None:
+            self.denied = denied
+            self.denials += 1
+            if self.denials <= MAX_DENIALS_SAID:
+                log.error("the broker %s: %s", self.shown, denied)
+            if self._subscription and self._subscription.lower() in denied.lower():
+                self.shut.set()
+            return
+        if type(exc).__name__ == "SlowConsumerError":
+            return  # a busy worker's frames beyond PENDING_MESSAGES, dropped by design: their cameras go on
+        if refused(exc):
+            words = REFUSED_WORDS
+        elif self.last == REFUSED_WORDS and closed_on(exc):
+            return  # the server closing on the refused login, before nats-py read why
+        else:
+            words = (" ".join(str(exc).split()) or type(exc).__name__).replace(self.url, self.shown)
+            words = words.replace(self.server, redact_url(self.server))[:200]
+        if words != self.last:
+            self.last = words
+            if words == REFUSED_WORDS:
+                log.error("%s (%s); trying again", REFUSED_WORDS, self.shown)
+            elif self.connected:
+                log.warning("the broker %s: %s", self.shown, words)
+            else:
+                log.warning("the broker %s cannot be reached (%s); trying again", self.shown, words)
+
+    async def disconnected(self) -> None:
+        self.connected = False
+
+    async def reconnected(self) -> None:
+        self.reconnected_now()
+        log.info("connected to the broker %s again", self.shown)
+
+    def reconnected_now(self) -> None:
+        self.last, self.connected = None, True
 
 
 def run_worker(url: str, group: str, spec: DetectorSpec, confidence: float = 0.5, classes: Sequence[str] = ()) -> int:
@@ -100,6 +188,9 @@ def run_worker(url: str, group: str, spec: DetectorSpec, confidence: float = 0.5
         loop.run_until_complete(task)
     except asyncio.CancelledError:
         log.info("worker stopped")
+    except BrokerRefused as exc:
+        log.error("%s", exc)
+        return 1
     finally:
         loop.close()
     return 0
