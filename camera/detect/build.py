@@ -15,8 +15,8 @@ from .. import jpeg
 from .detection import Detection, DetectionError, as_detection
 from .errors import DetectorLoadError
 from .motion import MotionDetector
+from .pose import make_yolo
 from .spec import GATED, MOTION, YOLO, DetectorSpec
-from .yolo import YoloDetector
 
 # More than this from one frame is a detector gone wrong, not a busy scene.
 MAX_DETECTIONS = 1000
@@ -121,9 +121,9 @@ def build_detector(spec: DetectorSpec, confidence: float = 0.5, classes: Sequenc
         return Detector(motion, "motion")
     if spec.kind == YOLO:
         labels = spec.option("labels")
-        yolo = YoloDetector(spec.target, confidence=confidence, classes=classes,
-                            labels=None if labels is None else str(labels),
-                            nms=float(spec.option("nms", 0.5)))  # type: ignore[arg-type]
+        yolo = make_yolo(spec.target, confidence=confidence, classes=classes,
+                         labels=None if labels is None else str(labels),
+                         nms=float(spec.option("nms", 0.5)))  # a pose model is a PoseDetector
         return Detector(yolo, f"{spec.target}: {len(yolo.names)} classes, input {yolo.size[0]}x{yolo.size[1]}")
     return Detector(load_plugin(spec.target), spec.target, confidence, classes)
 

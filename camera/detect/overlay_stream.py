@@ -19,6 +19,7 @@ from ..base import BaseCamera
 from ..broadcast import Broadcaster, Subscriber, Subscription
 from ..frame import Frame
 from .overlay import draw_detections
+from .pose import draw_skeletons
 from .runner import CameraDetection
 
 # Boxes older (or newer) than this, against the frame they would be drawn on, are not drawn.
@@ -103,6 +104,7 @@ class OverlayStream:
         if (not frame.live or result is None or not result.detections
                 or abs(frame.timestamp - result.frame.timestamp) > MAX_RESULT_AGE):
             return frame
-        image = draw_detections(jpeg.decode(frame.jpeg), result.boxes_for(frame.width, frame.height))
+        boxes = result.boxes_for(frame.width, frame.height)
+        image = draw_skeletons(draw_detections(jpeg.decode(frame.jpeg), boxes), boxes)
         self.frames_drawn += 1
         return Frame(frame.seq, jpeg.encode(image, self.camera.quality), frame.timestamp, frame.width, frame.height)

@@ -10,6 +10,7 @@ from .. import jpeg
 from ..frame import Frame
 from .detection import Detection, scale_boxes
 from .overlay import draw_detections
+from .pose import draw_skeletons
 
 
 @dataclass
@@ -29,6 +30,10 @@ class DetectionResult:
     inference_ms: float
     finished: float
     size: tuple[int, int] | None = None
+    # Set by the camera's tracking (camera/track/): the tracks that ended with this result, and whether its
+    # detections are objects with tracks (False for a motion-only detector, whose events are per busy spell).
+    ended: tuple[Any, ...] = ()
+    tracked: bool = False
     _overlay: bytes | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -72,7 +77,7 @@ class DetectionResult:
         """The frame with its detections drawn, as JPEG; made once, on first request."""
         with self._lock:
             if self._overlay is None:
-                image = draw_detections(jpeg.decode(self.frame.jpeg),
-                                        self.boxes_for(self.frame.width, self.frame.height))
+                boxes = self.boxes_for(self.frame.width, self.frame.height)
+                image = draw_skeletons(draw_detections(jpeg.decode(self.frame.jpeg), boxes), boxes)
                 self._overlay = jpeg.encode(image, quality)
             return self._overlay

@@ -22,6 +22,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from enum import StrEnum
+from typing import Any
 
 from ..backoff import Backoff
 from ..base import BaseCamera
@@ -97,6 +98,9 @@ class CameraDetection:
         self._ages: deque[float] = deque(maxlen=100)
         self._let_go = False
         self._result_listeners: list[Callable[[DetectionResult], None]] = []
+        # The camera's tracking (camera.track.Tracking, set by camera.track.track_camera): each result goes
+        # through it before it is kept or handed to anyone, so every reader sees tracked boxes.
+        self.tracking: Any = None
 
     # -- lifecycle -----------------------------------------------------
 
@@ -252,6 +256,8 @@ class CameraDetection:
         result = DetectionResult(self.camera.name, self.spec.text, frame, detections, inference_ms, time.time())
         if self.source is not self.camera:
             result = result.in_size(self.camera.picture_size())
+        if self.tracking is not None:
+            result = self.tracking.apply(result)
         with self._cond:
             recovered = self._state == ERROR
             self._ages.append(result.finished - frame.timestamp)

@@ -81,6 +81,10 @@ def clip_segments(storage: Storage, event: EventRow) -> list[Segment]:
     own = storage.index.segments(event_id=event.id)
     if own:
         return own
+    # Events per object at the same time share the clip of the first of them (camera/record/recorder.py).
+    shared = storage.index.segments(event.camera, event.clip_start, event.clip_end, kind="clip")
+    if shared:
+        return shared
     return storage.index.segments(event.camera, event.clip_start, event.clip_end, kind="continuous")
 
 

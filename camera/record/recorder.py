@@ -30,12 +30,13 @@ from ..base import BaseCamera
 from ..detect.result import DetectionResult
 from ..frame import Frame
 from ..media.muxer import Fragment
+from ..track import eventinfo
 from .copy import CopyWriter
 from .formats import COPY, SUFFIXES, SegmentWriter, open_writer
 from .retention import Retention, headroom
 from .ring import FrameRing
 from .storage import Storage
-from .tracker import EventTracker, OpenEvent
+from .tracker import EventTracker, ObjectEvent, ObjectEvents, OpenEvent
 
 log = logging.getLogger("camstream.record")
 
@@ -119,6 +120,12 @@ class Recorder:
         self.settings = settings
         self.detector = detector
         self.tracker = EventTracker(settings.event_gap, settings.labels, settings.event_max_length)
+        # Events per tracked object (results that went through camera/track/); the tracker above keeps
+        # motion alone's events per busy spell. ``required_zones`` is set by camera.track.wiring.
+        self.objects = ObjectEvents(settings.event_gap, settings.labels, settings.event_max_length)
+        # The event whose clip holds every object's while one or more are open: one clip for all of them.
+        self._scene: ObjectEvent | None = None
+        self._scene_end = 0.0
         self._ring = FrameRing(settings.pre_capture)
         self._results: deque[DetectionResult] = deque(maxlen=MAX_PENDING_RESULTS)
         self._wake = threading.Event()
@@ -259,11 +266,68 @@ class Recorder:
             self._pause(exc)
 
     def _take(self, result: DetectionResult) -> None:
+        if getattr(result, "tracked", False):
+            self._take_objects(result)
+            return
         tracker = self.tracker
         if tracker.opens(result):
             self._open_event(result)
         if tracker.see(result):
             self._save_snapshot(force=False)
+
+    # -- events per object ---------------------------------------------
+
+    def _take_objects(self, result: DetectionResult) -> None:
+        changes = self.objects.changes(result)
+        for event in changes.closing:
+            self._close_object_event(event)
+        for detection in changes.opening:
+            self._begin_object_event(detection.track, detection.label, result.frame.timestamp,
+                                     self.settings.pre_capture)
+        for event in self.objects.see(result):
+            self._save_snapshot(force=False, event=event)
+
+    def _begin_object_event(self, track: int, label: str, start: float, pre_capture: float,
+                            continues: int | None = None) -> ObjectEvent:
+        event_id = self.index.add_event(self.camera.name, start, self.detector, pre_capture,
+                                        self.settings.post_capture, continues=continues)
+        event = ObjectEvent(event_id, start, start, track=track, label=label, zones=self.objects.entered(track))
+        self.objects.open[track] = event
+        eventinfo.save(self.index, event_id, track, label, event.zones)
+        self.events_opened += 1
+        log.info("camera %s: event %d started: %s, track %d%s", self.camera.name, event_id, label, track,
+                 f" (going on from event {continues})" if continues else "")
+        if self._scene is None:
+            # The first object of a busy spell: its clip is every object's until the last one's event ends.
+            self._scene = event
+            if self.settings.mode == EVENTS and self._state != PAUSED:
+                self._open_clip(event_id, start, pre_capture)
+        self._announce("event_start", event_id)
+        return event
+
+    def _close_object_event(self, event: ObjectEvent, split_at: float | None = None) -> None:
+        self.objects.open.pop(event.track, None)
+        self._save_snapshot(force=True, event=event)
+        end = event.last_seen if split_at is None else split_at
+        post_capture = self.settings.post_capture if split_at is None else 0.0
+        self.index.update_event(event.id, end=end, labels=event.labels, best_score=event.best_score,
+                                best_time=event.best.frame.timestamp if event.best else None,
+                                post_capture=post_capture)
+        eventinfo.save(self.index, event.id, event.track, event.label, event.zones)
+        self._scene_end = max(self._scene_end, end + post_capture)
+        if not self.objects.open and self._scene is not None:
+            for clip in self._clips:
+                if clip.event_id == self._scene.id:
+                    clip.until = self._scene_end
+            self._scene, self._scene_end = None, 0.0
+        log.info("camera %s: event %d ended after %.1f s (%s, track %d%s)", self.camera.name, event.id,
+                 end - event.start, event.label, event.track,
+                 f", zones {', '.join(event.zones)}" if event.zones else "")
+        self._announce("event_end", event.id)
+
+    def _clip_event(self) -> OpenEvent | None:
+        """The open event whose clip is being written: motion alone's, or the first of the objects'."""
+        return self.tracker.current or self._scene
 
     def _open_event(self, result: DetectionResult) -> None:
         self._begin_event(result.frame.timestamp, self.settings.pre_capture)
@@ -301,6 +365,7 @@ class Recorder:
         row = self.index.event(event_id)
         if row is None:
             return
+        row = eventinfo.with_objects(self.index, [row])[0]
         for listener in self._listeners:
             listener(kind, row.as_json())
 
@@ -360,7 +425,7 @@ class Recorder:
                 segment = self._segment = self._open(name, "continuous", frame.timestamp, None)
             self._append(segment, frame)
             return
-        event = self.tracker.current
+        event = self._clip_event()
         if event is not None and not any(clip.event_id == event.id for clip in self._clips):
             # Back from a pause in the middle of an event: its clip goes on in a new file.
             self._open_clip(event.id, frame.timestamp + self.settings.pre_capture)
@@ -413,7 +478,7 @@ class Recorder:
             self._gop_bytes -= sum(len(kept.data) for kept, _ in self._gops.popleft())
 
     def _copy_to_clips(self, fragment: Fragment, at: float) -> None:
-        event = self.tracker.current
+        event = self._clip_event()
         if event is not None and fragment.keyframe and self._init is not None \
                 and not any(clip.event_id == event.id for clip in self._clips):
             # An event whose clip could not start (nothing kept yet, a pause, a new stream): it goes on from here.
@@ -475,6 +540,12 @@ class Recorder:
             split = event.start + self.tracker.max_length
             self._close_event(event, split_at=split)
             self._begin_event(split, 0.0, continues=event.id)
+        for event in self.objects.due(now):
+            self._close_object_event(event)
+        for event in self.objects.too_long(now):
+            split = event.start + self.objects.max_length
+            self._close_object_event(event, split_at=split)
+            self._begin_object_event(event.track, event.label, split, 0.0, continues=event.id)
         for clip in list(self._clips):
             if clip.until is not None and now >= clip.until:
                 self._close(clip)
@@ -570,6 +641,7 @@ class Recorder:
     def _finish(self) -> None:
         event = self.tracker.current
         for action in ([lambda: self._close_event(event)] if event else []) + \
+                [lambda item=item: self._close_object_event(item) for item in list(self.objects.open.values())] + \
                 [lambda writing=writing: self._close(writing) for writing in self._writings()]:
             try:
                 action()
@@ -587,7 +659,8 @@ class Recorder:
             "format": COPY if self.copying else self.settings.format,
             "state": self._state,
             "reason": self._reason,
-            "event": event.id if event else None,
+            "event": event.id if event else (self._scene.id if self._scene else None),
+            "objects": sorted(event.id for event in self.objects.open.values()),
             "frames_written": self.frames_written,
             "frames_skipped": self.frames_skipped,
             "bytes_written": self.bytes_written,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..detect.result import DetectionResult
 
@@ -74,3 +75,86 @@ class EventTracker:
     def too_long(self, now: float) -> bool:
         """Whether the open event has run for ``max_length`` seconds."""
         return self.current is not None and now - self.current.start >= self.max_length
+
+
+@dataclass
+class ObjectEvent(OpenEvent):
+    """An event of one tracked object: its track, its label, the zones it entered, in order."""
+
+    track: int = 0
+    label: str = ""
+    zones: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ObjectChanges:
+    """What one result does to the events per object: tracks whose event opens (with the result's detection of
+    them), and events that close (their track ended, went stationary, or was left out of the labels)."""
+
+    opening: list[Any] = field(default_factory=list)
+    closing: list[ObjectEvent] = field(default_factory=list)
+
+
+class ObjectEvents:
+    """Events per tracked object (results that went through camera/track/): an event opens when a track counts
+    (it has an id) and moves, and, with ``required_zones``, once it has entered one of them; it closes when its
+    track ends, when it becomes stationary (a parked car keeps no event open and opens no new one while it stays
+    parked), or ``gap`` seconds after it was last seen, should results stop coming."""
+
+    def __init__(self, gap: float, labels: Collection[str] = (), max_length: float = float("inf"),
+                 required_zones: Collection[str] = ()) -> None:
+        self.gap = gap
+        self.labels = frozenset(labels)
+        self.max_length = max_length
+        self.required_zones = frozenset(required_zones)
+        self.open: dict[int, ObjectEvent] = {}
+        # The zones each live track entered, in order (an event may open only once it enters a required one).
+        self._entered: dict[int, list[str]] = {}
+
+    def changes(self, result: DetectionResult) -> ObjectChanges:
+        """Which events ``result`` opens and closes; the detections of open events are folded in by :meth:`see`."""
+        found = ObjectChanges()
+        for ended in getattr(result, "ended", ()):
+            self._entered.pop(ended.track, None)
+            event = self.open.get(ended.track)
+            if event is not None:
+                found.closing.append(event)
+        for detection in result.detections:
+            track = getattr(detection, "track", None)
+            if track is None or (self.labels and detection.label not in self.labels):
+                continue
+            entered = self._entered.setdefault(track, [])
+            entered.extend(zone for zone in detection.zones if zone not in entered)
+            event = self.open.get(track)
+            if detection.stationary:
+                if event is not None and event not in found.closing:
+                    found.closing.append(event)
+            elif event is None and (not self.required_zones or self.required_zones & set(entered)):
+                found.opening.append(detection)
+        return found
+
+    def see(self, result: DetectionResult) -> list[ObjectEvent]:
+        """Fold ``result``'s detections into their open events; the events whose best snapshot changed."""
+        better = []
+        timestamp = result.frame.timestamp
+        for detection in result.detections:
+            event = self.open.get(getattr(detection, "track", None) or 0)
+            if event is None or detection.stationary:
+                continue
+            event.last_seen = max(event.last_seen, timestamp)
+            event.labels[detection.label] = max(event.labels.get(detection.label, 0.0), detection.score)
+            event.zones.extend(zone for zone in self._entered.get(event.track, ()) if zone not in event.zones)
+            if event.best is None or detection.score > event.best_score:
+                event.best, event.best_score, event.unsaved = result, detection.score, True
+                better.append(event)
+        return better
+
+    def due(self, now: float) -> list[ObjectEvent]:
+        """Open events nothing was seen of for ``gap`` seconds (the detector stopped sending results)."""
+        return [event for event in self.open.values() if now - event.last_seen >= self.gap]
+
+    def too_long(self, now: float) -> list[ObjectEvent]:
+        return [event for event in self.open.values() if now - event.start >= self.max_length]
+
+    def entered(self, track: int) -> list[str]:
+        return list(self._entered.get(track, ()))

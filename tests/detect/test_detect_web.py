@@ -48,7 +48,7 @@ def test_post_detect_starts_an_idle_camera_and_answers_the_result(site):
     assert body["finished"] >= body["timestamp"] and body["inference_ms"] >= 0
     assert len(body["detections"]) == 1
     assert_square(body["detections"][0])
-    assert set(body["detections"][0]) == {"label", "score", "box", "extra"}
+    assert set(body["detections"][0]) == {"label", "score", "box", "extra", "track", "zones", "stationary"}
     status, newest = get_json(f"{site}/api/cameras/scene/detections")
     assert status == 200 and set(newest) == RESULT_KEYS and newest["seq"] >= body["seq"]
 

@@ -21,6 +21,7 @@ from camera.record import EventRow, Segment, Storage, clip_segments, delete_even
 from camera.record.copy import playable_length, plays_from_zero
 from camera.record.formats import COPY
 from camera.record.playback import export
+from camera.track import eventinfo
 
 from ..runtime.registry import runtime_of
 from ..serve.files import file_response
@@ -43,20 +44,30 @@ def find_event(event_id: int) -> EventRow:
 
 @bp.get("/api/events")
 def events() -> Response:
-    """Events, newest first: ``?camera=&label=&after=&before=&limit=`` (times bound their start)."""
+    """Events, newest first: ``?camera=&label=&zone=&after=&before=&limit=`` (times bound their start; ``zone``:
+    events of objects that entered it). An event of one tracked object has its ``track``, ``label`` and
+    ``zones`` (in the order it entered them); one of motion alone has ``track`` and ``label`` null."""
     name = request.args.get("camera") or None
     camera = get_camera(name).name if name else None
     label = request.args.get("label") or None
     if label is not None and len(label) > 100:
         abort(400, description="label must be at most 100 characters")
+    zone = request.args.get("zone") or None
+    if zone is not None and len(zone) > 100:
+        abort(400, description="zone must be at most 100 characters")
     after, before = query_time("after"), query_time("before")
-    found = storage().index.events(camera, label, after, before, query_limit(50, 1000), cameras=visible_names())
+    index, limit = storage().index, query_limit(50, 1000)
+    if zone is not None:
+        found = eventinfo.in_zone(index, zone, camera, label, after, before, limit, cameras=visible_names())
+    else:
+        found = eventinfo.with_objects(index, index.events(camera, label, after, before, limit,
+                                                           cameras=visible_names()))
     return jsonify(events=[event.as_json() for event in found])
 
 
 @bp.get("/api/events/<int:event_id>")
 def event(event_id: int) -> Response:
-    return jsonify(find_event(event_id).as_json())
+    return jsonify(eventinfo.with_objects(storage().index, [find_event(event_id)])[0].as_json())
 
 
 @bp.delete("/api/events/<int:event_id>")

@@ -17,11 +17,13 @@ from typing import Any
 from camera import BaseCamera
 from camera.detect import parse_spec
 from camera.record import EVENTS, FORMATS, MODES, Limits, RecordSettings
+from camera.track import Rules
 
 from .layers import Settings
 from .table import DEFAULTS
 from .tomlfile import NONE
 from .values import ConfigError, camera_entries, check_name, command, names_list, parse_size, per_camera
+from .zones import rules_for
 
 # The options every camera built from a source string takes (see camera.create_camera).
 FRAME_OPTIONS = ("FPS", "QUALITY", "WIDTH", "HEIGHT", "IDLE_TIMEOUT", "AUDIO", "HWACCEL")
@@ -53,6 +55,8 @@ class CameraPlan:
     record: RecordSettings | None
     # The labels that get a binary sensor over MQTT (see webapp/integrations/mqtt.py).
     labels: tuple[str, ...]
+    # What its tracking follows (zones, masks, filters; webapp/config/zones.py), when it has a detector.
+    rules: Rules | None = None
 
 
 @dataclass(frozen=True)
@@ -138,7 +142,8 @@ def _camera_plan(name: str, source: Any, settings: Settings, spec: str | None, m
             raise ConfigError(f"the camera given as {name!r} is named {source.name!r}; give it under its own name")
     else:
         source = str(source)
-    return CameraPlan(name, source, options, detector, record, labels)
+    rules = rules_for(view, name, settings.file) if detector else None
+    return CameraPlan(name, source, options, detector, record, labels, rules)
 
 
 def _record_settings(view: Mapping[str, Any], mode: str) -> RecordSettings:

@@ -32,6 +32,8 @@ ENV_PREFIX = "CAMSTREAM_"
 INT, FLOAT, TEXT, SOURCE, BOOL, NAMES, SIZE, CHOICE = "int", "float", "text", "source", "bool", "names", "size", "choice"
 # Lists of NAME=VALUE (a flag repeated), which a TOML file gives as tables instead.
 ENTRIES = "entries"
+# A camera's zones, masks and object filters: tables and polygons, only in a file (webapp/config/zones.py).
+ZONE_TABLES, POLYGONS, OBJECT_FILTERS = "zones", "polygons", "objects"
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 # With socket handoff a viewer costs a descriptor, not a thread.
@@ -128,8 +130,8 @@ SETTINGS: tuple[Setting, ...] = (
     _number("THREADS", INT, 1, 1024, 64, "worker threads", reload=False),
     _number("MAX_VIEWERS", INT, 1, 100_000, None, "streams served at once; more get 503", reload=False,
             shown_default=f"{HANDOFF_MAX_VIEWERS}, or threads - {RESERVED_THREADS} with --no-handoff"),
-    Setting("SOCKET_HANDOFF", BOOL, True, "stream through waitress's own writes, one worker thread per viewer",
-            flag="--no-handoff", flag_value=False, reload=False),
+    Setting("SOCKET_HANDOFF", BOOL, True, "turn off the socket handoff: stream through waitress's own writes, "
+            "one worker thread per viewer", flag="--no-handoff", flag_value=False, reload=False),
     _number("SNAPSHOT_TIMEOUT", FLOAT, 0, 30, 5.0, "seconds a snapshot waits for a frame", flag=False),
     _text("LOG_LEVEL", "info", "how much the log says", kind=CHOICE, choices=LOG_LEVELS, reload=False,
           more="below debug, FFmpeg's and OpenCV's own console lines are silenced: camstream logs the same "
@@ -150,7 +152,8 @@ SETTINGS: tuple[Setting, ...] = (
     _number("HEIGHT", INT, 1, MAX_SIDE, None, f"resize frames to this height, 1-{MAX_SIDE}", camera=True),
     _number("IDLE_TIMEOUT", FLOAT, 0, MAX_IDLE_TIMEOUT, 10.0, "seconds without viewers before a camera is released",
             camera=True),
-    Setting("AUDIO", BOOL, True, "pass a camera's AAC audio through with its H.264 or H.265 video", flag="--no-audio",
+    Setting("AUDIO", BOOL, True, "turn off audio: leave a camera's AAC audio out of its passed-through H.264 or "
+            "H.265 video (by default it goes along)", flag="--no-audio",
             flag_value=False, camera=True, more="other audio codecs are left out, and the camera's status says so"),
     _text("HWACCEL", "none", "decode a camera's H.264/H.265 pictures on this device (FFmpeg's); auto takes the first "
           "that works", kind=CHOICE, choices=HWACCEL_KINDS, camera=True,
@@ -169,6 +172,23 @@ SETTINGS: tuple[Setting, ...] = (
     _text("DETECT_CLASSES", None, "keep only these labels, comma-separated (person,car)", "LABELS", kind=NAMES,
           camera=True),
     _number("DETECT_FPS", FLOAT, 0.1, MAX_FPS, 5.0, "detector runs per second at most, per camera", camera=True),
+    # Tracking, zones, masks and filters: checked by webapp/config/zones.py, followed by camera/track/.
+    Setting("ZONES", ZONE_TABLES, None, "named areas of a camera's picture: [cameras.NAME.zones.ZONE] with "
+            "coordinates, objects, min_seconds", camera=True, shown_default="none",
+            more="see [Tracking, zones and masks](detection.md#tracking-zones-and-masks)"),
+    Setting("OBJECT_MASK", POLYGONS, None, "polygons where no object counts (where a box's bottom centre is)",
+            camera=True, shown_default="none"),
+    Setting("MOTION_MASK", POLYGONS, None, "polygons where no motion counts (a clock burned into the picture)",
+            camera=True, shown_default="none"),
+    Setting("REQUIRED_ZONES", NAMES, None, "events only for objects that entered one of these zones", camera=True),
+    Setting("OBJECTS", OBJECT_FILTERS, None, "per label: [cameras.NAME.objects.LABEL] with min_score, min_area, "
+            "max_area", camera=True, shown_default="none"),
+    _number("MIN_FRAMES", INT, 1, 1000, 3, "detections of an object before its track counts", flag=False,
+            camera=True),
+    _number("LOST_SECONDS", FLOAT, 0.1, 3600, 3.0, "seconds unseen before an object's track ends", flag=False,
+            camera=True),
+    _number("STATIONARY_SECONDS", FLOAT, 0, 86400, 10.0, "seconds without moving before an object is stationary "
+            "(it keeps no event open)", flag=False, camera=True),
     _number("DETECT_TIMEOUT", FLOAT, 0.1, 3600, 10.0,
             "seconds a detector may take on a frame before it is restarted", camera=True),
     _number("REMOTE_TIMEOUT", FLOAT, 0.05, 60, 2.0, "seconds a remote:GROUP worker has to answer a frame; a later "
@@ -176,7 +196,7 @@ SETTINGS: tuple[Setting, ...] = (
     _number("REMOTE_IN_FLIGHT", INT, 1, 16, 2, "frames a camera has out to remote workers at once; newer frames "
             "wait for a place, the newest first", camera=True),
     _text("BROKER", None, "the NATS server remote:GROUP detectors and workers meet at: "
-          "nats://[user:password@]host[:port] (tls:// for TLS)", "URL", reload=False,
+          "nats://[user:password@]host[:port][?nkey=PATH] (tls:// for TLS)", "URL", reload=False,
           more="needs the nats extra, `pip install '.[nats]'` (see [Detection](detection.md#detectors-on-other-"
           "machines))"),
     # Recording.
@@ -186,9 +206,10 @@ SETTINGS: tuple[Setting, ...] = (
             more="a camera table says `none` to have none (see [Recording and events](recording.md))"),
     _text("RECORD_FORMAT", "jpeg", "jpeg: frames as captured (no CPU); h264: about 10x smaller, costs CPU",
           kind=CHOICE, choices=RECORD_FORMATS, camera=True),
-    Setting("RECORD_COPY", BOOL, True, "record a camera's own H.264/H.265 as it came (no decode, no encode)",
+    Setting("RECORD_COPY", BOOL, True, "turn off recording by copy: record a camera's own H.264/H.265 decoded and "
+            "encoded in --record-format, not as it came (by default it is copied: no decode, no encode)",
             flag="--no-record-copy", flag_value=False, camera=True,
-            more="without it such a camera is decoded and recorded in --record-format, as any other: smaller "
+            more="turned off, such a camera is decoded and recorded in --record-format, as any other: smaller "
             "files from a camera of a high bitrate, at the cost of decoding and encoding every frame"),
     _text("STORAGE", "camstream-data", "where recordings go", "DIR", reload=False, shown_default="./camstream-data"),
     _number("RETAIN_DAYS", FLOAT, 0, 36500, 7.0, "delete recordings and events older than this; 0 keeps them",
@@ -218,7 +239,7 @@ SETTINGS: tuple[Setting, ...] = (
             flag="--user", metavar="NAME:HASH[:ROLE[:CAMERAS]]", repeat=True, toml=False,
             more="the variable holds them space-separated; a file gives `[users.NAME]` tables with `password_hash`, "
             "`role`, `cameras` (see [Access control](access.md))"),
-    Setting("NO_AUTH", BOOL, False, "no sign-in, even beyond loopback: anyone who can reach the port watches",
+    Setting("NO_AUTH", BOOL, False, "turn off sign-in, even beyond loopback: anyone who can reach the port watches",
             flag="--no-auth", flag_value=True),
     _text("SECRET_KEY", None, "the key that signs session cookies", flag=None, reload=False,
           shown_default="made once, kept in the storage"),
@@ -234,6 +255,14 @@ SETTINGS: tuple[Setting, ...] = (
     _number("LOGIN_ATTEMPTS", INT, 1, 1000, 5, "failed sign-ins before a user is locked out from an address",
             flag=False, reload=False, more="within `LOCKOUT_SECONDS`; an address alone gets 4 times as many"),
     _number("LOCKOUT_SECONDS", FLOAT, 1, 24 * 3600, 300.0, "how long a lockout lasts", flag=False, reload=False),
+    # WebRTC (WHEP).
+    Setting("WEBRTC_ICE_SERVERS", NAMES, None, "a STUN or TURN server for WebRTC: stun:HOST[:PORT] or "
+            "turn:USER:CREDENTIAL@HOST[:PORT][?transport=udp|tcp]; repeat for several", flag="--webrtc-ice-server",
+            metavar="URL", repeat=True, reload=False, shown_default="none: host candidates only (the LAN)",
+            more="handed to the server's ICE and to the page's player (a TURN credential reaches whoever may "
+            "watch); see [WebRTC](live.md#webrtc-whep)"),
+    _text("WEBRTC_PORTS", None, "UDP ports WebRTC may use, LOW-HIGH (a peer connection takes one per address "
+          "of the machine)", "LOW-HIGH", reload=False, shown_default="any the system gives"),
     # For embedding: a source or detector that can never work (a missing file or model) raises rather than
     # leaving its camera or detector failed while the others serve. The command line always sets it.
     Setting("STRICT_SOURCES", BOOL, False, "a source or detector that can never work stops the start", toml=False,

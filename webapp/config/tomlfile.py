@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from camera.suggest import did_you_mean
+from camera.suggest import closest, did_you_mean
 
+from . import zones
 from .table import BOOL, CAMERA_KEYS, CHOICE, ENTRIES, GLOBAL_KEYS, NAMES, SIZE, SOURCE, TEXT, Setting
 from .values import NAME_PATTERN, NAME_RULE, ConfigError, command, parse_size
 
@@ -30,6 +31,8 @@ USER_KEYS: dict[str, str] = {"password_hash": TEXT, "role": TEXT, "cameras": NAM
 INHERITED = ("detect", "record")
 # What a camera table says to have no detector or no recording.
 NONE = "none"
+# The tables a file may have: [cameras.NAME] and [users.NAME].
+TABLES = ("cameras", "users")
 
 
 @dataclass
@@ -67,6 +70,8 @@ def parse(data: Mapping[str, Any], lines: _Lines) -> ConfigFile:
         raise lines.error(("cameras",), "cameras must be tables, one per camera: [cameras.NAME]")
     for key, value in data.items():
         if key not in ("cameras", "users"):
+            if isinstance(value, Mapping) and key not in GLOBAL_KEYS:
+                raise _unknown_table(key, value, lines)
             result.settings[key.upper()] = _value(key, value, GLOBAL_KEYS, lines, (key,), "at the top level")
     users = data.get("users", {})
     if not isinstance(users, Mapping) or not all(isinstance(table, Mapping) for table in users.values()):
@@ -98,6 +103,19 @@ def parse(data: Mapping[str, Any], lines: _Lines) -> ConfigFile:
                 if default is not None:
                     own.setdefault(key.upper(), default)
     return result
+
+
+def _unknown_table(key: str, value: Mapping[str, Any], lines: _Lines) -> ConfigError:
+    """The error for a table the file may not have, such as ``[camera.porch]``: it names the one meant,
+    ``[cameras.porch]``, written out, as that is what the reader has to type."""
+    inner = next(iter(value), None)
+    where = (key, inner) if isinstance(inner, str) and isinstance(value.get(inner), Mapping) else (key,)
+    shown = ".".join(where)
+    found = closest(key, TABLES)
+    if found is None:
+        return lines.error(where, f"unknown table [{shown}]: a file's tables are [cameras.NAME] and [users.NAME]")
+    meant = ".".join((found, *where[1:])) if len(where) > 1 else f"{found}.NAME"
+    return lines.error(where, f"unknown table [{shown}] (did you mean [{meant}]?)")
 
 
 def _value(key: str, value: Any, known: Mapping[str, Setting] | Mapping[str, str], lines: _Lines,
@@ -169,6 +187,8 @@ def _choice(choices: tuple[str, ...], key: str, value: Any) -> str:
 _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     TEXT: _text, ENTRIES: _text, SOURCE: _source, BOOL: _bool, NAMES: _names, SIZE: _size,
 }
+# A camera's zones, masks and object filters: webapp/config/zones.py checks them.
+_CHECKS.update(zones.CHECKS)
 
 
 def _shown(value: Any) -> str:

@@ -12,6 +12,9 @@ under the prefix (``camstream`` by default):
   newest result has that label (a binary sensor per label, see webapp/config/plan.py);
 - ``camstream/<camera>/event``: a recorded event's start and end, as JSON
   (``"type": "start"`` or ``"end"``);
+- ``camstream/<camera>/<zone>/<label>``: how many tracked objects of that label are in that zone now (a
+  number, retained), for each zone of a tracked camera (camera/track/) and each label it counts (the zone's
+  ``objects``, else the camera's labels): a sensor each in Home Assistant;
 - ``homeassistant/binary_sensor/...``/config``: discovery, retained, so
   each camera's labels appear in Home Assistant as binary sensors.
 
@@ -91,6 +94,9 @@ class MqttPublisher:
         self.dropped = 0
         self._queue: queue.Queue[Callable[[], None] | None] = queue.Queue(QUEUE_SIZE)
         self._sensors: dict[tuple[str, str], str] = {}
+        # Occupancy sensors: (zone, label) by camera, and the count each last published.
+        self.occupancy: dict[str, list[tuple[str, str]]] = {}
+        self._counts: dict[tuple[str, str, str], int] = {}
         self._connected = threading.Event()
         self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"camstream-{self.node}-{os.getpid()}")
         if broker.username is not None:
@@ -116,6 +122,10 @@ class MqttPublisher:
         name = camera.name
         self.cameras = {**self.cameras, name: camera}
         self.labels = {**self.labels, name: list(labels)}
+        self.occupancy = {**self.occupancy, name: occupancy_sensors(detection, labels)}
+        for zone, label in self.occupancy[name]:
+            # Announced as 0 (see _announce); published again only when it changes.
+            self._counts.setdefault((name, zone, label), 0)
 
         def current() -> bool:
             return self.cameras.get(name) is camera
@@ -131,6 +141,8 @@ class MqttPublisher:
     def remove(self, name: str) -> None:
         """Forget a removed camera: offline, and its sensors gone from Home Assistant (empty retained configs)."""
         labels = self.labels.get(name, [])
+        counted = self.occupancy.get(name, [])
+        self.occupancy = {key: value for key, value in self.occupancy.items() if key != name}
         self.cameras = {key: camera for key, camera in self.cameras.items() if key != name}
         self.labels = {key: value for key, value in self.labels.items() if key != name}
 
@@ -140,6 +152,10 @@ class MqttPublisher:
                 self._publish(self.discovery_topic(name, label), "", retain=True)
                 self._publish(self.topic(name, label), "", retain=True)
                 self._sensors.pop((name, label), None)
+            for zone, label in counted:
+                self._publish(self.occupancy_discovery_topic(name, zone, label), "", retain=True)
+                self._publish(self.topic(name, zone, label), "", retain=True)
+                self._counts.pop((name, zone, label), None)
         self._put(forget)
 
     def start(self) -> None:
@@ -202,6 +218,21 @@ class MqttPublisher:
             if self._sensors.get((result.camera, label)) != state:
                 self._sensors[(result.camera, label)] = state
                 self._publish(self.topic(result.camera, label), state, retain=True)
+        self._occupancy(result)
+
+    def _occupancy(self, result: Any) -> None:
+        """Each zone's count per label of tracked objects in it, published when it changes."""
+        counts: dict[tuple[str, str], int] = dict.fromkeys(self.occupancy.get(result.camera, []), 0)
+        for detection in result.detections:
+            if getattr(detection, "track", None) is None:
+                continue
+            for zone in detection.zones:
+                counts[(zone, detection.label)] = counts.get((zone, detection.label), 0) + 1
+        for (zone, label), count in counts.items():
+            key = (result.camera, zone, label)
+            if self._counts.get(key) != count:
+                self._counts[key] = count
+                self._publish(self.topic(result.camera, zone, label), str(count), retain=True)
 
     def _event(self, kind: str, event: dict[str, Any]) -> None:
         payload = {"type": kind.removeprefix("event_"), **event}
@@ -231,6 +262,11 @@ class MqttPublisher:
             client.publish(self.discovery_topic(name, label), json.dumps(self.discovery(name, label)),
                            qos=1, retain=True)
             client.publish(self.topic(name, label), self._sensors.get((name, label), "OFF"), qos=1, retain=True)
+        for zone, label in self.occupancy.get(name, []):
+            client.publish(self.occupancy_discovery_topic(name, zone, label),
+                           json.dumps(self.occupancy_discovery(name, zone, label)), qos=1, retain=True)
+            client.publish(self.topic(name, zone, label), str(self._counts.get((name, zone, label), 0)), qos=1,
+                           retain=True)
 
     def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         if self._connected.is_set():
@@ -244,6 +280,19 @@ class MqttPublisher:
 
     def discovery_topic(self, camera: str, label: str) -> str:
         return f"{self.discovery_prefix}/binary_sensor/{self._object_id(camera, label)}/config"
+
+    def occupancy_discovery_topic(self, camera: str, zone: str, label: str) -> str:
+        return f"{self.discovery_prefix}/sensor/{self._object_id(camera, f'{zone}_{label}')}_count/config"
+
+    def occupancy_discovery(self, camera: str, zone: str, label: str) -> dict[str, Any]:
+        """A sensor of how many ``label`` objects are in ``zone``, on the camera's device."""
+        config = self.discovery(camera, label)
+        for key in ("payload_on", "payload_off", "device_class"):
+            config.pop(key)
+        return {**config, "name": f"{zone} {label} count",
+                "unique_id": f"{self._object_id(camera, f'{zone}_{label}')}_count",
+                "state_topic": self.topic(camera, zone, label), "state_class": "measurement",
+                "unit_of_measurement": "objects"}
 
     def discovery(self, camera: str, label: str) -> dict[str, Any]:
         """A binary sensor, in Home Assistant's MQTT discovery format, grouped under a device per camera."""
@@ -259,3 +308,13 @@ class MqttPublisher:
             "device": {"identifiers": [f"camstream_{self.node}_{camera}"], "name": f"{camera} (camstream)",
                        "manufacturer": "camstream", "model": "camera"},
         }
+
+
+def occupancy_sensors(detection: Any, labels: Sequence[str]) -> list[tuple[str, str]]:
+    """The (zone, label) pairs a tracked camera's occupancy is published for: each zone's own ``objects``, else
+    the camera's labels (those of objects: not ``motion``, nor the catch-all ``object``)."""
+    tracking = getattr(detection, "tracking", None)
+    if tracking is None:
+        return []
+    kinds = [label for label in labels if label not in ("motion", "object")]
+    return [(zone.name, label) for zone in tracking.rules.zones for label in (sorted(zone.objects) or kinds)]

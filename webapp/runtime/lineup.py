@@ -19,6 +19,7 @@ from flask import Flask
 
 from camera import BaseCamera, SourceError, UnusableCamera, create_camera
 from camera.detect import OverlayStream
+from camera.track import track_camera
 
 from ..auth import auth_of
 from ..config.layers import gather
@@ -100,9 +101,16 @@ def _add(runtime: Runtime, plans: list[CameraPlan], strict: bool) -> None:
     wanted = {plan.name: (cameras[plan.name], plan.detector, _detect_camera(plan, strict))
               for plan in plans if plan.detector is not None}
     detections = start_detections(wanted, strict, runtime.broker)
+    # Tracking first: every listener added below (recorder, event log, metrics, MQTT) sees tracked boxes.
+    rules = {plan.name: plan.rules for plan in plans}
+    for name, detection in detections.items():
+        track_camera(detection, rules[name])
     try:
         recorders = {plan.name: runtime.recording.add(cameras[plan.name], plan.record, detections.get(plan.name))
                      for plan in plans if plan.record is not None}
+        for name, recorder in recorders.items():
+            if rules.get(name) is not None:
+                recorder.objects.required_zones = frozenset(rules[name].required_zones)
     except BaseException:
         for detection in detections.values():
             detection.stop(timeout=1.0)
