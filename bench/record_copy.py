@@ -41,6 +41,7 @@ from camera.record import Storage
 CAMERAS = 4
 SUB = (640, 360)
 EXPORT_MINUTES = 10
+CLIP_MINUTES = 5
 
 
 def make_sub_source(path: Path, seconds: int) -> None:
@@ -153,6 +154,9 @@ def fake_recording(source: Path, folder: Path, minutes: int) -> tuple[float, flo
                     output.mux(packet)
             row = storage.index.add_segment("cam", "continuous", "copy", name, segment_start)
             storage.index.update_segment(row, segment_start + 60, 60 * FPS, path.stat().st_size, open=False)
+    # An event of CLIP_MINUTES in the middle, whose clip is cut from those segments.
+    event = storage.index.add_event("cam", start + 90, "motion", 0.0, 0.0)
+    storage.index.update_event(event, end=start + 90 + CLIP_MINUTES * 60, labels={"motion": 1.0}, best_score=1.0)
     storage.close()
     return start, start + minutes * 60
 
@@ -167,10 +171,14 @@ def export(source: Path, url: str, seconds: float) -> str:
         try:
             base = f"http://127.0.0.1:{server.match.group(1)}"
             timings = []
-            for attempt in ("first (made while sent)", "again (the kept file)"):
+            span = f"{base}/api/recordings/cam.mp4?start={begin + 1}&end={end - 1}"
+            clip = f"{base}/api/events/1/clip.mp4"
+            for attempt, address in ((f"{EXPORT_MINUTES} min span, first (made while sent)", span),
+                                     (f"{EXPORT_MINUTES} min span, again (the kept file)", span),
+                                     (f"{CLIP_MINUTES} min event clip, first (cut from the segments)", clip),
+                                     (f"{CLIP_MINUTES} min event clip, again (kept with the event)", clip)):
                 started = time.monotonic()
-                with urllib.request.urlopen(f"{base}/api/recordings/cam.mp4?start={begin + 1}&end={end - 1}",
-                                            timeout=300) as response:
+                with urllib.request.urlopen(address, timeout=300) as response:
                     response.read(1)
                     first = time.monotonic() - started
                     size = 1 + sum(len(chunk) for chunk in iter(lambda: response.read(1 << 20), b""))
@@ -181,7 +189,7 @@ def export(source: Path, url: str, seconds: float) -> str:
         for path in sorted(Path(folder).glob("recordings/cam/bench/*.mp4")):
             path.read_bytes()
         disk = time.monotonic() - disk_started
-    lines = [(f"Export of {EXPORT_MINUTES} minutes recorded by copy ({size_on_disk / 1e6:.0f} MB on disk; reading "
+    lines = [(f"Downloads of {EXPORT_MINUTES} minutes recorded by copy ({size_on_disk / 1e6:.0f} MB on disk; reading "
               f"them: {disk:.2f} s, from the page cache):"), "",
              "| download | first byte | whole | MB | MB/s |", "| --- | --- | --- | --- | --- |"]
     for attempt, first, whole, size in timings:
