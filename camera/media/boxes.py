@@ -17,6 +17,8 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from .fmp4 import box
+
 # Boxes that hold other boxes, on the way to the ones read here.
 _CONTAINERS = {b"moov", b"trak", b"mdia", b"minf", b"stbl", b"moof", b"traf", b"mvex", b"edts"}
 # The optional fields of tfhd, trun and each trun sample (ISO/IEC 14496-12, 8.8.7 and 8.8.8): the flag that
@@ -125,18 +127,19 @@ def _codec(stsd: bytes) -> str:
     _, kind = struct.unpack_from(">I4s", entry, 0)
     name = kind.decode("latin-1")
     if name in ("avc1", "avc3"):
-        config = _inner(entry, 8 + 78, b"avcC")
+        config = inner(entry, 8 + 78, b"avcC")
         return f"{name}.{config[1]:02x}{config[2]:02x}{config[3]:02x}" if config else name
     if name in ("hvc1", "hev1"):
-        config = _inner(entry, 8 + 78, b"hvcC")
+        config = inner(entry, 8 + 78, b"hvcC")
         return _hevc_codec(name, config) if config else name
     if name == "mp4a":
-        esds = _inner(entry, 8 + 28, b"esds")
+        esds = inner(entry, 8 + 28, b"esds")
         return f"mp4a.40.{_aac_object_type(esds)}" if esds else "mp4a.40.2"
     return name
 
 
-def _inner(entry: bytes, skip: int, wanted: bytes) -> bytes | None:
+def inner(entry: bytes, skip: int, wanted: bytes) -> bytes | None:
+    """The payload of the first ``wanted`` box inside a sample entry (after its ``skip`` bytes), if any."""
     for kind, payload in children(entry, skip):
         if kind == wanted:
             return payload
@@ -186,7 +189,7 @@ def fragment_info(moof: bytes, track: Track) -> FragmentInfo | None:
         tfhd = find(traf_box, [b"tfhd"])[0]
         if struct.unpack_from(">I", tfhd, 4)[0] != track.track_id:
             continue
-        defaults, _ = _optional_fields(tfhd, 8, TFHD_FIELDS)
+        defaults, _ = optional_fields(tfhd, 8, TFHD_FIELDS)
         default_duration = defaults.get("duration", track.default_duration)
         default_flags = defaults.get("flags", track.default_flags)
         tfdt = find(traf_box, [b"tfdt"])
@@ -205,18 +208,18 @@ def fragment_info(moof: bytes, track: Track) -> FragmentInfo | None:
 
 def _trun(trun: bytes, default_duration: int, default_flags: int) -> tuple[int | None, int]:
     """The first sample's flags and the run's total duration."""
-    header, at = _optional_fields(trun, 8, TRUN_FIELDS)
+    header, at = optional_fields(trun, 8, TRUN_FIELDS)
     first = header.get("first_sample_flags")
     total = 0
     for index in range(struct.unpack_from(">I", trun, 4)[0]):
-        sample, at = _optional_fields(trun, at, SAMPLE_FIELDS)
+        sample, at = optional_fields(trun, at, SAMPLE_FIELDS)
         if index == 0 and first is None:
             first = sample.get("flags", default_flags)
         total += sample.get("duration", default_duration)
     return first, total
 
 
-def _optional_fields(box: bytes, at: int, layout: tuple[tuple[int, int, str], ...]) -> tuple[dict[str, int], int]:
+def optional_fields(box: bytes, at: int, layout: tuple[tuple[int, int, str], ...]) -> tuple[dict[str, int], int]:
     """The fields of ``layout`` that the box's flags (its bytes 1-3) say are there, read from ``at`` on; and
     where they end."""
     flags = int.from_bytes(box[1:4], "big")
@@ -251,7 +254,7 @@ def timings(moof: bytes, defaults: dict[int, int] | None = None) -> list[TrackTi
         traf_box = b"\0" * 8 + traf
         tfhd = find(traf_box, [b"tfhd"])[0]
         track_id = struct.unpack_from(">I", tfhd, 4)[0]
-        fields, _ = _optional_fields(tfhd, 8, TFHD_FIELDS)
+        fields, _ = optional_fields(tfhd, 8, TFHD_FIELDS)
         default = fields.get("duration", (defaults or {}).get(track_id, 0))
         tfdt = find(traf_box, [b"tfdt"])
         decode_time = _tfdt_time(tfdt[0]) if tfdt else 0
@@ -287,19 +290,19 @@ def rewrite_moof(moof: bytes, decode_times: dict[int, int] | None = None, fill: 
     offsets_at: list[tuple[int, int]] = []  # (part index, where in it) of each trun's data offset
     for kind, payload in children(moof):
         if kind == b"mfhd" and sequence is not None:
-            parts.append(_box(b"mfhd", payload[:4] + struct.pack(">I", sequence & 0xFFFFFFFF)))
+            parts.append(box(b"mfhd", payload[:4] + struct.pack(">I", sequence & 0xFFFFFFFF)))
         elif kind == b"traf":
             traf, where = _rewrite_traf(payload, decode_times, fill, defaults or {})
             offsets_at += [(len(parts), at) for at in where]
             parts.append(traf)
         else:
-            parts.append(_box(kind, payload))
+            parts.append(box(kind, payload))
     grown = 8 + sum(len(part) for part in parts) - len(moof)
     for index, at in offsets_at:
         part = parts[index]
         assert isinstance(part, bytearray)
         struct.pack_into(">i", part, at, struct.unpack_from(">i", part, at)[0] + grown)
-    return _box(b"moof", *parts)
+    return box(b"moof", *parts)
 
 
 def _rewrite_traf(traf: bytes, decode_times: dict[int, int], fill: dict[int, int],
@@ -310,7 +313,7 @@ def _rewrite_traf(traf: bytes, decode_times: dict[int, int], fill: dict[int, int
     if tfhd is None:
         raise BoxError("a traf without a tfhd")
     track_id = struct.unpack_from(">I", tfhd, 4)[0]
-    fields, _ = _optional_fields(tfhd, 8, TFHD_FIELDS)
+    fields, _ = optional_fields(tfhd, 8, TFHD_FIELDS)
     wanted = fill.get(track_id)
     default = fields.get("duration", defaults.get(track_id, 0))
     if wanted and not default and any(_trun_uses_default(payload) for kind, payload in inner if kind == b"trun"):
@@ -319,7 +322,7 @@ def _rewrite_traf(traf: bytes, decode_times: dict[int, int], fill: dict[int, int
     where = []
     for kind, payload in inner:
         if kind == b"tfhd":
-            out += _box(b"tfhd", _with_fields(payload[:4], payload[4:8], fields, TFHD_FIELDS))
+            out += box(b"tfhd", _with_fields(payload[:4], payload[4:8], fields, TFHD_FIELDS))
             if track_id in decode_times and not any(other == b"tfdt" for other, _ in inner):
                 out += _tfdt(decode_times[track_id])
         elif kind == b"tfdt" and track_id in decode_times:
@@ -330,9 +333,9 @@ def _rewrite_traf(traf: bytes, decode_times: dict[int, int], fill: dict[int, int
                 _fill_trun(trun, wanted)
             if int.from_bytes(trun[1:4], "big") & 0x001:  # a data offset: the first field after the count
                 where.append(len(out) + 8 + 8)
-            out += _box(b"trun", trun)
+            out += box(b"trun", trun)
         else:
-            out += _box(kind, payload)
+            out += box(kind, payload)
     struct.pack_into(">I4s", out, 0, len(out), b"traf")
     return out, where
 
@@ -340,7 +343,7 @@ def _rewrite_traf(traf: bytes, decode_times: dict[int, int], fill: dict[int, int
 def _tfdt(decode_time: int) -> bytes:
     if decode_time < 0:
         raise ValueError(f"a decode time of {decode_time}: times start at 0")
-    return _box(b"tfdt", struct.pack(">IQ", 1 << 24, decode_time))
+    return box(b"tfdt", struct.pack(">IQ", 1 << 24, decode_time))
 
 
 def _tfdt_time(payload: bytes) -> int:
@@ -367,10 +370,10 @@ def _trun_uses_default(trun: bytes) -> bool:
 
 
 def _trun_durations(trun: bytes, default: int) -> list[int]:
-    _, at = _optional_fields(trun, 8, TRUN_FIELDS)
+    _, at = optional_fields(trun, 8, TRUN_FIELDS)
     durations = []
     for _ in range(struct.unpack_from(">I", trun, 4)[0]):
-        sample, at = _optional_fields(trun, at, SAMPLE_FIELDS)
+        sample, at = optional_fields(trun, at, SAMPLE_FIELDS)
         durations.append(sample.get("duration", default))
     return durations
 
@@ -380,7 +383,7 @@ def _fill_trun(trun: bytearray, duration: int) -> None:
     flags = int.from_bytes(trun[1:4], "big")
     if not flags & 0x100:
         return
-    _, at = _optional_fields(bytes(trun[:16]), 8, TRUN_FIELDS)
+    _, at = optional_fields(bytes(trun[:16]), 8, TRUN_FIELDS)
     sample_size = sum(size for flag, size, _ in SAMPLE_FIELDS if flags & flag)
     for _ in range(struct.unpack_from(">I", trun, 4)[0]):
         if struct.unpack_from(">I", trun, at)[0] == 0:  # duration is the first of a sample's fields
@@ -388,34 +391,29 @@ def _fill_trun(trun: bytearray, duration: int) -> None:
         at += sample_size
 
 
-def _box(kind: bytes, *payload: bytes | bytearray) -> bytes:
-    body = b"".join(payload)
-    return struct.pack(">I4s", 8 + len(body), kind) + body
-
-
 def init_without_duration(init: bytes) -> bytes:
     """An init segment (``ftyp`` + ``moov``) that claims no duration: ``mvhd``, ``tkhd`` and ``mdhd`` say 0
     (unknown: a player adds up the fragments) and no ``mehd`` says how long the fragments last. A file cut
     from a stream must not claim the stream's length."""
-    boxes, rest = split_boxes(init)
-    return b"".join(_undurated(kind, box) for kind, box in boxes) + rest
+    found, rest = split_boxes(init)
+    return b"".join(_undurated(kind, whole) for kind, whole in found) + rest
 
 
 # Where a box's duration is (after its version and flags), for version 0 and version 1.
 _DURATION_AT = {b"mvhd": (16, 24), b"mdhd": (16, 24), b"tkhd": (20, 28)}
 
 
-def _undurated(kind: bytes, box: bytes) -> bytes:
-    header = 16 if struct.unpack_from(">I", box)[0] == 1 else 8
-    payload = box[header:]
+def _undurated(kind: bytes, whole: bytes) -> bytes:
+    header = 16 if struct.unpack_from(">I", whole)[0] == 1 else 8
+    payload = whole[header:]
     if kind in (b"moov", b"trak", b"mdia", b"mvex"):
-        return _box(kind, *(_undurated(inner, _box(inner, body)) for inner, body in children(box, header)
-                            if inner != b"mehd"))
+        return box(kind, *(_undurated(child, box(child, body)) for child, body in children(whole, header)
+                           if child != b"mehd"))
     if kind in _DURATION_AT and payload:
         version = payload[0]
         at = _DURATION_AT[kind][version == 1]
         size = 8 if version == 1 else 4
         edited = bytearray(payload)
         edited[at:at + size] = bytes(size)
-        return _box(kind, edited)
-    return box
+        return box(kind, edited)
+    return whole

@@ -51,22 +51,15 @@ def stream_info(init: bytes) -> StreamInfo:
         if track.kind == "vide" and video_track is None:
             video_track = track.track_id
             if kind in (b"avc1", b"avc3"):
-                config = _child(entry, 8 + 78, b"avcC")
+                config = boxes.inner(entry, 8 + 78, b"avcC")
                 if config is not None:
                     parameter_sets, profile = _avcc_parameter_sets(config), config[1:4]
         elif track.kind == "soun" and audio_track is None and kind == b"mp4a":
-            esds = _child(entry, 8 + 28, b"esds")
+            esds = boxes.inner(entry, 8 + 28, b"esds")
             config = _decoder_specific_info(esds) if esds is not None else None
             if config:
                 audio_track, audio_config, audio_rate = track.track_id, config, track.timescale
     return StreamInfo(video_track, parameter_sets, profile, audio_track, audio_config, audio_rate)
-
-
-def _child(entry: bytes, skip: int, wanted: bytes) -> bytes | None:
-    for kind, payload in boxes.children(entry, skip):
-        if kind == wanted:
-            return payload
-    return None
 
 
 def _avcc_parameter_sets(config: bytes) -> bytes:
@@ -134,30 +127,19 @@ def samples(fragment: bytes, track_id: int) -> list[bytes]:
         tfhd = boxes.find(traf_box, [b"tfhd"])[0]
         if struct.unpack_from(">I", tfhd, 4)[0] != track_id:
             continue
-        defaults, _ = _fields(tfhd, 8, boxes.TFHD_FIELDS)
+        defaults, _ = boxes.optional_fields(tfhd, 8, boxes.TFHD_FIELDS)
         base = defaults.get("base_data_offset", 0)  # default-base-is-moof: offsets from the moof's start
         default_size = defaults.get("size", 0)
         for trun in boxes.find(traf_box, [b"trun"]):
-            header, at = _fields(trun, 8, boxes.TRUN_FIELDS)
+            header, at = boxes.optional_fields(trun, 8, boxes.TRUN_FIELDS)
             offset = base + header.get("data_offset", 0)
             position = moof_start + offset
             for _ in range(struct.unpack_from(">I", trun, 4)[0]):
-                sample, at = _fields(trun, at, boxes.SAMPLE_FIELDS)
+                sample, at = boxes.optional_fields(trun, at, boxes.SAMPLE_FIELDS)
                 size = sample.get("size", default_size)
                 out.append(fragment[position:position + size])
                 position += size
     return out
-
-
-def _fields(box: bytes, at: int, layout: tuple[tuple[int, int, str], ...]) -> tuple[dict[str, int], int]:
-    """The optional fields of a full box whose flags say which are there (tfhd, trun, a trun sample)."""
-    flags = int.from_bytes(box[1:4], "big")
-    found = {}
-    for flag, size, name in layout:
-        if flags & flag:
-            found[name] = int.from_bytes(box[at:at + size], "big")
-            at += size
-    return found, at
 
 
 def nal_types(sample: bytes) -> list[int]:
