@@ -481,6 +481,22 @@
       };
     }
 
+    // A <video> the browser plays by itself (WebRTC, native HLS): its sound control once its tracks are known
+    // (`hasAudio()`), then, as it plays, the picture and the frames counted (`started()` says if for the first time).
+    followVideo(video, current, hasAudio, started) {
+      var view = this;
+      video.addEventListener("loadedmetadata", function () {
+        var audio = hasAudio();
+        video.muted = !(audio && view.wantsSound());
+        view.showSoundControl(audio);
+        view.startPlaying(video);
+      });
+      video.addEventListener("playing", function () {
+        if (started()) view.countFrames(video, current);
+        view.firstPicture();
+      });
+    }
+
     // The camera over WebRTC (WHEP, camstream-webrtc.js): its own H.264 a fraction of a second behind, its sound
     // as Opus. One that never plays (no route for UDP, a server without WebRTC) falls back to the next way.
     playWebRtc() {
@@ -498,18 +514,14 @@
       var waiting = setTimeout(function () { if (!playing) fallBack(); },
                                (Number(this.getAttribute("video-timeout")) || 10) * 1000);
       this.stopWebRtc = noop;
-      video.addEventListener("loadedmetadata", function () {
+      this.followVideo(video, current, function () {
         var stream = video.srcObject;
-        var hasAudio = Boolean(stream && stream.getAudioTracks().length);
-        video.muted = !(hasAudio && view.wantsSound());
-        view.showSoundControl(hasAudio);
-        view.startPlaying(video);
-      });
-      video.addEventListener("playing", function () {
+        return Boolean(stream && stream.getAudioTracks().length);
+      }, function () {
         clearTimeout(waiting);
-        if (!playing) view.countFrames(video, current);
+        var first = !playing;
         playing = true;
-        view.firstPicture();
+        return first;
       });
       loadWebRtc().then(function () {
         if (!current() || !view.isConnected) return;
@@ -545,18 +557,14 @@
                                (Number(this.getAttribute("video-timeout")) || 10) * 1000);
       video.addEventListener("error", fallBack);
       video.addEventListener("ended", fallBack);
-      video.addEventListener("loadedmetadata", function () {
+      this.followVideo(video, current, function () {
         var tracks = video.audioTracks;
-        var hasAudio = Boolean(tracks && tracks.length) || Boolean(video.mozHasAudio);
-        video.muted = !(hasAudio && view.wantsSound());
-        view.showSoundControl(hasAudio);
-        view.startPlaying(video);
-      });
-      video.addEventListener("playing", function () {
+        return Boolean(tracks && tracks.length) || Boolean(video.mozHasAudio);
+      }, function () {
         clearTimeout(waiting);
-        if (!playing) view.countFrames(video, current);
+        var first = !playing;
         playing = true;
-        view.firstPicture();
+        return first;
       });
       video.src = this.urlOf("hls/", "/index.m3u8").href;
     }
