@@ -85,7 +85,10 @@ class StrictJSON(DefaultJSONProvider):
 def shutdown(app: Flask, timeout: float = 3.0) -> None:
     """End every stream and release every camera of ``app``, waiting ``timeout`` seconds at most in all."""
     webrtc.shutdown(app)
-    runtime_of(app).stop(timeout, before_join=auth.auth_of(app).streams.stop)
+    runtime = runtime_of(app)
+    if runtime.peers is not None:
+        runtime.peers.stop()
+    runtime.stop(timeout, before_join=auth.auth_of(app).streams.stop)
 
 
 def _resource_dir(name: str) -> str:

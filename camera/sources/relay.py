@@ -62,7 +62,7 @@ class HttpCamera(PacketCamera):
         url, headers = split_credentials(self.url)
         headers["User-Agent"] = "camstream"
         try:
-            return _opener.open(urllib.request.Request(url, headers=headers), timeout=HTTP_TIMEOUT)
+            return opener.open(urllib.request.Request(url, headers=headers), timeout=HTTP_TIMEOUT)
         except urllib.error.HTTPError as exc:
             exc.close()
             raise SourceError(f"{self.source} answered HTTP {exc.code} {exc.reason}") from None
@@ -91,7 +91,7 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
 
 
-_opener = urllib.request.build_opener(SameOriginRedirects)
+opener = urllib.request.build_opener(SameOriginRedirects)
 
 
 def split_credentials(url: str) -> tuple[str, dict[str, str]]:

@@ -199,6 +199,10 @@ SETTINGS: tuple[Setting, ...] = (
           "nats://[user:password@]host[:port][?nkey=PATH] (tls:// for TLS)", "URL", reload=False,
           more="needs the nats extra, `pip install '.[nats]'` (see [Detection](detection.md#detectors-on-other-"
           "machines))"),
+    Setting("PEERS", ENTRIES, None, "serve the cameras of another camstream as NAME.CAMERA, each relayed once "
+            "whoever watches; URL http://[user:password@]host:port[?token=...]; repeat for several",
+            flag="--peer", metavar="NAME=URL", repeat=True,
+            more="the credential is masked wherever the hub shows the URL (see [Scaling](scaling.md#several-boxes-a-hub))"),
     # Recording.
     Setting("RECORD", ENTRIES, None, "record a camera: 'events' (clips of what the detector finds) or 'continuous' "
             "(everything, in segments); MODE alone for a one-camera server; repeat for several", flag="--record",

@@ -26,6 +26,7 @@ from ..config.layers import gather
 from ..config.plan import CameraPlan, make_plan
 from ..config.table import RESTART_KEYS
 from .detectors import start_detections
+from .peers import Peers, PeerSpec, parse_peers
 from .registry import CameraUnit, Runtime, runtime_of
 
 log = logging.getLogger("camstream")
@@ -44,7 +45,32 @@ class Change:
 
 def start_lineup(runtime: Runtime, strict: bool) -> None:
     """Build every camera of the runtime's plan with its detector, overlay and recorder."""
+    specs = parse_peers(runtime.lineup.settings.config.get("PEERS"))  # a wrong peer stops the start before any camera
     _add(runtime, list(runtime.lineup.plan.cameras.values()), strict=strict)
+    _update_peers(runtime, specs)
+
+
+def _update_peers(runtime: Runtime, specs: dict[str, PeerSpec]) -> None:
+    """Start or change the hub's peers (webapp/runtime/peers.py); nothing runs without ``PEERS``."""
+    config = runtime.lineup.settings.config
+    peers = runtime.peers
+    if peers is None:
+        if not specs:
+            return
+        peers = Peers(runtime.lineup.lock, lambda cameras: _add_peer_cameras(runtime, cameras),
+                      lambda names: _remove(runtime, names))
+        runtime.peers = peers
+    peers.update(specs, {"idle_timeout": float(config.get("IDLE_TIMEOUT") or 0)})
+
+
+def _add_peer_cameras(runtime: Runtime, cameras: list[BaseCamera]) -> None:
+    """Peer cameras: no detector or recorder of the hub's own; listed after the local cameras."""
+    _add(runtime, [CameraPlan(camera.name, camera, (), None, None, ()) for camera in cameras], strict=False)
+    runtime.order(list(runtime.lineup.plan.cameras) + _peer_names(runtime))
+
+
+def _peer_names(runtime: Runtime) -> list[str]:
+    return runtime.peers.names() if runtime.peers is not None else []
 
 
 def reload(app: Flask) -> Change:
@@ -54,6 +80,7 @@ def reload(app: Flask) -> Change:
     with lineup.lock:
         settings = gather(lineup.given)
         plan = make_plan(settings)
+        peers = parse_peers(settings.config.get("PEERS"))
         auth_of(app).update(settings.config, settings.users, list(plan.cameras))
         old = lineup.plan.cameras
         change = Change(
@@ -70,11 +97,13 @@ def reload(app: Flask) -> Change:
             _add(runtime, [plan.cameras[name] for name in change.changed + change.added], strict=False)
         finally:
             # What runs now: a camera that failed to start is missing, and the next reload starts it.
-            running = {name: plan.cameras.get(name) or old[name] for name in runtime.units}
+            running = {name: plan.cameras.get(name) or old[name] for name in runtime.units
+                       if name in plan.cameras or name in old}
             lineup.plan = replace(plan, cameras=running)
-            runtime.order(list(plan.cameras))
+            runtime.order(list(plan.cameras) + _peer_names(runtime))
         app.config["SNAPSHOT_TIMEOUT"] = settings.config["SNAPSHOT_TIMEOUT"]
         lineup.settings = settings
+        _update_peers(runtime, peers)
     return change
 
 

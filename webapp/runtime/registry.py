@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from ..config.layers import Settings
     from ..config.plan import Plan
     from ..integrations.mqtt import MqttPublisher
+    from .peers import Peers
 
 # Where an app keeps its runtime (Flask's place for an extension's state).
 EXTENSION = "camstream"
@@ -88,6 +89,8 @@ class Runtime:
     mqtt: MqttPublisher | None = None
     # The NATS connection of remote:GROUP detectors (camera/remote/), when --broker is given.
     broker: BrokerLink | None = None
+    # The other camstream boxes whose cameras this one shows (webapp/runtime/peers.py), when --peer is given.
+    peers: Peers | None = None
     metrics: Metrics = field(default_factory=Metrics)
     # Every detection result and camera state change (``/events``, WebSocket), and what feeds it.
     events: EventLog = field(default_factory=EventLog)
