@@ -36,16 +36,29 @@
     return text;
   }
 
+  // A tile's state and, while the camera is in trouble, why. A camera that has never sent a picture (since
+  // the server started, by its status's frames_captured) is not "reconnecting" to anything: its tile says
+  // "unreachable" and the reason from the first failed attempt, not a wait for a camera that never came.
+  // The label's class stays the state itself.
+  function showState(tile, state, error, reached) {
+    if (state === "streaming" || reached) tile.dataset.reached = "true";
+    var troubled = state === "failed" || state === "reconnecting";
+    var label = state === "starting" ? "connecting" : state;
+    if (state === "reconnecting" && tile.dataset.reached !== "true") label = "unreachable";
+    var field = tile.querySelector('[data-field="state"]');
+    field.textContent = label;
+    field.className = "state " + state;
+    var text = troubled && error || "";
+    tile.querySelector('[data-field="error"]').textContent = text;
+    tile.querySelector('[data-field="error"]').title = text;
+  }
+
   function update(cameras) {
     cameras.forEach(function (camera) {
       var tile = document.querySelector('[data-camera="' + CSS.escape(camera.name) + '"]');
       if (!tile) return;
-      var state = tile.querySelector('[data-field="state"]');
-      state.textContent = camera.state;
-      state.className = "state " + camera.state;
+      showState(tile, camera.state, camera.last_error, camera.frames_captured > 0);
       tile.querySelector('[data-field="stats"]').textContent = describe(camera, tile.querySelector("camstream-view"));
-      var troubled = camera.state === "failed" || camera.state === "reconnecting";
-      tile.querySelector('[data-field="error"]').textContent = troubled && camera.last_error || "";
       var detection = tile.querySelector('[data-field="detection"]');
       if (detection && camera.detection) detection.textContent = describeDetection(camera.detection);
       var recording = tile.querySelector('[data-field="recording"]');
@@ -119,11 +132,7 @@
   function stateChanged(change) {
     var tile = tileOf(change.camera);
     if (!tile) return;
-    var state = tile.querySelector('[data-field="state"]');
-    state.textContent = change.state;
-    state.className = "state " + change.state;
-    var troubled = change.state === "failed" || change.state === "reconnecting";
-    tile.querySelector('[data-field="error"]').textContent = troubled && change.last_error || "";
+    showState(tile, change.state, change.last_error, false);
   }
 
   function listen() {
