@@ -283,8 +283,10 @@ class HlsWindow:
             rest = sum(segment.duration for segment in self.segments[1:])
             if rest < 3 * target and len(self.segments) <= MAX_LISTED:
                 break
-            # Served until the playlist's whole length has gone by since it left.
-            self._retire(rest + target)
+            # RFC 8216, 6.2.2: served for its own duration plus the longest playlist that held it (this one, with
+            # a target's slack for a playlist that was a little longer before), after it leaves.
+            leaving = self.segments[0].duration
+            self._retire(leaving + (leaving + rest) + target)
         self._forget()
 
     def _retire(self, served_for: float) -> None:

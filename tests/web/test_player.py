@@ -182,6 +182,19 @@ def assert_at_rate(result: dict, what: str) -> None:
     assert result["lag"][1] < FAR_BEHIND, f"{what}: {result['lag'][1]} s behind the newest frame"
 
 
+def assert_at_rate_in_a_window(measure: Callable[[], dict], what: str, windows: int = 3) -> None:
+    """:func:`assert_at_rate` for the first of up to ``windows`` windows that passes: a machine the rest of the
+    suite loads may drop frames in one window; a player that cannot keep up (a slideshow) drops them in all."""
+    for _ in range(windows - 1):
+        result = measure()
+        if (result["of_media_time"] >= AT_LEAST and result["of_sent"] >= AT_LEAST
+                and result["lag"][1] < FAR_BEHIND):
+            print(f"{what}: {result}", file=sys.stderr)
+            return
+        print(f"{what}, a window below the rate: {result}", file=sys.stderr)
+    assert_at_rate(measure(), what)
+
+
 def wait_playing(page, selector: str = "camstream-view", timeout: float = 30000) -> None:
     page.wait_for_function(
         f"() => {{ const v = document.querySelector('{selector} video');"
@@ -204,7 +217,7 @@ def test_chromium_decodes_the_cameras_frames_at_its_rate(browser, site, path):
         wait_playing(page)
         assert page.eval_on_selector("camstream-view", "view => [view.dataset.mode, view.mediaSourceName]") == [
             "video", "MediaSource"]
-        assert_at_rate(chromium_rate(page, sent), f"chromium, /{path}")
+        assert_at_rate_in_a_window(lambda: chromium_rate(page, sent), f"chromium, /{path}")
         # A camera with sound has a sound control, muted by default; one without has none.
         buttons = page.eval_on_selector_all(
             "camstream-view button", "buttons => buttons.map(b => [b.getAttribute('aria-label'), "
@@ -394,11 +407,13 @@ def test_firefox_decodes_the_cameras_frames_with_its_audio_at_its_rate_and_unmut
         assert wait_until(lambda: firefox.execute_script(playing), 30, 0.1), firefox.execute_script(
             "const view = document.querySelector('camstream-view'); return [view.dataset.mode, view.paths];")
 
-        window = firefox.execute_async_script(
-            "const done = arguments[arguments.length - 1];"
-            f"({MEASURE})([document.querySelector('camstream-view'), {WINDOW}]).then(done);", script_timeout=60000,
-            sandbox=None)
-        assert_at_rate(rates(window, sent), "firefox, /av")
+        def measure() -> dict:
+            window = firefox.execute_async_script(
+                "const done = arguments[arguments.length - 1];"
+                f"({MEASURE})([document.querySelector('camstream-view'), {WINDOW}]).then(done);",
+                script_timeout=60000, sandbox=None)
+            return rates(window, sent)
+        assert_at_rate_in_a_window(measure, "firefox, /av")
         assert firefox.execute_script("return document.querySelector('camstream-view').dataset.mode;") == "video"
         # The sound control: a click unmutes, and the video has sound.
         button = firefox.find_element("css selector", "camstream-view button[data-action=sound]")
