@@ -61,6 +61,10 @@ STATS = """async (index) => {
 }"""
 
 
+# Frames a browser's jitter buffer may hold before it decodes them.
+JITTER_FRAMES = 5
+
+
 @pytest.fixture(scope="module")
 def chromium():
     playwright_api = pytest.importorskip("playwright.sync_api")
@@ -135,8 +139,14 @@ def test_chromium_plays_the_cameras_h264_and_its_aac_as_opus_at_the_cameras_rate
         # Over the next 45 frames the camera sends, the browser decodes at least 80 % as many.
         made, decoded = relay.frames_packetized, first["video"]
         assert wait_until(lambda: relay.frames_packetized >= made + 45, 30)
-        now = stats(page)
-        assert now["video"] - decoded >= 0.8 * (relay.frames_packetized - made), (now, relay.frames_packetized - made)
+        # Counted at the same moment, less the few frames a jitter buffer holds: a browser that keeps up is there
+        # at some moment however busy the machine; a slideshow's share stays low.
+        now: dict = {}
+
+        def keeping_up() -> bool:
+            now.update(stats(page) or {})
+            return now.get("video", 0) - decoded >= 0.8 * (relay.frames_packetized - made) - JITTER_FRAMES
+        assert wait_until(keeping_up, 20, interval=0.2), (now, relay.frames_packetized - made)
         # Opus arrives and keeps arriving.
         audio = now["audio"]
         assert wait_until(lambda: stats(page)["audio"] >= audio + 20, 20)
