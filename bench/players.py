@@ -35,7 +35,6 @@ import http.server
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -49,8 +48,8 @@ from report import publish
 from run import ROOT, Process, pinned
 
 sys.path.insert(0, str(ROOT))
-from tests.firefox import _listening, firefox_executable, write_profile
-from tests.helpers import free_port, wait_until
+from tests.firefox import firefox_executable, marionette_session
+from tests.helpers import wait_until
 from tests.passthrough.test_hls import HLS_JS, PAGE, Quiet
 from tests.web.test_player import wait_playing
 from tests.webrtc.test_whep import CHROMIUM_ARGS, PLAY, open_page, play
@@ -139,27 +138,8 @@ def firefox() -> Iterator[object | None]:
     if executable is None or Marionette is None:
         yield None
         return
-    with tempfile.TemporaryDirectory(prefix="camstream-firefox-") as profile:
-        port = free_port()
-        write_profile(Path(profile), port)
-        process = subprocess.Popen([executable, "--headless", "--marionette", "--no-remote", "--profile", profile],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                   env={**os.environ, "MOZ_HEADLESS": "1", "MOZ_CRASHREPORTER_DISABLE": "1"})
-        try:
-            if not wait_until(lambda: _listening(port) or process.poll() is not None, 60, 0.2) or process.poll():
-                raise RuntimeError("firefox did not start Marionette")
-            client = Marionette(host="127.0.0.1", port=port)
-            client.start_session()
-            try:
-                yield client
-            finally:
-                client.delete_session()
-        finally:
-            process.terminate()
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
+    with marionette_session(executable) as client:
+        yield client
 
 
 def window(sample: Callable[[], dict], seconds: float) -> list[dict]:

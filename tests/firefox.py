@@ -10,6 +10,7 @@ marionette-driver, except in CI, where both must be there.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -85,15 +86,9 @@ def _listening(port: int) -> bool:
         return False
 
 
-@pytest.fixture(scope="module")
-def firefox() -> Iterator[Marionette]:
-    """A Marionette session with a headless Firefox ESR of its own; closed after the module."""
-    executable = firefox_executable()
-    if executable is None or Marionette is None:
-        missing = "firefox-esr" if executable is None else "marionette-driver (the test extra)"
-        if os.environ.get("CI"):
-            raise RuntimeError(f"{missing} is missing; .ci/run should have installed it")
-        pytest.skip(f"no {missing} on this machine")
+@contextlib.contextmanager
+def marionette_session(executable: str) -> Iterator[Marionette]:
+    """A headless Firefox of its own profile (a free Marionette port), and a Marionette session with it."""
     with tempfile.TemporaryDirectory(prefix="camstream-firefox-") as profile:
         port = free_port()
         write_profile(Path(profile), port)
@@ -117,3 +112,16 @@ def firefox() -> Iterator[Marionette]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(5)
+
+
+@pytest.fixture(scope="module")
+def firefox() -> Iterator[Marionette]:
+    """A Marionette session with a headless Firefox ESR of its own; closed after the module."""
+    executable = firefox_executable()
+    if executable is None or Marionette is None:
+        missing = "firefox-esr" if executable is None else "marionette-driver (the test extra)"
+        if os.environ.get("CI"):
+            raise RuntimeError(f"{missing} is missing; .ci/run should have installed it")
+        pytest.skip(f"no {missing} on this machine")
+    with marionette_session(executable) as client:
+        yield client
