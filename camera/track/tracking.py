@@ -14,12 +14,12 @@ import itertools
 import math
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
-
-if TYPE_CHECKING:
-    from norfair import Tracker
+from norfair import Detection as NorfairDetection
+from norfair import Tracker
+from norfair.distances import VectorizedDistance
 
 from ..detect.detection import Detection
 from ..detect.result import DetectionResult
@@ -85,10 +85,6 @@ class Tracking:
     def _new_tracker(self) -> Tracker:
         # An object norfair no longer matches for lost_seconds' worth of frames is dropped; a slower detector
         # keeps it longer, and the frames' clocks end it at lost_seconds (see _expire).
-        # Imported on first use: norfair and scipy take 0.6 s to import, which no start should pay.
-        from norfair import Tracker
-        from norfair.distances import VectorizedDistance
-
         frames = max(2, math.ceil(self.rules.lost_seconds * self._rate))
         tracker = Tracker(distance_function="iou", distance_threshold=DISTANCE_THRESHOLD, hit_counter_max=frames,
                           initialization_delay=0, pointwise_hit_counter_max=frames, past_detections_length=0)
@@ -119,8 +115,6 @@ class Tracking:
         if placed is None or placed.size != (result.width, result.height):
             placed = self._placed = self.rules.placed(result.width, result.height)
         kept = [item for item in result.detections if self._passes(item, placed)]
-        from norfair import Detection as NorfairDetection
-
         serial = next(self._updates)
         found = [NorfairDetection(np.array([[x, y], [x + w, y + h]], dtype=float), label=item.label,
                                   data=(serial, index))
