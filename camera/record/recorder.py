@@ -307,12 +307,7 @@ class Recorder:
 
     def _close_object_event(self, event: ObjectEvent, split_at: float | None = None) -> None:
         self.objects.open.pop(event.track, None)
-        self._save_snapshot(force=True, event=event)
-        end = event.last_seen if split_at is None else split_at
-        post_capture = self.settings.post_capture if split_at is None else 0.0
-        self.index.update_event(event.id, end=end, labels=event.labels, best_score=event.best_score,
-                                best_time=event.best.frame.timestamp if event.best else None,
-                                post_capture=post_capture)
+        end, post_capture = self._end_in_index(event, split_at)
         eventinfo.save(self.index, event.id, event.track, event.label, event.zones)
         self._scene_end = max(self._scene_end, end + post_capture)
         if not self.objects.open and self._scene is not None:
@@ -324,6 +319,17 @@ class Recorder:
                  end - event.start, event.label, event.track,
                  f", zones {', '.join(event.zones)}" if event.zones else "")
         self._announce("event_end", event.id)
+
+    def _end_in_index(self, event: OpenEvent | ObjectEvent, split_at: float | None) -> tuple[float, float]:
+        """Write an ending event's snapshot and its row: it ends when last seen, or at ``split_at`` (no
+        post-capture then). Its end and post-capture seconds."""
+        self._save_snapshot(force=True, event=event)
+        end = event.last_seen if split_at is None else split_at
+        post_capture = self.settings.post_capture if split_at is None else 0.0
+        self.index.update_event(event.id, end=end, labels=event.labels, best_score=event.best_score,
+                                best_time=event.best.frame.timestamp if event.best else None,
+                                post_capture=post_capture)
+        return end, post_capture
 
     def _clip_event(self) -> OpenEvent | None:
         """The open event whose clip is being written: motion alone's, or the first of the objects'."""
@@ -347,12 +353,7 @@ class Recorder:
         """Close ``event``: its end is the last time something was seen, or ``split_at`` when it ran too long
         (its clip then stops there, and the next event's clip starts there)."""
         self.tracker.current = None
-        self._save_snapshot(force=True, event=event)
-        end = event.last_seen if split_at is None else split_at
-        post_capture = self.settings.post_capture if split_at is None else 0.0
-        self.index.update_event(event.id, end=end, labels=event.labels, best_score=event.best_score,
-                                best_time=event.best.frame.timestamp if event.best else None,
-                                post_capture=post_capture)
+        end, post_capture = self._end_in_index(event, split_at)
         for clip in self._clips:
             if clip.event_id == event.id:
                 clip.until = end + post_capture
