@@ -87,6 +87,18 @@ def sps_size(sps: bytes) -> tuple[int, int] | None:
     Read from the bits rather than by decoding a frame, so that a camera claiming a giant picture is refused
     before anything is allocated for one.
     """
+    read = _read_sps(sps)
+    return read[0] if read else None
+
+
+def sps_frame_rate(sps: bytes) -> float | None:
+    """The frame rate an H.264 SPS's timing information declares (x264 and most cameras write it); None if
+    it declares none."""
+    read = _read_sps(sps)
+    return read[1] if read else None
+
+
+def _read_sps(sps: bytes) -> tuple[tuple[int, int] | None, float | None] | None:
     try:
         bits = _Bits(_rbsp(sps))
         profile = bits.bits(8)
@@ -125,7 +137,32 @@ def sps_size(sps: bytes) -> tuple[int, int] | None:
     crop_y = (2 - frames_only) * (1 if chroma == 0 or separate else (2 if chroma == 1 else 1))
     width = width_mbs * 16 - (left + right) * crop_x
     height = (2 - frames_only) * height_units * 16 - (top + bottom) * crop_y
-    return (width, height) if width > 0 and height > 0 else None
+    return ((width, height) if width > 0 and height > 0 else None), _vui_frame_rate(bits)
+
+
+def _vui_frame_rate(bits: _Bits) -> float | None:
+    """The frame rate of an SPS's VUI timing information (ITU-T H.264, E.1.1), read from just after the
+    cropping."""
+    try:
+        if not bits.bits(1):  # vui_parameters_present
+            return None
+        if bits.bits(1) and bits.bits(8) == 255:  # aspect_ratio_info_present, aspect_ratio_idc: extended SAR
+            bits.bits(16), bits.bits(16)
+        if bits.bits(1):  # overscan_info_present
+            bits.bits(1)
+        if bits.bits(1):  # video_signal_type_present
+            bits.bits(4)
+            if bits.bits(1):  # colour_description_present
+                bits.bits(24)
+        if bits.bits(1):  # chroma_loc_info_present
+            bits.ue(), bits.ue()
+        if not bits.bits(1):  # timing_info_present
+            return None
+        ticks, scale = bits.bits(32), bits.bits(32)
+    except IndexError:
+        return None
+    rate = scale / (2 * ticks) if ticks else 0.0
+    return rate if 0 < rate <= 1000 else None
 
 
 def _skip_scaling_list(bits: _Bits, size: int) -> None:

@@ -144,8 +144,12 @@ class FragmentMuxer:
     """Packets of a video stream (and an AAC stream) in; an init segment, then a fragment for each packet."""
 
     def __init__(self, video: av.video.stream.VideoStream, audio: av.audio.stream.AudioStream | None = None,
-                 parameters: ParameterSets | None = None, audio_config: bytes | None = None) -> None:
+                 parameters: ParameterSets | None = None, audio_config: bytes | None = None, *,
+                 whole_frames: bool = False) -> None:
         self.parameters = parameters
+        # Whether every video packet is a whole picture (camstream's own RTSP reader ends each at its RTP
+        # marker), so that no keyframe need wait for the next packet.
+        self.whole_frames = whole_frames
         if audio is not None and not (audio.codec_context.extradata or audio_config):
             log.info("an AAC stream whose configuration is not known yet is left out of this stream")
             audio = None
@@ -154,8 +158,8 @@ class FragmentMuxer:
         found = tracks(self.init)
         self._video_track = next(track for track in found if track.kind == "vide")
         self._audio_track = next((track for track in found if track.kind == "soun"), None)
-        self._video_index = video.index
-        self._audio_index = audio.index if audio is not None and self._audio_track is not None else None
+        self._video_stream = video
+        self._audio_stream = audio if audio is not None and self._audio_track is not None else None
         self._hevc = video.codec_context.name == "hevc"
         scale = self._video_track.timescale
         self._video_clock = _VideoClock(_frame_step(video, scale), round(MAX_STEP_SECONDS * scale))
@@ -173,16 +177,16 @@ class FragmentMuxer:
         """The fragments that are whole once ``packet`` is in: usually its own, at once (none for a packet of
         another stream, an empty one, or audio before the first video frame).
 
-        A keyframe alone waits for the next video packet: a camera that repeats its parameter sets before
+        A keyframe alone waits for the next video packet (unless ``whole_frames``): a camera that repeats its parameter sets before
         each slice of a keyframe (as x264's sliced threads behind GStreamer's payloader do) has FFmpeg's parser
         hand over one picture as several packets, which must be one sample. A packet whose first slice is not
         its picture's first is joined to the keyframe held.
         """
         if packet.size == 0:
             return []
-        if packet.stream.index == self._video_index:
+        if packet.stream is self._video_stream:
             return self._video(packet)
-        if packet.stream.index == self._audio_index and self._origin is not None:
+        if packet.stream is self._audio_stream and self._origin is not None:
             return self._audio(packet)
         return []
 
@@ -195,7 +199,7 @@ class FragmentMuxer:
             self._held = held.joined(frame)
             return []
         out = [self._video_fragment(held)] if held is not None else []
-        if frame.keyframe:
+        if frame.keyframe and not self.whole_frames:
             self._held = frame
         else:
             out.append(self._video_fragment(frame))
@@ -246,8 +250,9 @@ def _init_segment(video: av.video.stream.VideoStream, audio: av.audio.stream.Aud
                 stream.codec_context.width, stream.codec_context.height = parameters.width, parameters.height
         if audio is not None:
             sound = output.add_stream_from_template(audio)
-            if audio_config and not audio.codec_context.extradata:
-                sound.codec_context.extradata = audio_config
+            config = audio.codec_context.extradata or audio_config
+            if config:
+                sound.codec_context.extradata = config
         output.start_encoding()
         boxes, _ = split_boxes(bytes(sink.buffer))
     finally:

@@ -33,6 +33,7 @@ from ..media.h264 import ParameterSets, parameter_sets, sps_size
 from ..media.muxer import FragmentMuxer
 from ..pacing import RateLimit, RateMeter
 from . import hardware
+from .rtsp_tracks import NotHandled, RtspTracks
 
 log = logging.getLogger("camstream.camera")
 
@@ -86,6 +87,9 @@ class PacketCamera(BaseCamera):
         self.audio = audio
         self.hwaccel = hwaccel
         self._decoding: str | None = None
+        # Set once the camera turned out to send what camstream's own RTSP reader does not read (no H.264/H.265).
+        self._ffmpeg_rtsp = False
+        self._whole_frames = False
         self._keyframes = KeyframeClock()
         self._frames_in = FrameCounter()
         self.media = MediaFeed(expected=self.expects_video)
@@ -99,6 +103,7 @@ class PacketCamera(BaseCamera):
 
     def frames(self) -> Iterator[np.ndarray | None]:
         container = self._open()
+        self._whole_frames = getattr(container, "whole_frames", False)
         muxer: FragmentMuxer | None = None
         try:
             video = next(iter(container.streams.video), None)
@@ -107,6 +112,8 @@ class PacketCamera(BaseCamera):
             audio = self._audio_stream(container)
             passed = video.codec_context.name in PASSED_THROUGH
             self._note_stream(video, audio, passed)
+            # camstream's own RTSP client (each frame handed on at its RTP marker), or FFmpeg's demuxer.
+            self._stream_info["reader"] = "camstream" if self._whole_frames else "ffmpeg"
             check_picture_size(video.codec_context.width, video.codec_context.height)
             if not passed:
                 self.media.refuse(f"its {video.codec_context.name} video is decoded, not passed through")
@@ -164,22 +171,40 @@ class PacketCamera(BaseCamera):
                 log.info("camera %s: the stream changed (now %dx%d); viewers start over with it", self.name,
                          found.width, found.height)
                 self._stream_info.update(width=found.width or None, height=found.height or None)
-        return FragmentMuxer(video, audio, found, audio_config)
+        return FragmentMuxer(video, audio, found, audio_config, whole_frames=self._whole_frames)
 
-    def _open(self) -> av.container.InputContainer:
+    def _open(self) -> av.container.InputContainer | RtspTracks:
+        accelerator, decoding = hardware.accelerator(self.hwaccel)
+        if _is_rtsp(self.url) and self.transport == "tcp" and not self._ffmpeg_rtsp:
+            try:
+                tracks = RtspTracks(self.url, self.source, open_timeout=OPEN_TIMEOUT, read_timeout=READ_TIMEOUT,
+                                    audio=self.audio, hwaccel=accelerator)
+            except NotHandled as exc:
+                log.info("camera %s: %s: read with FFmpeg's RTSP demuxer over %s", self.name, exc,
+                         exc.transport.upper())
+                self._ffmpeg_rtsp = True
+                self.transport = exc.transport
+            except av.FFmpegError as exc:
+                raise SourceError(f"could not open {self.source}: {_reason(exc)}") from None
+            else:
+                self._note_decoding(decoding)
+                return tracks
         options = {"rtsp_transport": self.transport} if _is_rtsp(self.url) else {}
         # Also for the decoding FFmpeg does while it looks at the stream: a giant picture is refused, not made.
         options["max_pixels"] = str(MAX_PIXELS)
         if self.analyze_seconds is not None:
             options["analyzeduration"] = str(round(self.analyze_seconds * 1_000_000))
-        accelerator, decoding = hardware.accelerator(self.hwaccel)
-        if decoding != self._decoding and self.hwaccel != hardware.NONE:
-            log.log(logging.INFO if accelerator else logging.WARNING, "camera %s: decoding with %s", self.name, decoding)
-        self._decoding = decoding
+        self._note_decoding(decoding)
         try:
             return av.open(self.url, options=options, timeout=(OPEN_TIMEOUT, READ_TIMEOUT), hwaccel=accelerator)
         except av.FFmpegError as exc:
             raise SourceError(f"could not open {self.source}: {_reason(exc)}") from None
+
+    def _note_decoding(self, decoding: str) -> None:
+        if decoding != self._decoding and self.hwaccel != hardware.NONE:
+            log.log(logging.WARNING if decoding.startswith("software") else logging.INFO,
+                    "camera %s: decoding with %s", self.name, decoding)
+        self._decoding = decoding
 
     def _audio_stream(self, container: av.container.InputContainer) -> av.audio.stream.AudioStream | None:
         audio = next(iter(container.streams.audio), None)

@@ -10,9 +10,10 @@ from tests.helpers import free_port, get
 
 @pytest.mark.parametrize("level, native_lines", [("info", False), ("debug", True)])
 def test_ffmpeg_lines_only_at_debug(running, level, native_lines):  # noqa: F811
-    # An RTSP camera nothing answers for: FFmpeg prints "[tcp @ 0x...] Connection ... failed" at each try.
+    # An RTMP camera nothing answers for: FFmpeg prints "[tcp @ 0x...] Connection ... failed" at each try. (An
+    # RTSP camera is read by camstream's own client, over TCP.)
     server = running([sys.executable, "-m", "webapp", "--port", "0", "--log-level", level,
-                      "--camera", f"door=rtsp://127.0.0.1:{free_port()}/stream"], env())
+                      "--camera", f"door=rtmp://127.0.0.1:{free_port()}/stream"], env())
     port = server.wait_for_line(r"open http://localhost:(\d+)/").group(1)
     get(f"http://127.0.0.1:{port}/snapshot/door.jpg")
     seen: list[str] = []
