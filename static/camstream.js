@@ -86,6 +86,38 @@
              y: box.top - outer.top + (box.height - height * scale) / 2, scale: scale };
   }
 
+  // A pose model's skeleton (COCO's 17 keypoints, as camera/detect/pose.py draws it): which points a line joins,
+  // and the score below which a point is not drawn.
+  var SKELETON = [[15, 13], [13, 11], [16, 14], [14, 12], [11, 12], [5, 11], [6, 12], [5, 6], [5, 7], [6, 8],
+                  [7, 9], [8, 10], [1, 2], [0, 1], [0, 2], [1, 3], [2, 4], [3, 5], [4, 6]];
+  var VISIBLE = 0.5;
+
+  // The skeleton of a detection with 17 keypoints (in the result's pixels, as its box); whether one was drawn.
+  function drawSkeleton(context, rect, detection) {
+    var points = detection.extra && detection.extra.keypoints;
+    if (!Array.isArray(points) || points.length !== 17) return false;
+    var seen = points.map(function (p) {
+      return (p.length < 3 || p[2] >= VISIBLE) ? [rect.x + p[0] * rect.scale, rect.y + p[1] * rect.scale] : null;
+    });
+    context.strokeStyle = "#fff";
+    context.beginPath();
+    SKELETON.forEach(function (pair) {
+      var a = seen[pair[0]], b = seen[pair[1]];
+      if (!a || !b) return;
+      context.moveTo(a[0], a[1]);
+      context.lineTo(b[0], b[1]);
+    });
+    context.stroke();
+    context.fillStyle = "#00c8ff";
+    seen.forEach(function (p) {
+      if (!p) return;
+      context.beginPath();
+      context.arc(p[0], p[1], 3, 0, 2 * Math.PI);
+      context.fill();
+    });
+    return true;
+  }
+
   function drawBoxes(name) {
     var tile = tileOf(name), canvas = tile && tile.querySelector('[data-field="boxes"]');
     if (!canvas) return;
@@ -103,11 +135,13 @@
     canvas.hidden = !drawn.length;
     canvas.dataset.boxes = JSON.stringify(drawn.map(function (d) { return d.box; }));
     canvas.dataset.seq = drawn.length ? entry.result.seq : "";
+    canvas.dataset.skeletons = "0";
     if (!drawn.length) return;
     var rect = pictureRect(view, entry.result.width, entry.result.height);
     context.scale(ratio, ratio);
     context.lineWidth = 2;
     context.font = "12px system-ui, sans-serif";
+    var skeletons = 0;
     drawn.forEach(function (detection) {
       var x = rect.x + detection.box[0] * rect.scale, y = rect.y + detection.box[1] * rect.scale;
       var text = detection.label + " " + percent(detection.score);
@@ -116,7 +150,9 @@
       context.fillRect(x, Math.max(0, y - 16), context.measureText(text).width + 6, 16);
       context.fillStyle = "#000";
       context.fillText(text, x + 3, Math.max(12, y - 4));
+      if (drawSkeleton(context, rect, detection)) skeletons += 1;
     });
+    canvas.dataset.skeletons = skeletons;
   }
 
   function detected(result) {

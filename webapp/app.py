@@ -13,6 +13,7 @@ from camera.remote import BrokerLink
 
 from . import auth
 from .api import compat, detection, errors, events, media, page, push, recordings, status, streams, webrtc
+from .api import zones as zone_editor
 from .config.layers import gather, max_viewers
 from .config.plan import make_plan
 from .integrations import metrics
@@ -63,7 +64,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if mqtt is not None:
         mqtt.start()
     app.register_blueprint(auth.bp)
-    for area in (page, streams, status, compat, detection, push, media, events, recordings, metrics, webrtc):
+    for area in (page, streams, status, compat, detection, push, media, events, recordings, metrics, webrtc, zone_editor):
         app.register_blueprint(area.bp)
     errors.register(app)
     return app

@@ -77,6 +77,13 @@ class Detector:
     def __call__(self, image: np.ndarray) -> list[Detection]:
         return self._checked(self.detect(image), image)
 
+    def set_motion_mask(self, polygons: Sequence[Sequence[Sequence[float]]]) -> None:
+        """Where no motion counts (polygons in fractions of the picture): for ``motion``, and for a motion
+        gate, which then does not open for it. Other detectors see no motion of their own: nothing to do."""
+        motion = self.detect.motion if isinstance(self.detect, MotionGate) else self.detect
+        if isinstance(motion, MotionDetector):
+            motion.set_mask(polygons)
+
     def run_jpeg(self, data: bytes) -> list[Detection]:
         """Detections in JPEG ``data``; a motion gate looks at a quarter-size decode, and a closed gate
         costs no full one."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 
@@ -75,10 +75,24 @@ def clip_box(box: object, width: int, height: int) -> tuple[int, int, int, int]:
 
 
 def scale_boxes(detections: Iterable[Detection], x: float, y: float) -> list[Detection]:
-    """``detections`` with their boxes stretched ``x`` times across and ``y`` times down, in whole pixels."""
+    """``detections`` with their boxes stretched ``x`` times across and ``y`` times down, in whole pixels, and
+    their keypoints (a pose model's ``extra["keypoints"]``, ``[[x, y, score], ...]``) with them: a detect
+    stream's pose lands on the main stream's person. Each keeps its kind (a tracked detection its track)."""
     scaled = []
     for item in detections:
         left, top, width, height = item.box
         box = (round(left * x), round(top * y), max(1, round(width * x)), max(1, round(height * y)))
-        scaled.append(Detection(item.label, item.score, box, item.extra))
+        extra = item.extra
+        points = extra.get("keypoints") if extra else None
+        if isinstance(points, list):
+            extra = {**extra, "keypoints": [_scaled_point(point, x, y) for point in points]}
+        scaled.append(replace(item, box=box, extra=extra))
     return scaled
+
+
+def _scaled_point(point: Any, x: float, y: float) -> Any:
+    """A keypoint ``[x, y, ...]`` stretched; anything else (a plug-in's own shape) as it is."""
+    if not isinstance(point, list | tuple) or len(point) < 2 \
+            or not all(isinstance(n, int | float) and not isinstance(n, bool) for n in point[:2]):
+        return point
+    return [round(point[0] * x, 1), round(point[1] * y, 1), *point[2:]]

@@ -18,6 +18,8 @@ so the whole frame is never reported for long.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import cv2
 import numpy as np
 
@@ -59,6 +61,16 @@ class MotionDetector:
         self._background: np.ndarray | None = None
         self._previous: np.ndarray | None = None
         self._scene: np.ndarray | None = None
+        # The motion mask: polygons in fractions of the picture, and where it is not, at the shrunk size.
+        self.mask: tuple[tuple[tuple[float, float], ...], ...] = ()
+        self._unmasked: np.ndarray | None = None
+
+    def set_mask(self, polygons: Sequence[Sequence[Sequence[float]]]) -> None:
+        """No motion counts inside ``polygons`` (``[[x, y], ...]`` in fractions of the picture, 0-1): a clock
+        burned into the picture, a tree. Its pixels never change, so they neither make boxes nor grow one."""
+        mask = tuple(tuple((float(x), float(y)) for x, y in polygon) for polygon in polygons)
+        if mask != self.mask:
+            self.mask, self._unmasked = mask, None
 
     def __call__(self, image: np.ndarray) -> list[Detection]:
         height, width = image.shape[:2]
@@ -70,6 +82,8 @@ class MotionDetector:
             self._background, self._scene = small.astype(np.float32), small.astype(np.float32)
             return []
         changed_mask = self._changed(small, cv2.convertScaleAbs(background))
+        if self.mask:
+            changed_mask &= self._outside_mask(changed_mask.shape)
         if cv2.countNonZero(changed_mask) > GLOBAL_CHANGE * changed_mask.size:
             self._background, self._scene = small.astype(np.float32), small.astype(np.float32)
             return []
@@ -96,6 +110,17 @@ class MotionDetector:
             box = (round(x * scale_x), round(y * scale_y), round(w * scale_x), round(h * scale_y))
             detections.append(Detection(self.label, min(1.0, share), box))
         return detections
+
+    def _outside_mask(self, shape: tuple[int, ...]) -> np.ndarray:
+        """1 outside the mask, 0 inside, at ``shape`` (made once per size)."""
+        if self._unmasked is None or self._unmasked.shape != shape[:2]:
+            height, width = shape[:2]
+            unmasked = np.ones((height, width), np.uint8)
+            for polygon in self.mask:
+                points = np.array([[round(x * width), round(y * height)] for x, y in polygon], np.int32)
+                cv2.fillPoly(unmasked, [points], 0)
+            self._unmasked = unmasked
+        return self._unmasked
 
     def _changed(self, image: np.ndarray, reference: np.ndarray) -> np.ndarray:
         """1 where ``image`` differs from ``reference`` by more than the threshold in any colour, else 0."""

@@ -31,7 +31,7 @@ from ..pacing import RateLimit
 from .detection import Detection
 from .errors import DetectorCrashed, DetectorError, DetectorLoadError, FrameError
 from .result import DetectionResult
-from .spec import DetectorSpec
+from .spec import GATED, MOTION, DetectorSpec
 from .worker import DetectorProcess
 
 log = logging.getLogger("camstream.detect")
@@ -101,6 +101,8 @@ class CameraDetection:
         # The camera's tracking (camera.track.Tracking, set by camera.track.track_camera): each result goes
         # through it before it is kept or handed to anyone, so every reader sees tracked boxes.
         self.tracking: Any = None
+        self._mask_key: tuple | None = None
+        self._mask: tuple = ()
 
     # -- lifecycle -----------------------------------------------------
 
@@ -237,6 +239,7 @@ class CameraDetection:
         return newest if allowed else None
 
     def _detect(self, frame: Frame, backoff: Backoff) -> None:
+        self._process.motion_mask = self._motion_mask(frame)
         try:
             detections, inference_ms, gated = self._process.detect(frame.jpeg, self.timeout)
         except FrameError as exc:
@@ -249,6 +252,21 @@ class CameraDetection:
         gated_now, self._worker_gated = max(0, gated - self._worker_gated), gated
         self._publish(frame, detections, inference_ms, gated_now)
         backoff.reset()
+
+    def _motion_mask(self, frame: Frame) -> tuple:
+        """The tracking rules' motion mask in fractions of the picture, for the worker's own motion (``motion``
+        and a motion gate), so that motion there neither makes a box nor opens the gate; () for none.
+
+        Polygons in pixels are the main stream's (a detect stream shows the same scene smaller)."""
+        rules = getattr(self.tracking, "rules", None)
+        if rules is None or not rules.motion_mask or self.spec.kind not in (MOTION, GATED):
+            return ()
+        width, height = self.camera.picture_size() or (frame.width, frame.height)
+        key = (rules.motion_mask, width, height)
+        if self._mask_key != key:
+            self._mask_key = key
+            self._mask = tuple(_fractions(polygon, width, height) for polygon in rules.motion_mask)
+        return self._mask
 
     def _publish(self, frame: Frame, detections: list[Detection], inference_ms: float, gated: int = 0) -> None:
         """A new result for ``frame``: kept, counted and handed to every listener (``gated``: frames a motion
@@ -363,3 +381,11 @@ class CameraDetection:
         return {"source": status["source"], "state": status["state"], "width": status["width"],
                 "height": status["height"], "measured_fps": status["measured_fps"],
                 "last_error": status["last_error"], "offline_since": status["offline_since"]}
+
+
+def _fractions(polygon: Sequence[Sequence[float]], width: int, height: int) -> tuple[tuple[float, float], ...]:
+    """``polygon`` in fractions of a ``width`` x ``height`` picture: as it is when every number is 0-1 already
+    (the config file's fractions), else its pixels divided by the size."""
+    if all(0.0 <= x <= 1.0 and 0.0 <= y <= 1.0 for x, y in polygon):
+        return tuple((float(x), float(y)) for x, y in polygon)
+    return tuple((x / max(1, width), y / max(1, height)) for x, y in polygon)

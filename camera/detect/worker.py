@@ -32,6 +32,10 @@ from .spec import DetectorSpec
 # Workers yield the CPU to the capture and sender threads when cores are short.
 WORKER_NICENESS = 10
 _HEADER = struct.Struct("!Q")
+# What a pickled message starts with (its protocol, 2 or later); a frame is JPEG bytes as they are.
+PICKLED = b"\x80"
+# A setting the worker takes between frames: ("motion_mask", polygons in fractions of the picture).
+MOTION_MASK = "motion_mask"
 
 
 class DetectorProcess:
@@ -43,6 +47,10 @@ class DetectorProcess:
         self.classes = tuple(classes)
         self.name = name
         self.description: str | None = None
+        # Where no motion counts (see camera/detect/motion.py), sent to the worker before the next frame once it
+        # changed, and again to a restarted one.
+        self.motion_mask: tuple = ()
+        self._mask_sent: tuple | None = None
         self._process: subprocess.Popen | None = None
         self._sock: socket.socket | None = None
 
@@ -62,6 +70,7 @@ class DetectorProcess:
         finally:
             theirs.close()
         self._sock = ours
+        self._mask_sent = None
 
     def wait_ready(self, timeout: float) -> None:
         """Wait until the detector is loaded: :class:`DetectorLoadError` if it cannot be, or
@@ -84,6 +93,9 @@ class DetectorProcess:
             raise DetectorCrashed("the detector is not running")
         try:
             self._sock.settimeout(timeout)
+            if self.motion_mask != (self._mask_sent or ()):
+                send_message(self._sock, (MOTION_MASK, self.motion_mask))
+                self._mask_sent = self.motion_mask
             send_message(self._sock, data)
         except OSError:
             raise self._lost("the detector process died") from None
@@ -182,6 +194,9 @@ def serve(sock: socket.socket, spec: DetectorSpec, confidence: float, classes: S
         send_message(sock, ("ready", detector.description))
         while True:
             data = receive_message(sock, raw=True)
+            if data[:1] == PICKLED:  # not a frame (a JPEG starts 0xFF 0xD8): a setting, which has no answer
+                _setting(detector, pickle.loads(data))  # type: ignore[arg-type]
+                continue
             try:
                 started = time.perf_counter()
                 detections = detector.run_jpeg(data)  # type: ignore[arg-type]
@@ -193,6 +208,11 @@ def serve(sock: socket.socket, spec: DetectorSpec, confidence: float, classes: S
     except (EOFError, OSError):
         # The server closed its end: it stopped, or gave up on this worker.
         return
+
+
+def _setting(detector: object, message: tuple) -> None:
+    if message[0] == MOTION_MASK:
+        detector.set_motion_mask(message[1])  # type: ignore[attr-defined]
 
 
 def _one_line(exc: BaseException) -> str:

@@ -1,9 +1,13 @@
 """What an event per object adds to its row: its track, label and zones, kept beside the events table.
 
 They live in a table of their own in the recording index's SQLite file
-(``event_objects``, one row an event, gone with its event), so the index's
-own schema is untouched; this module is all that reads or writes it. The
-listing joins it, and ``?zone=`` filters by it.
+(``event_objects``, one row an event), so the index's own schema is
+untouched; this module is all that reads or writes it. The listing joins
+it, and ``?zone=`` filters by it. A row goes with its event, however the
+event goes (retention, ``DELETE /api/events/<id>``): a trigger in the file
+deletes it, so no later event that is given the freed id (SQLite reuses the
+highest) inherits another's object; rows left by an index from before the
+trigger are cleared when the table is first used.
 """
 
 from __future__ import annotations
@@ -23,6 +27,11 @@ CREATE TABLE IF NOT EXISTS event_objects (
     label TEXT NOT NULL,
     zones TEXT NOT NULL DEFAULT '[]'
 );
+CREATE TRIGGER IF NOT EXISTS event_objects_go_with_their_event AFTER DELETE ON events
+BEGIN
+    DELETE FROM event_objects WHERE event_id = OLD.id;
+END;
+DELETE FROM event_objects WHERE event_id NOT IN (SELECT id FROM events);
 """
 
 

@@ -10,6 +10,7 @@
 ``events``      ``/api/events``: what the detectors saw, snapshots, clips
 ``recordings``  ``/api/recordings``: stored video, played back or as MP4
 ``compat``      mjpg-streamer's and ustreamer's URLs
+``zones``       a camera's zones and masks, for the page's editor (admins)
 ==============  ===========================================================
 
 Sign-in and tokens are webapp/auth/'s blueprint; ``/metrics`` is

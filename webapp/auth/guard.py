@@ -43,7 +43,8 @@ ACTION_PAGES = {"page.index", "compat.octopi_page"}
 # Pages a browser opens: without a session, the login form instead of a 401.
 PAGES = {"page.index", "compat.octopi_page", "events.page"}
 # Only an admin: what changes or deletes, and the server-wide numbers.
-ADMIN_ONLY = {"metrics.metrics", "events.delete", "auth.tokens", "auth.create_token", "auth.revoke_token"}
+ADMIN_ONLY = {"metrics.metrics", "events.delete", "auth.tokens", "auth.create_token", "auth.revoke_token",
+              "zones.zones", "zones.save_zones"}
 CORS_METHODS = "GET, HEAD"
 CORS_HEADERS = "Authorization, Last-Event-ID, Cache-Control"
 

@@ -187,3 +187,31 @@ def _area_kind(area: float) -> bool:
 
 def _shown(value: Any) -> str:
     return repr(value)[:60]
+
+
+def drawn_of(view: Mapping[str, Any]) -> dict[str, Any]:
+    """What the page's zone editor shows of a camera: its ``zones`` (each with coordinates, objects and
+    min_seconds) and its ``object_mask`` and ``motion_mask`` (lists of polygons, empty for none)."""
+    return {"zones": _given(view, "ZONES", check_zones) or {},
+            "object_mask": _given(view, "OBJECT_MASK", check_polygons) or [],
+            "motion_mask": _given(view, "MOTION_MASK", check_polygons) or []}
+
+
+def check_drawn(body: Any) -> dict[str, Any]:
+    """What the zone editor sends (``{"zones": {...}, "object_mask": [...], "motion_mask": [...]}``), checked as
+    the config file's values are; an empty list is no mask. :class:`ConfigError` says what is wrong."""
+    if not isinstance(body, Mapping):
+        raise ConfigError("send a JSON object with zones, object_mask and motion_mask")
+    unknown = [key for key in body if key not in DRAWN_KEYS]
+    if unknown:
+        raise ConfigError(f"unknown key {unknown[0]!r}{did_you_mean(str(unknown[0]), DRAWN_KEYS)}: send "
+                          f"{', '.join(DRAWN_KEYS)}")
+    zones = body.get("zones") or {}
+    drawn = {"zones": check_zones("zones", zones) if zones else {}}
+    for key in ("object_mask", "motion_mask"):
+        value = body.get(key) or []
+        drawn[key] = check_polygons(key, value) if value else []
+    return drawn
+
+
+DRAWN_KEYS = ("zones", "object_mask", "motion_mask")
