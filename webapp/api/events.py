@@ -23,6 +23,7 @@ from camera.record.formats import COPY
 from camera.record.playback import export
 from camera.track import eventinfo
 
+from ..runtime.peer_events import events_with_peers, peer_file_response
 from ..runtime.registry import runtime_of
 from ..serve.files import file_response
 from .common import NO_STORE, all_cameras, get_camera, query_flag, visible_names
@@ -56,13 +57,23 @@ def events() -> Response:
     if zone is not None and len(zone) > 100:
         abort(400, description="zone must be at most 100 characters")
     after, before = query_time("after"), query_time("before")
-    index, limit = storage().index, query_limit(50, 1000)
-    if zone is not None:
+    limit, peers = query_limit(50, 1000), runtime_of(current_app).peers
+    index = storage().index if peers is None or runtime_of(current_app).recording.storage else None
+    if index is None:
+        found = []  # a hub that records nothing itself: its peers' events alone
+    elif zone is not None:
         found = eventinfo.in_zone(index, zone, camera, label, after, before, limit, cameras=visible_names())
     else:
         found = eventinfo.with_objects(index, index.events(camera, label, after, before, limit,
                                                            cameras=visible_names()))
-    return jsonify(events=[event.as_json() for event in found])
+    local = [event.as_json() for event in found]
+    return jsonify(events=events_with_peers(peers, local, request.args, limit, visible_names()))
+
+
+@bp.get("/api/events/<peer_event>/<any('snapshot.jpg', 'clip.mp4'):file>")
+def peer_event_file(peer_event: str, file: str) -> Response:
+    """A peer's event's snapshot or clip (``PEER.ID``), fetched from the peer (webapp/runtime/peer_events.py)."""
+    return peer_file_response(runtime_of(current_app).peers, peer_event, file, request.args, visible_names())
 
 
 @bp.get("/api/events/<int:event_id>")

@@ -19,7 +19,7 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, jsonify, request
 
-from camera.track import update_rules
+import camera.track
 
 from ..auth.guard import principal
 from ..config import zonefile
@@ -154,7 +154,7 @@ def _apply(app: Any, name: str) -> None:
                 and (runtime.mqtt is None or _sensors(old.rules) == _sensors(new.rules)):
             detection = runtime.detections.get(name)
             if detection is not None and new.rules is not None:
-                update_rules(detection, new.rules, runtime.recorders.get(name))
+                camera.track.update_rules(detection, new.rules, runtime.recorders.get(name))
             lineup.plan = replace(lineup.plan, cameras={**lineup.plan.cameras, name: new})
     reload(app)
 

@@ -74,11 +74,18 @@ def make_user(name: str, password_hash: str, role: str = VIEWER, cameras: list[s
     if role not in ROLES:
         raise ConfigError(f"user {name!r}: role must be admin or viewer, not {role[:20]!r}")
     for camera in cameras or ():
-        if not NAME_PATTERN.fullmatch(camera):
-            raise ConfigError(f"user {name!r}: {camera[:40]!r} is not a camera name")
+        if not _camera_name(camera):
+            raise ConfigError(f"user {name!r}: {camera[:40]!r} is not a camera name (NAME, or PEER.NAME for a "
+                              "camera of a peer)")
     if cameras and role == ADMIN:
         raise ConfigError(f"user {name!r}: an admin sees every camera; give the cameras to a viewer")
     return User(name, password_hash, role, frozenset(cameras) if cameras else None)
+
+
+def _camera_name(camera: str) -> bool:
+    """A camera's name: a local one's, or ``PEER.CAMERA`` for a camera of a hub's peer (webapp/runtime/peers.py)."""
+    peer, dot, remote = camera.partition(".")
+    return bool(NAME_PATTERN.fullmatch(peer)) and (not dot or bool(NAME_PATTERN.fullmatch(remote)))
 
 
 def users_from(setting: object, tables: Mapping[str, Mapping[str, object]] | None = None) -> dict[str, User]:

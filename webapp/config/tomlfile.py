@@ -69,7 +69,9 @@ def parse(data: Mapping[str, Any], lines: _Lines) -> ConfigFile:
     if not isinstance(tables, Mapping):
         raise lines.error(("cameras",), "cameras must be tables, one per camera: [cameras.NAME]")
     for key, value in data.items():
-        if key not in ("cameras", "users"):
+        if key == "peers" and isinstance(value, Mapping):
+            result.settings["PEERS"] = _peer_tables(value, lines)
+        elif key not in ("cameras", "users"):
             if isinstance(value, Mapping) and key not in GLOBAL_KEYS:
                 raise _unknown_table(key, value, lines)
             result.settings[key.upper()] = _value(key, value, GLOBAL_KEYS, lines, (key,), "at the top level")
@@ -103,6 +105,31 @@ def parse(data: Mapping[str, Any], lines: _Lines) -> ConfigFile:
                 if default is not None:
                     own.setdefault(key.upper(), default)
     return result
+
+
+# A table [peers.NAME] (see webapp/runtime/peers.py): the peer's URL and the hub's credential there.
+PEER_KEYS = ("url", "token", "user", "password")
+
+
+def _peer_tables(tables: Mapping[str, Any], lines: _Lines) -> dict[str, dict[str, str]]:
+    """``[peers.NAME]`` tables, each with ``url`` and a ``token`` or a ``user`` and ``password`` of the peer;
+    the errors name the key, never its value (a credential)."""
+    peers: dict[str, dict[str, str]] = {}
+    for name, table in tables.items():
+        where = ("peers", name)
+        if not isinstance(table, Mapping):
+            raise lines.error(where, f"peer {name!r} must be a table: [peers.{name}] with its url")
+        for key, value in table.items():
+            if key not in PEER_KEYS:
+                raise lines.error((*where, key), f"unknown key {key!r} in a peer table{did_you_mean(key, PEER_KEYS)}")
+            if not isinstance(value, str) or not value or len(value) > 2048:
+                raise lines.error((*where, key), f"{key} of peer {name!r} must be text")
+        if "url" not in table:
+            raise lines.error(where, f"peer {name!r} has no url")
+        if ("user" in table) != ("password" in table) or ("token" in table and "user" in table):
+            raise lines.error(where, f"peer {name!r} takes a token, or a user and a password")
+        peers[name] = dict(table)
+    return peers
 
 
 def _unknown_table(key: str, value: Mapping[str, Any], lines: _Lines) -> ConfigError:

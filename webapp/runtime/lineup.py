@@ -17,9 +17,9 @@ from dataclasses import dataclass, field, replace
 
 from flask import Flask
 
+import camera.track
 from camera import BaseCamera, SourceError, UnusableCamera, create_camera
 from camera.detect import OverlayStream
-from camera.track import track_camera
 
 from ..auth import auth_of
 from ..config.layers import gather
@@ -60,6 +60,7 @@ def _update_peers(runtime: Runtime, specs: dict[str, PeerSpec]) -> None:
         peers = Peers(runtime.lineup.lock, lambda cameras: _add_peer_cameras(runtime, cameras),
                       lambda names: _remove(runtime, names))
         runtime.peers = peers
+        peers.events = runtime.events  # the peers' events pushed into the hub's (webapp/runtime/peer_events.py)
     peers.update(specs, {"idle_timeout": float(config.get("IDLE_TIMEOUT") or 0)})
 
 
@@ -133,7 +134,7 @@ def _add(runtime: Runtime, plans: list[CameraPlan], strict: bool) -> None:
     # Tracking first: every listener added below (recorder, event log, metrics, MQTT) sees tracked boxes.
     rules = {plan.name: plan.rules for plan in plans}
     for name, detection in detections.items():
-        track_camera(detection, rules[name])
+        camera.track.track_camera(detection, rules[name])
     try:
         recorders = {plan.name: runtime.recording.add(cameras[plan.name], plan.record, detections.get(plan.name))
                      for plan in plans if plan.record is not None}
@@ -187,6 +188,7 @@ def _built(name: str, source: str, options: dict, strict: bool, what: str | None
         log.error("%s: %s; it stays failed, the other cameras serve", what or f"camera {name}", exc)
         options.pop("audio", None)
         options.pop("hwaccel", None)
+        options.pop("max_picture_pixels", None)
         return UnusableCamera(name, source, str(exc), **options)
 
 

@@ -1,10 +1,12 @@
 """A hub's peers: other camstream boxes whose cameras the hub serves as its own, named ``PEER.CAMERA``.
 
 ``--peer NAME=URL`` (repeatable; ``CAMSTREAM_PEERS="a=URL,b=URL"``; a file's
-``peers = "a=URL"``) names a peer. The URL may carry the peer's credential
-as ``http://user:password@host:port`` (HTTP Basic, a user of the peer) or
-``?token=...``; both are masked wherever the hub shows the URL
-(camera/redact.py). One thread per peer asks its ``/api/cameras`` every
+``peers = "a=URL"`` or ``[peers.NAME]`` tables with ``url`` and a ``token``
+or a ``user`` and ``password``) names a peer. The URL may carry the peer's
+credential as ``http://user:password@host:port`` (HTTP Basic, a user of the
+peer) or ``?token=...``; both are masked wherever the hub shows the URL
+(camera/redact.py). Each peer's events are followed too, when the hub gives
+its event log (webapp/runtime/peer_events.py). One thread per peer asks its ``/api/cameras`` every
 :data:`POLL_SECONDS` (bounded in time and size) and keeps the hub's
 cameras of that peer in step: a new camera is added, a gone one removed,
 and a peer that does not answer keeps its cameras, shown down
@@ -21,13 +23,15 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
-from camera.redact import Redactor, redact_url
+from camera.events import EventLog
+from camera.redact import Redactor, redact_url, split_userinfo
 from camera.sources.peer import PeerCamera, PeerHealth, stream_url
 from camera.sources.relay import opener, split_credentials
 
 from ..config.values import NAME_PATTERN, ConfigError
+from .peer_events import PeerAccess, PeerEventStream
 
 log = logging.getLogger("camstream.peers")
 
@@ -86,13 +90,17 @@ def _url_of(name: str, entry: object) -> str:
     if isinstance(entry, str):
         return entry
     if isinstance(entry, Mapping) and isinstance(entry.get("url"), str):
-        url, token = entry["url"], entry.get("token")
-        if token is None:
-            return url
+        url, token, user = entry["url"], entry.get("token"), entry.get("user")
         parts = urlsplit(url)
-        query = urlencode([*parse_qsl(parts.query), ("token", str(token))])
-        return urlunsplit(parts._replace(query=query))
-    raise ConfigError(f"peer {name!r} must be a URL or a table with url (and token)")
+        if user is not None:
+            if split_userinfo(url) is not None:
+                raise ConfigError(f"peer {name!r}: a user and password in the table, or in the url, not both")
+            userinfo = f"{quote(str(user), safe='')}:{quote(str(entry.get('password', '')), safe='')}@"
+            parts = parts._replace(netloc=userinfo + parts.netloc)
+        if token is not None:
+            parts = parts._replace(query=urlencode([*parse_qsl(parts.query), ("token", str(token))]))
+        return urlunsplit(parts)
+    raise ConfigError(f"peer {name!r} must be a URL or a table with url (and token, or user and password)")
 
 
 def _split(url: str) -> tuple[str, str]:
@@ -105,23 +113,32 @@ class PeerLink:
     """One peer: its poll thread, its health, and the hub cameras it made."""
 
     def __init__(self, spec: PeerSpec, lock: threading.Lock, add: Callable[[list[PeerCamera]], None],
-                 remove: Callable[[list[str]], None], options: Mapping[str, object]) -> None:
+                 remove: Callable[[list[str]], None], options: Mapping[str, object],
+                 publish: Callable[[str, str, dict], object] | None = None) -> None:
         self.spec = spec
         self._lock = lock
         self.health = PeerHealth(spec.name)
         self.cameras: dict[str, str] = {}  # hub name -> the peer's name
+        self.made: dict[str, PeerCamera] = {}  # hub name -> the camera, told what each poll finds of it
         self._add, self._remove, self._options = add, remove, dict(options)
         self._base, self._query = _split(spec.url)
         self._redactor = Redactor(spec.url)
+        self.access = PeerAccess(spec.name, self._base, self._query, self._redactor)
+        # The peer's events pushed into the hub's log, when the hub has one (webapp/runtime/peer_events.py).
+        self.events = PeerEventStream(self.access, publish) if publish is not None else None
         self.stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"peer-{spec.name}", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
+        if self.events is not None:
+            self.events.start()
 
     def stop(self) -> None:
         """Stop polling (the thread ends by itself; its cameras are removed by whoever stops it)."""
         self.stopped.set()
+        if self.events is not None:
+            self.events.stop()
 
     def _run(self) -> None:
         while not self.stopped.is_set():
@@ -131,17 +148,20 @@ class PeerLink:
     def poll(self) -> None:
         """Ask the peer for its cameras once and bring the hub's in step; a failure marks the peer down."""
         try:
-            names = self._cameras()
+            entries = self._cameras()
         except PeerError as exc:
             if self.health.set(False, str(exc)):
                 log.warning("peer %s (%s) is down: %s", self.spec.name, self.spec.shown, exc)
             return
         if self.health.set(True):
-            log.info("peer %s (%s) is up: %d camera(s)", self.spec.name, self.spec.shown, len(names))
-        wanted = {f"{self.spec.name}.{name}": name for name in names}
+            log.info("peer %s (%s) is up: %d camera(s)", self.spec.name, self.spec.shown, len(entries))
+        wanted = {f"{self.spec.name}.{name}": name for name in entries}
         gone = [hub for hub in self.cameras if hub not in wanted]
-        new = [PeerCamera(hub, stream_url(self._base, name, self._query), self.health, name, **self._options)
+        new = [PeerCamera(hub, stream_url(self._base, name, self._query), self.health, name,
+                          media_url=stream_url(self._base, name, self._query, route="mse"), **self._options)
                for hub, name in wanted.items() if hub not in self.cameras]
+        for camera in new:
+            camera.note(entries[camera.remote_name])
         with self._lock:  # the lineup's: a reload that stops this peer removes exactly what it added
             if self.stopped.is_set():
                 return
@@ -150,8 +170,13 @@ class PeerLink:
             self.cameras = wanted  # before adding: the hub lists its cameras in this order
             if new:
                 self._add(new)
+            self.made.update({camera.name: camera for camera in new})
+            for hub in gone:
+                self.made.pop(hub, None)
+        for hub, camera in list(self.made.items()):
+            camera.note(entries.get(camera.remote_name, {}))
 
-    def _cameras(self) -> list[str]:
+    def _cameras(self) -> dict[str, dict]:
         url, headers = split_credentials(self._base + "/api/cameras" + (f"?{self._query}" if self._query else ""))
         headers.update({"User-Agent": "camstream-hub", "Accept": "application/json"})
         try:
@@ -168,6 +193,8 @@ class PeerLink:
         try:
             cameras = json.loads(body)["cameras"]
             names = [camera["name"] for camera in cameras]
+            if not all(isinstance(camera, dict) for camera in cameras):
+                raise TypeError
         except (ValueError, KeyError, TypeError):
             raise PeerError("its camera list is not a camstream's JSON") from None
         if len(names) > MAX_PEER_CAMERAS:
@@ -175,7 +202,7 @@ class PeerLink:
         bad = next((name for name in names if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name)), None)
         if bad is not None:
             raise PeerError(f"it names a camera {str(bad)[:70]!r}, which is not a camera name")
-        return list(dict.fromkeys(names))
+        return {camera["name"]: camera for camera in cameras}
 
 
 class PeerError(Exception):
@@ -192,6 +219,8 @@ class Peers:
                  remove: Callable[[list[str]], None]) -> None:
         self._lock, self._add, self._remove = lock, add, remove
         self.links: dict[str, PeerLink] = {}
+        # The hub's event log, which the peers' events are pushed into; set before the first update.
+        self.events: EventLog | None = None
 
     def update(self, specs: Mapping[str, PeerSpec], options: Mapping[str, object]) -> None:
         """Stop the peers no longer given (or given anew), removing their cameras, and start the new ones.
@@ -206,9 +235,18 @@ class Peers:
             log.info("peer %s removed", name)
         for name, spec in specs.items():
             if name not in self.links:
-                link = self.links[name] = PeerLink(spec, self._lock, self._add, self._remove, options)
+                publish = self.events.publish if self.events is not None else None
+                link = self.links[name] = PeerLink(spec, self._lock, self._add, self._remove, options, publish)
                 log.info("peer %s: %s", name, spec.shown)
                 link.start()
+
+    def accesses(self) -> list[PeerAccess]:
+        """How to ask each peer (its events, their files)."""
+        return [link.access for link in list(self.links.values())]
+
+    def access(self, name: str) -> PeerAccess | None:
+        link = self.links.get(name)
+        return link.access if link is not None else None
 
     def names(self) -> list[str]:
         """The hub cameras of every peer, peer by peer."""
