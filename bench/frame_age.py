@@ -4,9 +4,9 @@ One live RTSP camera (GStreamer's RTSP server: 1920x1080 at 30 fps H.264 from
 x264 with AAC beside it, as the tests' ``/av``) is shared by every client,
 all in one run on one clock (``time.perf_counter``):
 
-- a raw RTSP client of this script's own (TCP interleaved): for each video
-  frame, when the RTP packet with the marker bit (the frame's last) arrived,
-  and the frame's NAL units (single NAL, STAP-A, FU-A put back together);
+- camstream's own RTSP client (camera/sources/rtsp_tracks.py) alone, the
+  earliest any client can have a frame: for each video frame, when the RTP
+  packet with the marker bit (the frame's last) was read, and its NAL units;
 - an /mse WebSocket client of camstream at this checkout and, with
   ``--compare``, one of an older camstream (a folder, or a revision taken
   out with ``git archive``) against the same camera at the same time;
@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import re
-import socket
 import struct
 import subprocess
 import sys
@@ -35,7 +34,6 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from urllib.parse import urljoin
 
 import av
 import websocket
@@ -43,12 +41,12 @@ from passthrough import FPS, GOP, HEIGHT, SYSTEM_PYTHON, WIDTH
 from report import publish
 from run import ROOT, Process, pinned
 
+from camera.errors import SourceError
+from camera.sources.rtsp_tracks import RtspTracks
+
 AUDIO = ("audiotestsrc is-live=true ! audio/x-raw,rate=48000,channels=1 ! avenc_aac ! aacparse ! "
          "rtpmp4gpay name=pay1 pt=97")
 SLICES = (1, 5)  # NAL unit types of a coded slice: non-IDR, IDR
-IDR = 5
-# Keepalive for the raw RTSP session (GStreamer's server drops a silent one after 60 s).
-KEEPALIVE_SECONDS = 20.0
 # A client's frame is matched to the latest frame of the same bytes whose marker came before it, within this.
 MATCH_WINDOW = 5.0
 
@@ -82,157 +80,36 @@ def length_prefixed_nals(data: bytes) -> list[bytes]:
     return nals
 
 
-# -- the raw RTSP/RTP client ------------------------------------------------------------------------------------
+# -- the earliest client: camstream's own RTSP reader ----------------------------------------------------------
 
 class RtpClient:
-    """RTSP over TCP, interleaved: every track set up, then each video frame's marker time and NAL units."""
+    """camstream's own RTSP client (camera/sources/rtsp_tracks.py) alone, in a thread: each video frame as its
+    marker packet is read, the earliest any client can have it."""
 
     def __init__(self, url: str) -> None:
-        self.url = url
         self.frames: list[tuple[float, int, bool, bytes | None]] = []  # marker time, RTP time, IDR, largest slice
+        self.tracks = RtspTracks(url, "bench camera", open_timeout=10, read_timeout=10, audio=True)
         self.stop = threading.Event()
-        self._cseq = 0
-        self._session = ""
-        host, port = re.match(r"rtsp://([^:/]+):(\d+)", url).groups()  # type: ignore[union-attr]
-        self.sock = socket.create_connection((host, int(port)), timeout=10)
-        self._buffer = b""
-        self._handshake()
         self.thread = threading.Thread(target=self._read, daemon=True)
         self.thread.start()
 
-    def _request(self, method: str, url: str, headers: dict[str, str] | None = None) -> tuple[dict, bytes]:
-        self._cseq += 1
-        lines = [f"{method} {url} RTSP/1.0", f"CSeq: {self._cseq}", "User-Agent: camstream-bench"]
-        if self._session:
-            lines.append(f"Session: {self._session}")
-        lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
-        self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
-        while True:
-            if self._buffer.startswith(b"$"):
-                if not self._frame():
-                    self._fill()
-                continue
-            head, found, rest = self._buffer.partition(b"\r\n\r\n")
-            if not found:
-                self._fill()
-                continue
-            status, *fields = head.decode("latin-1").split("\r\n")
-            answer = {name.strip().lower(): value.strip() for name, _, value in (f.partition(":") for f in fields)}
-            length = int(answer.get("content-length", 0))
-            while len(rest) < length:
-                self._fill()
-                rest = self._buffer.partition(b"\r\n\r\n")[2]
-            self._buffer = rest[length:]
-            if " 200 " not in status + " ":
-                raise RuntimeError(f"{method} {url}: {status}")
-            return answer, rest[:length]
-
-    def _fill(self) -> float:
-        data = self.sock.recv(262144)
-        if not data:
-            raise ConnectionError("the RTSP server closed the connection")
-        self._buffer += data
-        return time.perf_counter()
-
-    def _handshake(self) -> None:
-        answer, sdp = self._request("DESCRIBE", self.url, {"Accept": "application/sdp"})
-        base = answer.get("content-base", self.url)
-        if not base.endswith("/"):
-            base += "/"
-        controls, kinds = [], []
-        for block in sdp.decode().split("\nm=")[1:]:
-            kinds.append(block.split()[0])
-            control = re.search(r"a=control:(\S+)", block)
-            controls.append(control.group(1) if control else "")
-        self.video_channel = None
-        for index, (kind, control) in enumerate(zip(kinds, controls, strict=True)):
-            target = control if control.startswith("rtsp://") else urljoin(base, control)
-            answer, _ = self._request("SETUP", target, {
-                "Transport": f"RTP/AVP/TCP;unicast;interleaved={2 * index}-{2 * index + 1}"})
-            self._session = answer["session"].split(";")[0]
-            if kind == "video" and self.video_channel is None:
-                self.video_channel = 2 * index
-        self._request("PLAY", base, {"Range": "npt=0.000-"})
-
-    def _frame(self, arrived: float = 0.0) -> bool:
-        """Take one ``$`` frame off the buffer, if it is all there."""
-        if len(self._buffer) < 4:
-            return False
-        channel, length = self._buffer[1], struct.unpack_from(">H", self._buffer, 2)[0]
-        if len(self._buffer) < 4 + length:
-            return False
-        packet, self._buffer = self._buffer[4:4 + length], self._buffer[4 + length:]
-        if channel == self.video_channel and arrived:
-            self._rtp(packet, arrived)
-        return True
-
     def _read(self) -> None:
-        self._nals: list[bytes] = []
-        self._fu = bytearray()
-        self._time: int | None = None
-        last_keepalive = time.monotonic()
-        self.sock.settimeout(1.0)
-        while not self.stop.is_set():
-            try:
-                arrived = self._fill()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            while self._buffer:
-                if self._buffer.startswith(b"$"):
-                    if not self._frame(arrived):
-                        break
+        video = self.tracks.streams.video[0]
+        try:
+            for packet in self.tracks.demux(*self.tracks.streams.video, *self.tracks.streams.audio):
+                if packet.stream is not video:
                     continue
-                head, found, rest = self._buffer.partition(b"\r\n\r\n")  # an answer to a keepalive
-                if not found:
-                    break
-                length = int((re.search(rb"(?i)content-length:\s*(\d+)", head) or [0, b"0"])[1])
-                if len(rest) < length:
-                    break
-                self._buffer = rest[length:]
-            if time.monotonic() - last_keepalive > KEEPALIVE_SECONDS:
-                last_keepalive = time.monotonic()
-                self._cseq += 1
-                self.sock.sendall(f"GET_PARAMETER {self.url} RTSP/1.0\r\nCSeq: {self._cseq}\r\n"
-                                  f"Session: {self._session}\r\n\r\n".encode())
-
-    def _rtp(self, packet: bytes, arrived: float) -> None:
-        first, second = packet[0], packet[1]
-        offset = 12 + 4 * (first & 0x0F)
-        if first & 0x10:  # header extension
-            offset += 4 + 4 * struct.unpack_from(">H", packet, offset + 2)[0]
-        end = len(packet) - (packet[-1] if first & 0x20 else 0)
-        payload, stamp = packet[offset:end], struct.unpack_from(">I", packet, 4)[0]
-        if self._time is not None and stamp != self._time:
-            self._nals, self._fu = [], bytearray()  # a frame whose marker never came
-        self._time = stamp
-        kind = payload[0] & 0x1F
-        if kind == 24:  # STAP-A
-            position = 1
-            while position + 2 <= len(payload):
-                (size,) = struct.unpack_from(">H", payload, position)
-                self._nals.append(payload[position + 2:position + 2 + size])
-                position += 2 + size
-        elif kind == 28:  # FU-A
-            header = payload[1]
-            if header & 0x80:
-                self._fu = bytearray([(payload[0] & 0xE0) | (header & 0x1F)])
-            self._fu += payload[2:]
-            if header & 0x40:
-                self._nals.append(bytes(self._fu))
-                self._fu = bytearray()
-        else:
-            self._nals.append(payload)
-        if second & 0x80:  # the marker: the frame's last packet
-            idr = any(nal and nal[0] & 0x1F == IDR for nal in self._nals)
-            self.frames.append((arrived, stamp, idr, largest_slice(self._nals)))
-            self._nals, self._time = [], None
+                arrived = time.perf_counter()
+                if self.stop.is_set():
+                    return
+                self.frames.append((arrived, packet.pts, packet.is_keyframe, largest_slice(annexb_nals(bytes(packet)))))
+        except SourceError:
+            return
 
     def close(self) -> None:
         self.stop.set()
-        self.thread.join(5)
-        self.sock.close()
+        self.thread.join(15)
+        self.tracks.close()
 
 
 # -- the other clients: /mse and a plain PyAV reader -------------------------------------------------------------
