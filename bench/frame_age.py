@@ -381,9 +381,9 @@ def report(frames: Frames, clients: dict[str, dict[float, float]], start: float,
          f"(GOP {GOP / FPS:g} s, x264 `tune=zerolatency`: a picture in several slices, parameter sets before each "
          "slice of a keyframe) with AAC 48 kHz, GStreamer's RTSP server (core 1) shared by every client; "
          "camstream's servers on core 0; all measured at once for "
-         f"{args.seconds:g} s on one clock. A frame's time is when its RTP packet with the marker bit reached a "
-         "raw RTSP client of the bench's own (TCP interleaved); its age at a client is how much later the client "
-         "had it, matched by the bytes of its largest slice."),
+         f"{args.seconds:g} s on one clock. A frame's time is when its RTP packet with the marker bit was read "
+         "by camstream's RTSP reader alone, in the bench's process (TCP interleaved); its age at a client is how "
+         "much later the client had it, matched by the bytes of its largest slice."),
         "",
         "| client | frames | age median ms | p90 ms | max ms | frames matched | never arrived |",
         "| --- | --- | --- | --- | --- | --- | --- |",
@@ -391,17 +391,15 @@ def report(frames: Frames, clients: dict[str, dict[float, float]], start: float,
         "| go2rtc 1.9.4, measured earlier (not in this run) | all | 0.2 | | | | |",
         "",
         (f"What camstream adds beyond the plain PyAV reader, frames other than keyframes: median "
-         f"{_ms(beyond, 0.5)}, p90 {_ms(beyond, 0.9)} ms."),
+         f"{_ms(beyond, 0.5)}, p90 {_ms(beyond, 0.9)} ms (negative: sooner)."),
         "",
-        ("Where the rest goes: FFmpeg's RTSP demuxer runs its H.264 parser on the stream "
-         "(`AVSTREAM_PARSE_FULL`), and the RTP marker bit that ends a frame does not reach it, so the parser "
-         "lets a frame go only when the next one starts: one frame interval, for every client that reads "
-         "through FFmpeg (the plain PyAV reader's row). camstream's own fragments leave as that packet comes "
-         "out; the older muxer (FFmpeg's MP4 muxer) closed a fragment only at the next packet, a second "
-         "interval. A keyframe costs a second interval still: this camera repeats its parameter sets before each "
-         "slice, FFmpeg's parser hands such a picture over as several packets of one time, and camstream holds "
-         "a keyframe until the next video packet to make them one sample. Only an RTP reader of camstream's "
-         "own, ending a frame at its marker bit as go2rtc does, would take the parser's interval away."),
+        ("Why: FFmpeg's RTSP demuxer runs its H.264 parser on the stream (`AVSTREAM_PARSE_FULL`), and the RTP "
+         "marker bit that ends a frame does not reach it, so the parser lets a frame go only when the next one "
+         "starts: one frame interval, for every client that reads through FFmpeg (the plain PyAV reader's row, "
+         "and camstream before it read RTSP itself, which also held a keyframe until the next packet to join "
+         "its slices). camstream's own RTSP reader (camera/sources/rtsp.py, camera/media/rtp.py) ends a frame "
+         "at its marker packet, and the frame's fragment leaves at once; what is left is Python and the "
+         "loopback."),
         "",
         f"Command: `{command.strip()}`",
     ]

@@ -61,11 +61,38 @@ def test_each_frame_reaches_an_mse_viewer_before_the_camera_sends_the_next(serve
                 assert largest_slice(frames[index]) in samples_of(fragment), index
             status = get_json(f"{site}/api/cameras/cam")[1]
             assert status["state"] == "streaming" and status["width"] == 320 and status["video"]["fps"] == 15
+            assert status["video"]["reader"] == "camstream"
             assert "s3cret-pw" not in json.dumps(status)
         finally:
             ws.close()
         assert server.refused >= 1, "the server asked for Digest sign-in, and the camera signed in"
     finally:
+        server.close()
+
+
+def test_the_session_is_kept_alive_while_frames_come(serve_app, frames):
+    """A camera drops a session nothing was asked of for its timeout, however much RTP flows (RFC 2326, 12.37)."""
+    server = FakeRtspServer(frames, session_seconds=2)
+    stop = threading.Event()
+    try:
+        site = serve_app({"CAMERAS": {"cam": server.url()}, "IDLE_TIMEOUT": 30})
+        ws = mse(site, "cam")
+        try:
+            assert server.played.wait(20)
+
+            def camera() -> None:
+                for at in range(100_000):
+                    if stop.wait(0.05):
+                        return
+                    server.send_frame(0 if at == 0 else 1 + at % (FRAMES - 1), at)
+
+            threading.Thread(target=camera, daemon=True).start()
+            assert wait_until(lambda: "GET_PARAMETER" in server.methods, 20), server.methods
+            assert server.methods.count("PLAY") == 1, "the same session all along"
+        finally:
+            ws.close()
+    finally:
+        stop.set()
         server.close()
 
 
