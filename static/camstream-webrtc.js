@@ -11,31 +11,30 @@
 // from), token (a read-only token, sent with every request), onerror(error)
 // (the session failed or was refused: error.status is the HTTP status, if
 // any), onstate(state) (the peer connection's state: "connected", ...).
-// ICE candidates all go in the offer (camstream takes no trickle ICE): the
-// offer waits for gathering to end, GATHER_MS at most. Leaving the page ends the session.
+// The offer goes at once; the browser's ICE candidates follow as it finds
+// them (trickle ICE: PATCH on the session with an
+// application/trickle-ice-sdpfrag fragment), so a STUN or TURN server that
+// is slow to answer does not hold the picture back. Leaving the page ends
+// the session.
 (function () {
   "use strict";
 
   var script = document.currentScript;
   var defaultServer = new URL("..", new URL(".", script ? script.src : document.baseURI)).href;
-  var GATHER_MS = 3000;
-
   function csrfHeaders() {
     var meta = document.querySelector('meta[name="csrf-token"]');
     return meta && meta.content ? { "X-CSRF-Token": meta.content } : {};
   }
 
-  function gathered(pc) {
-    if (pc.iceGatheringState === "complete") return Promise.resolve();
-    return new Promise(function (resolve) {
-      var timer = setTimeout(resolve, GATHER_MS);
-      pc.addEventListener("icegatheringstatechange", function () {
-        if (pc.iceGatheringState === "complete") {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-    });
+  // The lines of an SDP fragment (RFC 8840) that carry ``lines`` (candidates, or the end of them) for ``sdp``'s
+  // ICE credentials and first media, which every other media is bundled on.
+  function fragment(sdp, lines) {
+    function line(prefix) {
+      var found = sdp.split(/\r?\n/).filter(function (each) { return each.indexOf(prefix) === 0; });
+      return found.length ? found[0] : null;
+    }
+    var head = [line("a=ice-ufrag:"), line("a=ice-pwd:"), "m=video 9 UDP/TLS/RTP/SAVPF 0", line("a=mid:")];
+    return head.filter(Boolean).concat(lines).join("\r\n") + "\r\n";
   }
 
   function refused(response) {
@@ -53,6 +52,20 @@
     var query = options.token ? "?token=" + encodeURIComponent(options.token) : "";
     var credentials = options.server ? "include" : "same-origin";
     var pc = null, session = null, stopped = false;
+    var waiting = [], patching = Promise.resolve();
+
+    // Candidates found before the session's URL is known wait for it; then each goes in a PATCH, in order.
+    function trickle(lines) {
+      waiting = waiting.concat(lines);
+      if (!session || !waiting.length || stopped) return;
+      var body = fragment(pc.localDescription.sdp, waiting), url = session;
+      waiting = [];
+      patching = patching.then(function () {
+        var headers = csrfHeaders();
+        headers["Content-Type"] = "application/trickle-ice-sdpfrag";
+        return fetch(url, { method: "PATCH", headers: headers, body: body, credentials: credentials });
+      }).catch(function () {});  // the answer's candidates and the checks they bring connect it anyway
+    }
 
     function end() {
       if (session) {
@@ -88,6 +101,10 @@
           var playing = video.play();
           if (playing) playing.catch(function () {});
         });
+        pc.addEventListener("icecandidate", function (event) {
+          if (event.candidate && event.candidate.candidate) trickle(["a=" + event.candidate.candidate]);
+          else if (!event.candidate) trickle(["a=end-of-candidates"]);
+        });
         pc.addEventListener("connectionstatechange", function () {
           if (options.onstate) options.onstate(pc.connectionState);
           if (pc.connectionState === "failed" && !stopped) {
@@ -97,7 +114,6 @@
         });
         return pc.createOffer()
           .then(function (offer) { return pc.setLocalDescription(offer); })
-          .then(function () { return gathered(pc); })
           .then(function () {
             var headers = csrfHeaders();
             headers["Content-Type"] = "application/sdp";
@@ -113,7 +129,7 @@
             }
             return response.text().then(function (answer) {
               return pc.setRemoteDescription({ type: "answer", sdp: answer });
-            });
+            }).then(function () { trickle([]); });
           });
       })
       .catch(function (error) {

@@ -79,6 +79,9 @@ class MediaFeed:
         self.hls = HlsWindow(hls_segments)
         # What takes the raw fragments too (a recorder that copies): called on the capture thread, so quick.
         self._takers: list[FragmentTaker] = []
+        # The camera's G.711 sound, which fMP4 does not carry: its codec, rate and channels, for the takers that
+        # pass it on (WebRTC); (None, 0, 0) when it has none.
+        self._audio: tuple[str | None, int, int] = (None, 0, 0)
         # Why the source's video cannot be passed through (a codec a browser is not handed, an MJPEG stream);
         # None while it can, or before the source was first opened.
         self.refused: str | None = None
@@ -171,11 +174,30 @@ class MediaFeed:
             viewer.begin(start, complete)
         return True
 
+    def audio_stream(self, codec: str | None, rate: int, channels: int) -> None:
+        """The sound that comes beside the next stream, outside its fragments (G.711); None for none."""
+        with self._lock:
+            self._audio = (codec, rate, channels)
+            takers = list(self._takers)
+        for taker in takers:
+            if hasattr(taker, "audio_stream"):
+                taker.audio_stream(codec, rate, channels)
+
+    def audio_packet(self, codec: str, data: bytes, time: float) -> None:
+        """One packet of that sound, as the camera sent it, to the takers that pass it on."""
+        if self.init is None:
+            return
+        for taker in list(self._takers):
+            if hasattr(taker, "audio_packet"):
+                taker.audio_packet(codec, data, time)
+
     def add_taker(self, taker: FragmentTaker) -> None:
         """Hand ``taker`` every stream's init segment and fragments from now on (the current init at once)."""
         with self._lock:
             self._takers.append(taker)
-            init = self.init
+            init, audio = self.init, self._audio
+        if hasattr(taker, "audio_stream"):
+            taker.audio_stream(*audio)
         if init is not None:
             taker.stream_began(init)
 

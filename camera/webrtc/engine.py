@@ -9,7 +9,8 @@ their keyframe requests go to the track, which answers from the kept GOP.
 
 H.264 is negotiated with packetization-mode 1 and the profile of the
 camera where the browser offers it (else any H.264 it offers: browsers
-decode more than they announce); audio is Opus only.
+decode more than they announce); audio is the camera's G.711 (PCMU or
+PCMA) as it came, else Opus.
 
 A session is also a viewer of the camera's MediaFeed, so the camera's
 viewer count includes it, it keeps the camera awake, and a camera whose
@@ -28,12 +29,20 @@ from dataclasses import dataclass, field
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.codecs import CODECS
 from aiortc.rtcrtpparameters import RTCRtcpFeedback, RTCRtpCodecCapability, RTCRtpCodecParameters
-from aiortc.sdp import SessionDescription, parse_h264_profile_level_id
+from aiortc.sdp import SessionDescription, candidate_from_sdp, parse_h264_profile_level_id
 
 from ..media.feed import MediaFeed
 from . import loop as webrtc_loop
 from .ice import IceServer
-from .relay import AudioTrack, CameraRelay, PassThroughPacker, VideoTrack
+from .relay import (
+    AUDIO_PCMA,
+    AUDIO_PCMU,
+    AudioTrack,
+    CameraRelay,
+    PassThroughPacker,
+    VideoTrack,
+    idle_relay_status,
+)
 
 log = logging.getLogger("camstream.webrtc")
 
@@ -47,10 +56,20 @@ CONNECT_SECONDS = 30.0
 # H.264 profiles beyond aiortc's Constrained Baseline that a camera sends and browsers offer.
 EXTRA_H264_PROFILES = ("4d001f", "640c1f", "64001f")
 _PACKER = PassThroughPacker()
+# The codec an answer names for a camera's sound: its G.711 as it came, else Opus (made from its AAC).
+AUDIO_CODECS = {AUDIO_PCMU: "pcmu", AUDIO_PCMA: "pcma"}
 
 
 class OfferError(ValueError):
     """An SDP offer that cannot be answered: not SDP, or nothing in it this camera can send."""
+
+
+class IceRestartError(ValueError):
+    """A trickle ICE fragment with a new ufrag and password: an ICE restart, which aiortc cannot do."""
+
+
+# The most candidates one trickle ICE fragment may carry (a browser has a few per network interface).
+MAX_TRICKLED = 64
 
 
 @dataclass
@@ -65,6 +84,7 @@ class Session:
     audio: AudioTrack | None
     on_close: list[Callable[[], None]] = field(default_factory=list)
     closed: bool = False
+    trickled: int = 0  # remote candidates added after the offer (trickle ICE)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def when_closed(self, cleanup: Callable[[], None]) -> None:
@@ -92,7 +112,7 @@ class Session:
         return {"id": self.id, "camera": self.camera, "state": self.state,
                 "video_frames": self.video.sent if self.video else 0,
                 "audio_packets": self.audio.sent if self.audio else 0,
-                "keyframe_answers": self.video.keyframe_answers if self.video else 0}
+                "keyframe_answers": self.video.keyframe_answers if self.video else 0, "trickled": self.trickled}
 
 
 class _FeedPresence:
@@ -143,6 +163,13 @@ class WebRtcEngine:
         """End a session and wait for it (bounded); False if there is none by that id."""
         return webrtc_loop.call(self._close(session_id), timeout)
 
+    def trickle(self, session_id: str, fragment: str, timeout: float = 10.0) -> int:
+        """Add the remote ICE candidates of a trickle ICE fragment (RFC 8840's ``application/trickle-ice-sdpfrag``:
+        ``a=ice-ufrag``, ``a=ice-pwd``, ``a=candidate:`` and ``a=end-of-candidates`` lines) to a session; how
+        many were added. KeyError for no such session, IceRestartError for other credentials than the
+        offer's, OfferError for a fragment that cannot be read."""
+        return webrtc_loop.call(self._trickle(session_id, fragment), timeout)
+
     def close_soon(self, session_id: str) -> None:
         """End a session without waiting (from a revocation check or the capture thread)."""
         webrtc_loop.soon(lambda: asyncio.ensure_future(self._close(session_id)))
@@ -162,7 +189,22 @@ class WebRtcEngine:
 
     def relay_of(self, feed: MediaFeed) -> CameraRelay | None:
         found = self._relays.get(id(feed))
-        return found[1] if found else None
+        return found[1] if found is not None and found[0] is feed else None
+
+    def status_of(self, feed: MediaFeed, camera: str) -> dict[str, object]:
+        """A camera's WebRTC side for its status: its viewers (sessions, and those connected), how its video
+        and sound reach them, and what was made once for all of them."""
+        sessions = self.sessions(camera)
+        relay = self.relay_of(feed)
+        if relay is None:
+            return self.idle_status(feed)
+        return {"viewers": len(sessions), "connected": sum(one.state == "connected" for one in sessions),
+                **relay.status()}
+
+    @staticmethod
+    def idle_status(feed: MediaFeed) -> dict[str, object]:
+        """The status of a camera no WebRTC viewer has asked for yet: what its stream would be sent as."""
+        return {"viewers": 0, "connected": 0, **idle_relay_status(feed.mime_type)}
 
     # -- on the loop ----------------------------------------------------------
 
@@ -192,9 +234,10 @@ class WebRtcEngine:
             video.setCodecPreferences(_h264_preferences(relay))
             if "audio" in kinds:
                 session.audio = relay.audio_track()
+                session.audio.codec = AUDIO_CODECS.get(relay.audio_path, "opus")
                 audio = pc.addTransceiver(session.audio, direction="sendonly")
                 audio.setCodecPreferences([codec for codec in RTCRtpSender.getCapabilities("audio").codecs
-                                           if codec.mimeType.lower() == "audio/opus"])
+                                           if codec.mimeType.lower() == f"audio/{session.audio.codec}"])
             try:
                 await pc.setRemoteDescription(RTCSessionDescription(offer, "offer"))
             except (ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -228,6 +271,36 @@ class WebRtcEngine:
 
         asyncio.get_running_loop().call_later(CONNECT_SECONDS, self._give_up_unless_connected, session.id)
         return session
+
+    async def _trickle(self, session_id: str, fragment: str) -> int:
+        session = self._sessions.get(session_id)
+        if session is None:
+            raise KeyError(session_id)
+        lines = [line.strip() for line in fragment.splitlines() if line.strip()]
+        values = {key: line.split(":", 1)[1] for line in lines for key in ("a=ice-ufrag", "a=ice-pwd")
+                  if line.startswith(key + ":")}
+        remote = session.pc.remoteDescription
+        offered = SessionDescription.parse(remote.sdp) if remote is not None else None
+        ice = offered.media[0].ice if offered is not None and offered.media else None
+        if ice is not None and (values.get("a=ice-ufrag", ice.usernameFragment) != ice.usernameFragment
+                                or values.get("a=ice-pwd", ice.password) != ice.password):
+            raise IceRestartError("a new ICE ufrag and password ask for an ICE restart")
+        found = [line[len("a=candidate:"):] for line in lines if line.startswith("a=candidate:")]
+        if len(found) > MAX_TRICKLED:
+            raise OfferError(f"more than {MAX_TRICKLED} candidates in one fragment")
+        try:
+            candidates = [candidate_from_sdp(text) for text in found]
+        except (AssertionError, ValueError, IndexError) as exc:
+            raise OfferError(f"a candidate that cannot be read: {exc or 'too few fields'}") from exc
+        # Every media is bundled on the first one's transport: the candidates go there, whatever m-line they name.
+        mid = next((transceiver.mid for transceiver in session.pc.getTransceivers()), None)
+        for candidate in candidates:
+            candidate.sdpMid = mid
+            await session.pc.addIceCandidate(candidate)
+        session.trickled += len(candidates)
+        if "a=end-of-candidates" in lines:
+            await session.pc.addIceCandidate(None)
+        return len(candidates)
 
     def _give_up_unless_connected(self, session_id: str) -> None:
         session = self._sessions.get(session_id)
@@ -313,9 +386,11 @@ def _h264_preferences(relay: CameraRelay) -> list[RTCRtpCodecCapability]:
             and str(codec.parameters.get("packetization-mode")) == "1"]
     rtx = [codec for codec in capabilities if codec.mimeType.lower() == "video/rtx"]
     own = None
-    if relay.info is not None and relay.info.h264:
+    if relay.info is not None and (relay.info.h264 or relay.info.hevc):
+        # An H.265 camera's H.264 is x264's baseline: Constrained Baseline.
+        profile = relay.info.profile[:2].hex() if relay.info.h264 else "42e0"
         try:
-            own = parse_h264_profile_level_id(relay.info.profile[:2].hex() + "1f")[0]
+            own = parse_h264_profile_level_id(profile + "1f")[0]
         except ValueError:
             own = None
 

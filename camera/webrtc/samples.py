@@ -1,5 +1,5 @@
-"""What WebRTC needs out of a camera's fMP4: the H.264 parameter sets and the AAC configuration of the init
-segment, and each fragment's samples as bytes.
+"""What WebRTC needs out of a camera's fMP4: the H.264 parameter sets (or H.265's ``hvcC``) and the AAC
+configuration of the init segment, and each fragment's samples as bytes.
 
 The muxer (camera/media/muxer.py) writes every video frame as a fragment of
 its own and AAC in fragments of their own; an ``mdat`` holds a video sample
@@ -30,10 +30,15 @@ class StreamInfo:
     audio_track: int | None
     audio_config: bytes | None
     audio_rate: int
+    hevc_config: bytes | None = None  # the ``hvcC`` payload of an H.265 stream (what its decoder takes)
 
     @property
     def h264(self) -> bool:
         return len(self.profile) == 3
+
+    @property
+    def hevc(self) -> bool:
+        return self.hevc_config is not None
 
 
 def stream_info(init: bytes) -> StreamInfo:
@@ -43,7 +48,7 @@ def stream_info(init: bytes) -> StreamInfo:
     if moov is None:
         raise boxes.BoxError("an init segment without a moov box")
     video_track = audio_track = None
-    parameter_sets, profile, audio_config, audio_rate = b"", b"", None, 0
+    parameter_sets, profile, audio_config, audio_rate, hevc_config = b"", b"", None, 0, None
     for track, trak in zip(boxes.tracks(init), boxes.find(moov, [b"trak"]), strict=True):
         stsd = boxes.find(b"\0" * 8 + trak, [b"mdia", b"minf", b"stbl", b"stsd"])[0]
         entry = stsd[8:]
@@ -54,12 +59,14 @@ def stream_info(init: bytes) -> StreamInfo:
                 config = boxes.inner(entry, 8 + 78, b"avcC")
                 if config is not None:
                     parameter_sets, profile = _avcc_parameter_sets(config), config[1:4]
+            elif kind in (b"hvc1", b"hev1"):
+                hevc_config = boxes.inner(entry, 8 + 78, b"hvcC")
         elif track.kind == "soun" and audio_track is None and kind == b"mp4a":
             esds = boxes.inner(entry, 8 + 28, b"esds")
             config = _decoder_specific_info(esds) if esds is not None else None
             if config:
                 audio_track, audio_config, audio_rate = track.track_id, config, track.timescale
-    return StreamInfo(video_track, parameter_sets, profile, audio_track, audio_config, audio_rate)
+    return StreamInfo(video_track, parameter_sets, profile, audio_track, audio_config, audio_rate, hevc_config)
 
 
 def _avcc_parameter_sets(config: bytes) -> bytes:

@@ -22,7 +22,6 @@ from tests.auth_helpers import PASSWORDS, USERS
 from tests.conftest import Servers
 from tests.helpers import free_port, get_json, wait_until
 from tests.passthrough.test_rtsp import RtspServer
-from tests.webrtc.test_whep_http import offer
 from webapp import create_app
 from webapp.api.webrtc import EXTENSION
 from webapp.auth import auth_of
@@ -153,6 +152,14 @@ def test_chromium_plays_the_cameras_h264_and_its_aac_as_opus_at_the_cameras_rate
         assert relay.opus_packets > 0
         status = get_json(f"{site}/api/cameras/yard")[1]
         assert status["viewers"] == 1
+        webrtc = get_json(f"{site}/api/webrtc/yard")[1]
+        assert (webrtc["viewers"], webrtc["connected"], webrtc["video"], webrtc["audio"]) == (
+            1, 1, "passthrough", "opus-from-aac")
+        assert webrtc["frames_packetized"] > 0 and webrtc["opus_packets"] > 0
+        if "webrtc" in status:  # the status's block, once the runtime takes status parts
+            assert status["webrtc"]["video"] == "passthrough" and status["webrtc"]["viewers"] == 1
+        # The page sent its offer at once and its candidates after it (trickle ICE, PATCH).
+        assert [session.trickled > 0 for session in app.extensions[EXTENSION].sessions("yard")] == [True]
         senders = [sender for session in app.extensions[EXTENSION].sessions("yard")
                    for sender in session.pc.getSenders()]
         assert senders and all(type(sender._RTCRtpSender__encoder).__name__ == "PassThroughPacker"
@@ -280,23 +287,46 @@ def test_a_signed_in_viewer_plays_from_a_page_with_its_csrf_token_and_a_closed_t
         wait_decoding(page, frames=5)
         engine = app.extensions[EXTENSION]
         assert len(engine.sessions("yard")) == 1
+        # Its candidates came after the offer, in PATCHes with its CSRF token.
+        assert wait_until(lambda: engine.sessions("yard")[0].trickled > 0, 10)
         page.close(run_before_unload=True)  # the player DELETEs its session as the page goes
         assert wait_until(lambda: not engine.sessions() and runtime_of(app).slots.used == 0, 20)
     finally:
         context.close()
 
 
-def test_an_h265_camera_answers_404_json_naming_what_plays_it(rtsp, servers):
+def test_an_h265_camera_is_made_h264_once_for_all_its_webrtc_viewers_and_the_status_says_so(chromium, rtsp, servers):
     app = create_app({"CAMERAS": {"tower": rtsp.url("hevc")}, "IDLE_TIMEOUT": 5})
     site = servers.start(app)
-    camera = runtime_of(app).cameras["tower"]
-    camera.hold()
+    first, second = open_page(chromium, site), open_page(chromium, site)
     try:
-        assert wait_until(lambda: "hvc1" in camera.media.mime_type or "hev1" in camera.media.mime_type, 20)
-        status, _, body = post_offer(site, "tower", offer().encode())
-        assert status == 404 and "/mse/tower" in body["error"] and runtime_of(app).slots.used == 0
+        play(first, "tower")
+        play(second, "tower")
+        for page in (first, second):
+            found = wait_decoding(page, frames=10)
+            assert found["width"] == 320 and "video/H264" in found["codecs"]
+        relay = relay_of(app, "tower")
+        status = get_json(f"{site}/api/webrtc/tower")[1]
+        assert (status["video"], status["viewers"], status["connected"]) == ("transcoded", 2, 2)
+        # Made once for both viewers: no more frames encoded than the camera sent (its fragments, read after).
+        transcoded = relay.frames_transcoded
+        assert 0 < transcoded <= runtime_of(app).cameras["tower"].media.fragments
+        made, decoded = relay.frames_packetized, stats(first)["video"]
+        assert wait_until(lambda: relay.frames_packetized >= made + 30, 30)
+        now: dict = {}
+
+        def keeping_up() -> bool:
+            now.update(stats(first) or {})
+            return now.get("video", 0) - decoded >= 0.8 * (relay.frames_packetized - made) - JITTER_FRAMES
+        assert wait_until(keeping_up, 20, interval=0.2), (now, relay.frames_packetized - made)
+        # The last viewer gone, nothing is transcoded any more.
+        for page in (first, second):
+            page.evaluate("window.stops[0]()")
+        assert wait_until(lambda: get_json(f"{site}/api/webrtc/tower")[1]["viewers"] == 0, 20)
+        assert wait_until(lambda: relay._transcoder is None, 10)
     finally:
-        camera.unhold()
+        first.close()
+        second.close()
 
 
 def test_the_page_plays_over_webrtc_where_its_player_setting_asks_and_the_tile_says_so(chromium, rtsp, servers):

@@ -102,6 +102,8 @@ class Runtime:
     exports: threading.BoundedSemaphore = field(default_factory=lambda: threading.BoundedSemaphore(MAX_EXPORTS))
     followers: Followers = field(default_factory=lambda: Followers(MAX_FOLLOWERS, MAX_FOLLOWERS_PER_ADDRESS))
     started_at: float = field(default_factory=time.time)
+    # Blocks of a camera's status that features outside camera/ add by name (``webrtc``: webapp/api/webrtc.py).
+    status_parts: dict[str, Callable[[BaseCamera], object]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.hub = EventHub(self.events, self.status_of)
@@ -148,7 +150,8 @@ class Runtime:
         unit = self.units.get(camera.name) or CameraUnit(camera)
         if unit.overlay is not None:
             status["viewers"] += unit.overlay.viewers
-        return {**status, "detection": unit.detection.status() if unit.detection is not None else None,
+        parts = {key: part(camera) for key, part in self.status_parts.items()}
+        return {**status, **parts, "detection": unit.detection.status() if unit.detection is not None else None,
                 "recording": unit.recorder.status() if unit.recorder is not None else None}
 
     def stop(self, timeout: float, before_join: Callable[[], None] = lambda: None) -> None:
