@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
+from fractions import Fraction
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import av
@@ -39,6 +40,8 @@ log = logging.getLogger("camstream.camera")
 
 # Codecs handed to browsers as they are.
 PASSED_THROUGH = {"h264", "hevc"}
+# Sound WebRTC passes on as it came (PCMU, PCMA), which fMP4 does not carry.
+G711 = ("pcm_mulaw", "pcm_alaw")
 # Open and read timeouts, seconds: below the camera's stall timeout, so the source reports its own error.
 OPEN_TIMEOUT = 4.0
 READ_TIMEOUT = 4.0
@@ -80,6 +83,8 @@ class PacketCamera(BaseCamera):
     expects_video = True
     # Seconds FFmpeg looks at the stream before it is opened; None for FFmpeg's own (a file is read at once).
     analyze_seconds: float | None = ANALYZE_SECONDS
+    # The biggest picture the stream may claim before it is refused (--max-picture-pixels).
+    max_pixels: int = MAX_PIXELS
 
     def __init__(self, name: str, url: str, *, audio: bool = True, hwaccel: str = hardware.NONE, **options) -> None:
         super().__init__(name, source=url, **options)
@@ -114,28 +119,35 @@ class PacketCamera(BaseCamera):
             self._note_stream(video, audio, passed)
             # camstream's own RTSP client (each frame handed on at its RTP marker), or FFmpeg's demuxer.
             self._stream_info["reader"] = "camstream" if self._whole_frames else "ffmpeg"
-            check_picture_size(video.codec_context.width, video.codec_context.height)
+            check_picture_size(video.codec_context.width, video.codec_context.height, self.max_pixels)
             if not passed:
                 self.media.refuse(f"its {video.codec_context.name} video is decoded, not passed through")
-            decoder = Decoder(video, self._count_decoded)
+            decoder = Decoder(video, self._count_decoded, self.max_pixels)
             pictures = PictureRate(self.broadcaster)
             keyframes = self._keyframes = KeyframeClock()
             frames = self._frames_in = FrameCounter()
             streams = [video] + ([audio] if audio is not None and passed else [])
+            # G.711 rides beside the fragments (fMP4 does not carry it), for WebRTC; AAC inside them.
+            g711 = audio.codec_context.name if audio is not None and audio.codec_context.name in G711 else None
+            muxed_audio = None if g711 else audio
+            self.media.audio_stream(g711, audio.sample_rate if g711 else 0, audio.channels if g711 else 0)
             audio_config: bytes | None = None
             for packet in self._read(container, streams):
                 self._count(packet)
                 if packet.stream is not video:
-                    audio_config = audio_config or fmp4.adts_config(bytes(packet))
-                    if muxer is not None:
-                        self._publish(muxer.add(packet))
+                    if g711 and muxer is not None:
+                        self.media.audio_packet(g711, bytes(packet), float(_seconds_of(packet)))
+                    elif not g711:
+                        audio_config = audio_config or fmp4.adts_config(bytes(packet))
+                        if muxer is not None:
+                            self._publish(muxer.add(packet))
                     continue
                 if packet.is_keyframe:
                     keyframes.tick(packet)
                 frames.tick(packet)
                 if passed:
                     if packet.is_keyframe:
-                        made = self._muxer_for(packet, muxer, video, audio, audio_config)
+                        made = self._muxer_for(packet, muxer, video, muxed_audio, audio_config)
                         if made is not muxer:
                             muxer = made
                             self.media.begin(muxer.init, muxer.mime_type)
@@ -166,7 +178,7 @@ class PacketCamera(BaseCamera):
         if muxer is not None and (found is None or found.sps == getattr(muxer.parameters, "sps", found.sps)):
             return muxer
         if found is not None:
-            found = _with_size(found)
+            found = _with_size(found, self.max_pixels)
             if muxer is not None:
                 log.info("camera %s: the stream changed (now %dx%d); viewers start over with it", self.name,
                          found.width, found.height)
@@ -178,7 +190,7 @@ class PacketCamera(BaseCamera):
         if _is_rtsp(self.url) and self.transport == "tcp" and not self._ffmpeg_rtsp:
             try:
                 tracks = RtspTracks(self.url, self.source, open_timeout=OPEN_TIMEOUT, read_timeout=READ_TIMEOUT,
-                                    audio=self.audio, hwaccel=accelerator)
+                                    audio=self.audio, hwaccel=accelerator, max_pixels=self.max_pixels)
             except NotHandled as exc:
                 log.info("camera %s: %s: read with FFmpeg's RTSP demuxer over %s", self.name, exc,
                          exc.transport.upper())
@@ -191,7 +203,7 @@ class PacketCamera(BaseCamera):
                 return tracks
         options = {"rtsp_transport": self.transport} if _is_rtsp(self.url) else {}
         # Also for the decoding FFmpeg does while it looks at the stream: a giant picture is refused, not made.
-        options["max_pixels"] = str(MAX_PIXELS)
+        options["max_pixels"] = str(self.max_pixels)
         if self.analyze_seconds is not None:
             options["analyzeduration"] = str(round(self.analyze_seconds * 1_000_000))
         self._note_decoding(decoding)
@@ -210,8 +222,9 @@ class PacketCamera(BaseCamera):
         audio = next(iter(container.streams.audio), None)
         if audio is None or not self.audio:
             return None
-        if audio.codec_context.name != "aac":
-            self._stream_info["audio_note"] = f"{audio.codec_context.name} audio is left out (only AAC rides along)"
+        if audio.codec_context.name not in ("aac", *G711):
+            self._stream_info["audio_note"] = (f"{audio.codec_context.name} audio is left out (AAC rides along, "
+                                               "G.711 goes to WebRTC)")
             return None
         return audio
 
@@ -359,10 +372,11 @@ class Decoder:
     are wanted again the current one is ready at once.
     """
 
-    def __init__(self, stream: av.video.stream.VideoStream, counted: Callable[[int], None]) -> None:
+    def __init__(self, stream: av.video.stream.VideoStream, counted: Callable[[int], None],
+                 max_pixels: int = MAX_PIXELS) -> None:
         self.context = stream.codec_context
         # FFmpeg refuses to allocate a picture beyond this, whatever a later SPS claims.
-        self.context.options = {**self.context.options, "max_pixels": str(MAX_PIXELS)}
+        self.context.options = {**self.context.options, "max_pixels": str(max_pixels)}
         self._gop: list[av.Packet] = []
         self._warm = False
         self._counted = counted
@@ -401,21 +415,26 @@ class Decoder:
         return frames[-1].to_ndarray(format="bgr24") if picture else None
 
 
-def _with_size(parameters: ParameterSets) -> ParameterSets:
+def _with_size(parameters: ParameterSets, max_pixels: int = MAX_PIXELS) -> ParameterSets:
     """``parameters`` with the picture size its SPS declares; a SourceError for a picture too large to decode,
     before anything is allocated for it."""
     size = sps_size(parameters.sps)
     if size is None:
         return parameters
-    check_picture_size(*size)
+    check_picture_size(*size, max_pixels)
     return ParameterSets(parameters.sps, parameters.pps, *size)
 
 
-def check_picture_size(width: int, height: int) -> None:
+def check_picture_size(width: int, height: int, max_pixels: int = MAX_PIXELS) -> None:
     """A SourceError naming the size if a ``width`` x ``height`` picture is more than camstream decodes."""
-    if width * height > MAX_PIXELS:
-        raise SourceError(f"the camera's pictures are {width}x{height}, more than the {MAX_PIXELS:,} pixels "
+    if width * height > max_pixels:
+        raise SourceError(f"the camera's pictures are {width}x{height}, more than the {max_pixels:,} pixels "
                           f"camstream takes")
+
+
+def _seconds_of(packet: av.Packet) -> Fraction:
+    raw = packet.pts if packet.pts is not None else packet.dts
+    return raw * packet.time_base if raw is not None and packet.time_base is not None else Fraction(0)
 
 
 def _is_rtsp(url: str) -> bool:

@@ -29,8 +29,9 @@ from fractions import Fraction
 import av
 
 from ..errors import SourceError
+from ..limits import MAX_PIXELS
 from ..media import rtp, sdp
-from ..media.h264 import nal_units, sps_frame_rate
+from ..media.h264 import nal_units, sps_frame_rate, sps_size
 from .rtsp import RtspRefused, RtspSession
 
 log = logging.getLogger("camstream.camera")
@@ -85,9 +86,10 @@ class RtspTracks:
     whole_frames = True
 
     def __init__(self, url: str, source: str, *, open_timeout: float, read_timeout: float, audio: bool = True,
-                 hwaccel: object = None) -> None:
+                 hwaccel: object = None, max_pixels: int = MAX_PIXELS) -> None:
         self.source = source
         self._hwaccel = hwaccel
+        self._max_pixels = max_pixels
         self._templates: list[av.container.InputContainer] = []
         self._waiting: deque[tuple[_Track, rtp.Unit]] = deque()
         self.session = RtspSession(url, source, open_timeout=open_timeout, read_timeout=read_timeout)
@@ -160,9 +162,19 @@ class RtspTracks:
                     self._waiting.append((track, unit))
         while self._waiting and self._waiting[0][0] is video and not self._waiting[0][1].keyframe:
             self._waiting.popleft()  # frames before the first keyframe decode to nothing
-        video.stream = self._template(video.codec, keyframe.data, {"framerate": _frame_rate(video.media, keyframe)})
+        self._check_size(keyframe)
+        video.stream = self._template(video.codec, keyframe.data, {"framerate": _frame_rate(video.media, keyframe),
+                                                                   "max_pixels": str(self._max_pixels)})
         for track in self._tracks[1:]:
             track.stream = self._audio_template(track)
+
+    def _check_size(self, keyframe: rtp.Unit) -> None:
+        """A SourceError for an H.264 camera whose SPS claims a picture too large, before FFmpeg sees it."""
+        sps = next((unit for unit in nal_units(keyframe.data) if unit[0] & 0x1F == rtp.H264_SPS), None)
+        size = sps_size(sps) if sps and self._tracks[0].codec == "h264" else None
+        if size is not None and size[0] * size[1] > self._max_pixels:
+            raise SourceError(f"the camera's pictures are {size[0]}x{size[1]}, more than the {self._max_pixels:,} "
+                              "pixels camstream takes")
 
     def _template(self, codec: str, data: bytes, options: dict[str, str]) -> av.stream.Stream:
         try:

@@ -166,3 +166,25 @@ def test_interleaved_chunks_and_stray_bytes_between_them_are_read_in_order():
         session.close()
     finally:
         server.close()
+
+
+def test_an_rtsp_camera_that_claims_a_giant_picture_is_refused_before_ffmpeg_sees_it(serve_app, frames):
+    from tests.passthrough.test_h264 import giant_sps, rss_mb
+
+    units = [unit for unit in frames[0].split(b"\0\0\0\1") if unit]
+    giant = b"".join(b"\0\0\0\1" + (giant_sps(1000, 1000) if unit[0] & 0x1F == 7 else unit) for unit in units)
+    server = FakeRtspServer([giant])
+    try:
+        site = serve_app({"CAMERAS": {"cam": server.url()}, "IDLE_TIMEOUT": 30})
+        before = rss_mb()
+        ws = mse(site, "cam")
+        try:
+            assert server.played.wait(20)
+            server.send_frame(0)
+            assert wait_until(lambda: "16000x16000" in (get_json(f"{site}/api/cameras/cam")[1]["last_error"] or ""),
+                              20)
+        finally:
+            ws.close()
+        assert rss_mb() - before < 500, "nothing was allocated for a 16000x16000 picture (1.1 GB decoded)"
+    finally:
+        server.close()

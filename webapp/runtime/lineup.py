@@ -61,6 +61,7 @@ def _update_peers(runtime: Runtime, specs: dict[str, PeerSpec]) -> None:
                       lambda names: _remove(runtime, names))
         runtime.peers = peers
         peers.events = runtime.events  # the peers' events pushed into the hub's (webapp/runtime/peer_events.py)
+        peers.mqtt = runtime.mqtt  # and their events' openings and closings on the hub's MQTT
     peers.update(specs, {"idle_timeout": float(config.get("IDLE_TIMEOUT") or 0)})
 
 
@@ -130,11 +131,15 @@ def _add(runtime: Runtime, plans: list[CameraPlan], strict: bool) -> None:
     cameras = {plan.name: _camera(plan, strict) for plan in plans}
     wanted = {plan.name: (cameras[plan.name], plan.detector, _detect_camera(plan, strict))
               for plan in plans if plan.detector is not None}
+    # Looked up before any detector starts: the first lookup imports norfair (a second or two), and results
+    # that came meanwhile would be neither tracked nor heard by the listeners added below.
+    track_camera = camera.track.track_camera if wanted else None
     detections = start_detections(wanted, strict, runtime.broker)
     # Tracking first: every listener added below (recorder, event log, metrics, MQTT) sees tracked boxes.
     rules = {plan.name: plan.rules for plan in plans}
     for name, detection in detections.items():
-        camera.track.track_camera(detection, rules[name])
+        assert track_camera is not None
+        track_camera(detection, rules[name])
     try:
         recorders = {plan.name: runtime.recording.add(cameras[plan.name], plan.record, detections.get(plan.name))
                      for plan in plans if plan.record is not None}
