@@ -235,3 +235,18 @@ def test_without_a_config_file_the_page_shows_the_toml_to_paste(browser, serve_a
     assert len(mask) == 3 and mask[0] == [0, 0] and 150 <= mask[1][0] <= 170
     assert "without a config file" in page.text_content(status)
     page.close()
+
+
+def test_a_reload_gives_a_running_camera_its_new_zones_and_restarts_it_for_anything_else(configured):
+    from webapp.runtime.lineup import reload
+
+    _, path, app = configured
+    detection = runtime_of(app).detections["scene"]
+    path.write_text(FILE.replace('[cameras.scene.zones.porch]', '[cameras.scene.zones.drive]'))
+    change = reload(app)
+    assert "scene" in change.unchanged and runtime_of(app).detections["scene"] is detection
+    assert [zone.name for zone in detection.tracking.rules.zones] == ["drive"]
+    path.write_text(FILE.replace('[cameras.scene.zones.porch]', '[cameras.scene.zones.drive]')
+                    .replace('detect = "tests.detectors:find_squares"', 'detect = "motion"'))
+    change = reload(app)
+    assert change.changed == ["scene"] and runtime_of(app).detections["scene"] is not detection

@@ -14,17 +14,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, jsonify, request
 
-import camera.track
-
 from ..auth.guard import principal
 from ..config import zonefile
-from ..config.layers import gather
-from ..config.plan import camera_settings, make_plan
+from ..config.plan import camera_settings
 from ..config.values import ConfigError
 from ..config.zones import check_drawn, drawn_of, rules_for
 from ..runtime.lineup import reload
@@ -142,24 +138,6 @@ def _as_settings(drawn: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _apply(app: Any, name: str) -> None:
-    """Apply the file as a reload does; a camera whose rules alone changed keeps running (its tracking takes the
-    new rules, its tracks go on) instead of being replaced as a reload replaces a changed camera (unless its
-    MQTT zone sensors change with them)."""
-    runtime = runtime_of(app)
-    lineup = runtime.lineup
-    with lineup.lock:
-        plan = make_plan(gather(lineup.given))
-        old, new = lineup.plan.cameras.get(name), plan.cameras.get(name)
-        if old is not None and new is not None and old != new and replace(old, rules=new.rules) == new \
-                and (runtime.mqtt is None or _sensors(old.rules) == _sensors(new.rules)):
-            detection = runtime.detections.get(name)
-            if detection is not None and new.rules is not None:
-                camera.track.update_rules(detection, new.rules, runtime.recorders.get(name))
-            lineup.plan = replace(lineup.plan, cameras={**lineup.plan.cameras, name: new})
+    """Apply the file as a reload (SIGHUP) does: a camera whose rules alone changed keeps running, its tracking
+    taking the new rules (webapp/runtime/lineup.py)."""
     reload(app)
-
-
-def _sensors(rules: Any) -> set[tuple[str, frozenset[str]]]:
-    """What a camera's MQTT occupancy sensors are made of (its zones and their labels): a change of them is
-    announced to Home Assistant by starting the camera's publishing anew, as a reload does."""
-    return {(zone.name, zone.objects) for zone in rules.zones} if rules is not None else set()

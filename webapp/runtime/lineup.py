@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from flask import Flask
 
@@ -84,7 +85,7 @@ def reload(app: Flask) -> Change:
         plan = make_plan(settings)
         peers = parse_peers(settings.config.get("PEERS"))
         auth_of(app).update(settings.config, settings.users, list(plan.cameras))
-        old = lineup.plan.cameras
+        old = _new_rules_in_place(runtime, lineup.plan.cameras, plan.cameras)
         change = Change(
             added=[name for name in plan.cameras if name not in old],
             removed=[name for name in old if name not in plan.cameras],
@@ -107,6 +108,29 @@ def reload(app: Flask) -> Change:
         lineup.settings = settings
         _update_peers(runtime, peers)
     return change
+
+
+def _new_rules_in_place(runtime: Runtime, old: dict[str, CameraPlan], new: dict[str, CameraPlan]) -> dict[str, CameraPlan]:
+    """The running cameras' plans, after giving a camera whose zones, masks or filters alone changed its new
+    rules where it runs: its tracking takes them and its tracks go on, instead of the camera, its detector and
+    its viewers starting over. Not when its MQTT zone sensors change with them (a new camera tells Home
+    Assistant), nor for a camera without a detector."""
+    kept = dict(old)
+    for name, wanted in new.items():
+        was = old.get(name)
+        if was is None or was == wanted or wanted.rules is None or replace(was, rules=wanted.rules) != wanted:
+            continue
+        detection = runtime.detections.get(name)
+        if detection is None or (runtime.mqtt is not None and _sensors(was.rules) != _sensors(wanted.rules)):
+            continue
+        camera.track.update_rules(detection, wanted.rules, runtime.recorders.get(name))
+        kept[name] = wanted
+    return kept
+
+
+def _sensors(rules: Any) -> set[tuple[str, frozenset[str]]]:
+    """What a camera's MQTT occupancy sensors are made of: its zones and their labels."""
+    return {(zone.name, zone.objects) for zone in rules.zones} if rules is not None else set()
 
 
 def reload_logged(app: Flask) -> Change | None:
