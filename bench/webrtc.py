@@ -31,24 +31,13 @@ import time
 import urllib.error
 import urllib.request
 
-from frame_age import AUDIO
-from passthrough import FPS, GOP, HEIGHT, SYSTEM_PYTHON, WIDTH, MseClients, measure
+from frame_age import rtsp_server
+from passthrough import FPS, HEIGHT, WIDTH, MseClients, measure
 from report import publish
 from run import ROOT, Process, pinned
 
 # Seconds before measuring: the camera connects, every viewer connects and gets its first GOP.
 WARM_UP = 8
-
-
-def rtsp_server(size: tuple[int, int], kbits: int) -> Process:
-    """The camera: x264 live (a looped file beside live AAC would not play as one stream), AAC 48 kHz."""
-    width, height = size
-    video = (f"videotestsrc is-live=true pattern=smpte horizontal-speed=8 ! "
-             f"video/x-raw,width={width},height={height},framerate={FPS}/1 ! "
-             f"x264enc tune=zerolatency speed-preset=ultrafast key-int-max={GOP} bitrate={kbits} ! h264parse ! "
-             "rtph264pay name=pay0 pt=96 config-interval=-1")
-    return Process(pinned(1, [SYSTEM_PYTHON, str(ROOT / "tests" / "rtsp_server.py"), "0", f"/cam={video} {AUDIO}"]),
-                   r"ready (\d+)")
 
 
 class RtcClients:
@@ -115,7 +104,7 @@ def webrtc_status(base: str, name: str) -> dict:
 
 
 def run(args: argparse.Namespace) -> str:
-    camera = rtsp_server(args.size, args.bitrate // 1000)
+    camera = rtsp_server(*args.size, args.bitrate // 1000)
     url = f"rtsp://127.0.0.1:{camera.match.group(1)}/cam"
     counts = [int(count) for count in args.counts.split(",")]
     server = Process(pinned(0, [sys.executable, "-m", "webapp", "--port", "0", "--camera", f"cam={url}",

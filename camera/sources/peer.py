@@ -24,13 +24,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from .. import mjpeg
 from ..base import FAILED, IDLE
 from ..errors import SourceError
 from ..media.feed import FragmentTaker, MediaFeed
 from ..media.hls import HlsWindow
 from .peer_media import NotPassedThrough, PeerMediaRelay
-from .relay import HTTP_TIMEOUT, HttpCamera
+from .relay import HttpCamera, relayed_parts
 
 # How often the capture thread looks again at what is wanted while it relays no pictures (a new viewer wakes
 # it at once).
@@ -175,24 +174,15 @@ class PeerCamera(HttpCamera):
     def _pictures(self) -> Iterator[bytes]:
         """The peer's MJPEG, byte for byte, until nobody here wants pictures (the connection is then closed)."""
         response = self._request()
-        try:
-            content_type = response.headers.get("Content-Type", "")
-            if not content_type.lower().startswith("multipart/"):
-                raise SourceError(f"{self.source} is {content_type[:60]!r}, not a camstream's MJPEG")
-            for part in mjpeg.read_parts(response, mjpeg.boundary_from_content_type(content_type)):
-                yield part
-                self._tend_relay()
-                if not self.broadcaster.wanted:
-                    return
-        except mjpeg.MjpegError as exc:
-            raise SourceError(f"{self.source}: {exc}") from None
-        except TimeoutError:
-            raise SourceError(f"{self.source} sent nothing for {HTTP_TIMEOUT:g} s") from None
-        except OSError as exc:
-            raise SourceError(f"lost the connection to {self.source}: {exc.strerror or exc}") from None
-        finally:
+        content_type = response.headers.get("Content-Type", "")
+        if not content_type.lower().startswith("multipart/"):
             response.close()
-        raise SourceError(f"{self.source} ended the stream")
+            raise SourceError(f"{self.source} is {content_type[:60]!r}, not a camstream's MJPEG")
+        for part in relayed_parts(response, content_type, self.source):
+            yield part
+            self._tend_relay()
+            if not self.broadcaster.wanted:
+                return
 
     def _tend_relay(self) -> None:
         """Start or stop the fMP4 relay as it is wanted; its failure is the camera's (it reconnects)."""

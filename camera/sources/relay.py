@@ -45,18 +45,7 @@ class HttpCamera(PacketCamera):
             yield from super().frames()
             return
         self.media.refuse("an MJPEG stream is relayed as it came")
-        try:
-            boundary = mjpeg.boundary_from_content_type(content_type)
-            yield from mjpeg.read_parts(response, boundary)
-        except mjpeg.MjpegError as exc:
-            raise SourceError(f"{self.source}: {exc}") from None
-        except TimeoutError:
-            raise SourceError(f"{self.source} sent nothing for {HTTP_TIMEOUT:g} s") from None
-        except OSError as exc:
-            raise SourceError(f"lost the connection to {self.source}: {exc.strerror or exc}") from None
-        finally:
-            response.close()
-        raise SourceError(f"{self.source} ended the stream")
+        yield from relayed_parts(response, content_type, self.source)
 
     def _request(self) -> HTTPResponse:
         url, headers = split_credentials(self.url)
@@ -107,3 +96,19 @@ def split_credentials(url: str) -> tuple[str, dict[str, str]]:
     user, _, password = userinfo.partition(":")
     token = base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode()).decode("ascii")
     return bare, {"Authorization": f"Basic {token}"}
+
+
+def relayed_parts(response: HTTPResponse, content_type: str, source: str) -> Iterator[bytes]:
+    """The JPEGs of an MJPEG response, byte for byte, as they come; what goes wrong a SourceError naming
+    ``source``; the response closed when they end or are no longer taken."""
+    try:
+        yield from mjpeg.read_parts(response, mjpeg.boundary_from_content_type(content_type))
+    except mjpeg.MjpegError as exc:
+        raise SourceError(f"{source}: {exc}") from None
+    except TimeoutError:
+        raise SourceError(f"{source} sent nothing for {HTTP_TIMEOUT:g} s") from None
+    except OSError as exc:
+        raise SourceError(f"lost the connection to {source}: {exc.strerror or exc}") from None
+    finally:
+        response.close()
+    raise SourceError(f"{source} ended the stream")

@@ -73,8 +73,10 @@ class FakeRtspServer:
 
     REALM, NONCE = "camera", "5f2b7e1a"
 
-    def __init__(self, frames: list[bytes], *, user: str | None = None, password: str | None = None) -> None:
+    def __init__(self, frames: list[bytes], *, user: str | None = None, password: str | None = None,
+                 session_seconds: int = 60) -> None:
         self.frames = frames
+        self.session_seconds = session_seconds
         self.user, self.password = user, password
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
@@ -90,9 +92,9 @@ class FakeRtspServer:
         login = f"{user}:{password}@" if user is not None else ""
         return f"rtsp://{login}127.0.0.1:{self.port}/cam"
 
-    def send_frame(self, index: int) -> None:
-        """Frame ``index`` as RTP, at 15 frames a second of RTP time."""
-        packets = rtp_packets(self.frames[index], self._sequence, 6000 * index + 12345)
+    def send_frame(self, index: int, at: int | None = None) -> None:
+        """Frame ``index`` as RTP, at 15 frames a second of RTP time (or as frame ``at`` of that time)."""
+        packets = rtp_packets(self.frames[index], self._sequence, 6000 * (index if at is None else at) + 12345)
         self._sequence += len(packets)
         self.send(b"".join(interleaved(0, packet) for packet in packets))
 
@@ -149,7 +151,8 @@ class FakeRtspServer:
                    f"a=fmtp:96 packetization-mode=1;sprop-parameter-sets={sets}\r\na=control:track1\r\n").encode()
             self._reply(cseq, "200 OK", [f"Content-Base: {url}/", "Content-Type: application/sdp"], sdp)
         elif method == "SETUP":
-            self._reply(cseq, "200 OK", ["Session: 77;timeout=60", f"Transport: {headers.get('transport', '')}"])
+            self._reply(cseq, "200 OK", [f"Session: 77;timeout={self.session_seconds}",
+                                         f"Transport: {headers.get('transport', '')}"])
         elif method == "PLAY":
             self._reply(cseq, "200 OK", ["Session: 77"])
             self.played.set()

@@ -618,7 +618,7 @@ def test_camstreams_own_reader_takes_rtsp_over_tcp_and_ffmpegs_takes_it_over_udp
         ws = mse(site, name)
         try:
             header, init, fragments = receive_stream(ws, 10)
-            assert "mp4a.40.2" in header["codecs"] and len(fragments) == 10
+            assert "mp4a.40.2" in header["codecs"] and init[4:8] == b"ftyp" and len(fragments) == 10
             assert status_of(site, name)["video"]["reader"] == reader
         finally:
             ws.close()
