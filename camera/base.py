@@ -545,7 +545,8 @@ class BaseCamera:
             return
         self._last_no_signal = now
         size = self._size or jpeg.target_size(640, 480, self.width, self.height)
-        image = no_signal_image(self.name, outage.reason, now - outage.since_monotonic, size)
+        image = no_signal_image(self.name, outage.reason, now - outage.since_monotonic, size,
+                                reached=self._frames_captured > 0)
         data = jpeg.encode(image, self.quality)
         self.broadcaster.publish(Frame(next(self._seq), data, time.time(), *size, live=False))
 

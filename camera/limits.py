@@ -17,7 +17,13 @@ MAX_FPS = 240.0
 MAX_SIDE = 16384
 # The most pixels a frame may have before camstream decodes it (a 7680x4320
 # 8K frame is 33 million): a JPEG header can claim 20000x20000, 1.2 GB decoded.
+# The default of --max-picture-pixels, which a camera's stream is held to
+# before anything is allocated for its pictures (camera/sources/packets.py).
 MAX_PIXELS = 40_000_000
+# The range --max-picture-pixels may be set in: from a 64x64 picture to 200
+# million pixels (16384x12207; six 8K pictures), 600 MB a decoded BGR frame.
+MIN_PICTURE_PIXELS = 64 * 64
+MAX_PICTURE_PIXELS = 200_000_000
 
 
 def checked(name: str, value: object, kind: type[int | float], low: float, high: float) -> int | float:

@@ -9,14 +9,16 @@ DEFAULT_SIZE = (640, 480)
 MAX_REASON_CHARS = 60
 
 
-def no_signal_image(name: str, reason: str, gone_for: float, size: tuple[int, int] | None = None) -> np.ndarray:
-    """A dark frame naming the camera, why its source is gone and for how long."""
+def no_signal_image(name: str, reason: str, gone_for: float, size: tuple[int, int] | None = None,
+                    reached: bool = True) -> np.ndarray:
+    """A dark frame naming the camera, why its source is gone and for how long; for a camera never ``reached``
+    (no picture since the server started), "not reached": it is not gone, it never came."""
     width, height = size or DEFAULT_SIZE
     image = np.full((height, width, 3), 32, np.uint8)
     scale = max(0.35, min(width / 640, height / 480))
     lines = [
         (f"{name}: no signal", 1.2),
-        (f"gone for {format_duration(gone_for)}", 0.8),
+        (f"gone for {format_duration(gone_for)}" if reached else "not reached", 0.8),
         *((line, 0.6) for line in _wrap(reason)),
     ]
     y = int(height * 0.3)

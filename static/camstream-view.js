@@ -102,6 +102,32 @@
     return shared;
   }
 
+  // The cameras' states as the server's pushed events say them (camstreamEvents below), for views still waiting
+  // for their video: a camera that is down sends none, so such a view gives up on it at once (see cameraState)
+  // instead of after its video timeout. One listener per server, through the shared worker's one EventSource,
+  // for views on camstream's own pages only (elsewhere the events would cost a connection per page, and a view's
+  // token does not open them).
+  var states = new Map();  // server + camera -> { state, reason, reached }
+  var waitingViews = new Map();  // server -> the views of that server waiting for their video
+
+  function stateKey(server, camera) { return server + "\n" + camera; }
+
+  function followStates(server) {
+    if (waitingViews.has(server)) return;
+    waitingViews.set(server, new Set());
+    window.camstreamEvents(function (kind, data) {
+      if (kind !== "state" && kind !== "status") return;
+      var camera = kind === "state" ? data.camera : data.name;
+      var key = stateKey(server, camera), known = states.get(key) || {};
+      // Reached: it streamed since the server started (status's frames_captured); unknown from a state alone.
+      var reached = data.state === "streaming" || known.reached === true ||
+        (typeof data.frames_captured === "number" ? data.frames_captured > 0 : known.reached);
+      var now = { state: data.state, reason: data.last_error || "", reached: reached };
+      states.set(key, now);
+      waitingViews.get(server).forEach(function (view) { if (view.camera === camera) view.cameraState(now); });
+    }, server);
+  }
+
   class CamstreamView extends HTMLElement {
     connectedCallback() {
       this.camera = this.getAttribute("camera") || "";
@@ -259,14 +285,52 @@
       this.insertBefore(box, this.firstChild);
     }
 
+    // Wait `video-timeout` seconds (10 by default) for the video to play, then `giveUp()`; sooner where the
+    // camera's state says it is down (cameraState). Returns the timer.
+    waitVideo(giveUp) {
+      var view = this;
+      this.giveUp = giveUp;
+      var sameServer = new URL(this.server).origin === location.origin;
+      if (sameServer && !this.token && "SharedWorker" in window && sharedWorker()) {
+        followStates(this.server);
+        waitingViews.get(this.server).add(this);
+        var known = states.get(stateKey(this.server, this.camera));
+        if (known) setTimeout(function () { view.cameraState(known); }, 0);
+      }
+      return setTimeout(giveUp, (Number(this.getAttribute("video-timeout")) || 10) * 1000);
+    }
+
+    // The camera's state changed (or is known) while this view waits for its first picture: down, the
+    // placeholder says why at once and the video, if it waits for one, is given up (MJPEG, whose "no signal"
+    // pictures say why too).
+    cameraState(known) {
+      if (known.state !== "reconnecting" && known.state !== "failed") return;
+      if (!this.placeholder || !this.isConnected) return;
+      var what = known.reached === false ? "not reached" : "no signal";
+      this.placeholder.textContent = this.camera + ": " + what + (known.reason ? " \u2014 " + known.reason : "");
+      this.placeholder.dataset.state = known.state;
+      var giveUp = this.giveUp;
+      this.giveUp = null;
+      if (giveUp) giveUp();
+    }
+
+    // No longer waiting (the first picture is in, or the view is gone).
+    doneWaiting() {
+      this.giveUp = null;
+      var waiting = waitingViews.get(this.server);
+      if (waiting) waiting.delete(this);
+    }
+
     // The first picture is in: the placeholder goes, the picture shows.
     firstPicture() {
+      this.doneWaiting();
       if (this.placeholder) this.placeholder.remove();
       this.placeholder = null;
       if (this.img) this.img.style.display = "";
     }
 
     playMjpeg() {
+      this.giveUp = null;  // no video to give up; the placeholder still says why until the first picture
       this.img = this.querySelector("img") || document.createElement("img");
       this.img.alt = this.img.alt || "live view of " + this.camera;
       if (!this.img.parentNode) this.appendChild(this.img);
@@ -307,6 +371,7 @@
       if (this.stopWebRtc) this.stopWebRtc();
       this.stopWebRtc = null;
       clearTimeout(this.retry);
+      this.doneWaiting();
       if (this.img) this.img.removeAttribute("src");
       if (this.img && this.img.tagName === "VIDEO") {
         this.img.srcObject = null;
@@ -327,7 +392,7 @@
       function current() { return view.socket === socket || resting && view.img === video; }
 
       // A camera that is down sends no stream: show its MJPEG, which says "no signal" and why.
-      var waiting = setTimeout(fallBack, (Number(this.getAttribute("video-timeout")) || 10) * 1000);
+      var waiting = this.waitVideo(fallBack);
       function fallBack() {
         clearTimeout(waiting);
         if (view.socket !== socket) return;
@@ -511,8 +576,7 @@
         video.remove();
         view.playOtherwise();
       }
-      var waiting = setTimeout(function () { if (!playing) fallBack(); },
-                               (Number(this.getAttribute("video-timeout")) || 10) * 1000);
+      var waiting = this.waitVideo(function () { if (!playing) fallBack(); });
       this.stopWebRtc = noop;
       this.followVideo(video, current, function () {
         var stream = video.srcObject;
@@ -553,8 +617,7 @@
         video.remove();
         view.playMjpeg();
       }
-      var waiting = setTimeout(function () { if (!playing) fallBack(); },
-                               (Number(this.getAttribute("video-timeout")) || 10) * 1000);
+      var waiting = this.waitVideo(function () { if (!playing) fallBack(); });
       video.addEventListener("error", fallBack);
       video.addEventListener("ended", fallBack);
       this.followVideo(video, current, function () {

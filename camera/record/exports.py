@@ -1,6 +1,6 @@
 """MP4 downloads, made once and kept a while, and sent while they are being made.
 
-A download (a span of continuous recording, an event's clip) is made by a thread of its own into
+A download (a span of continuous recording, an event's clip) is made by a worker thread into
 ``NAME.part`` as fragmented MP4, whose bytes are final as they are written: every request for it follows that
 file as it grows (:class:`Making`), so its first bytes go out at once however long the span, and a second
 request joins the first rather than making it again. Once whole, the file is moved to its name and served
@@ -10,17 +10,25 @@ Downloads of continuous recording are named by camera, span and what the segment
 ids and frame counts), so a span still being recorded gets a new file once it holds more. They are kept for
 :data:`KEEP_SECONDS` after their last use and at most :data:`MAX_BYTES` in all, the least recently used going
 first (a tenth of ``--max-storage`` when that is less), and they count against ``--max-storage``.
+
+Memory over months: a download encoded from frames decodes and encodes a picture at a time (6 MB at 1080p,
+libx264 in threads of its own), and glibc keeps what a thread freed in that thread's arena, resident, for the
+next allocation there. A new thread per download spread that over every arena of the process, each keeping
+its share, the server growing by hundreds of MB an hour while downloads were made (issue 36). So downloads
+are made by a few long-lived workers (:class:`Workers`), and after each one the free memory of every arena
+goes back to the system (:func:`give_back_memory`, glibc's ``malloc_trim``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import hashlib
 import logging
 import os
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -37,6 +45,78 @@ CHUNK = 256 * 1024
 # How often a request following a file being made looks for more of it, and how long it waits for the first.
 POLL_SECONDS = 0.05
 FIRST_BYTES_SECONDS = 60.0
+# Worker threads kept waiting for the next download; more are started while that many are busy, and end after.
+KEPT_WORKERS = 2
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's ``malloc_trim``, or None where the C library has none (musl, macOS)."""
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (AttributeError, OSError):
+        return None
+    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    return trim
+
+
+_TRIM = _malloc_trim()
+
+
+def give_back_memory() -> None:
+    """Return the free memory of every malloc arena to the system (the pages inside free chunks too, not only
+    the top of each heap): what a download freed stops counting in the server's RSS."""
+    if _TRIM is not None:
+        _TRIM(0)
+
+
+class Workers:
+    """Long-lived threads that run jobs, one at a time each: a waiting worker takes a new job, and a new worker
+    is started only while all are busy (the callers bound how many jobs run at once). A worker with nothing to
+    do waits for the next job if fewer than ``kept`` are waiting, else it ends."""
+
+    def __init__(self, name: str, kept: int = KEPT_WORKERS) -> None:
+        self.name = name
+        self.kept = kept
+        self._cond = threading.Condition()
+        self._jobs: deque[Callable[[], object]] = deque()
+        self._waiting = 0
+        self.started = 0  # workers started so far, for tests
+
+    @property
+    def waiting(self) -> int:
+        """Workers waiting for a job now."""
+        with self._cond:
+            return self._waiting
+
+    def submit(self, job: Callable[[], object]) -> None:
+        with self._cond:
+            self._jobs.append(job)
+            if self._waiting >= len(self._jobs):
+                self._cond.notify()
+                return
+            self.started += 1
+        threading.Thread(target=self._run, name=self.name, daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._jobs:
+                    if self._waiting >= self.kept:
+                        return
+                    self._waiting += 1
+                    try:
+                        self._cond.wait()
+                    finally:
+                        self._waiting -= 1
+                job = self._jobs.popleft()
+            try:
+                job()  # ExportCache._make keeps a making's own error for its followers
+            except Exception:  # the worker goes on to the next job
+                log.exception("a download's worker failed")
+
+
+# The workers that make every download of the process.
+WORKERS = Workers("export")
 
 
 class Busy(Exception):
@@ -156,8 +236,7 @@ class ExportCache:
             if turns is not None and not turns.acquire(blocking=False):
                 raise Busy(str(path.name))
             making = self._making[path] = Making(path)
-        threading.Thread(target=self._make, args=(making, make, turns), name=f"export {path.name}",
-                         daemon=True).start()
+        WORKERS.submit(lambda: self._make(making, make, turns))
         return making
 
     def get(self, name: str, make: Callable[[Path], object]) -> Path:
@@ -187,6 +266,7 @@ class ExportCache:
             if making.error is None and making.path.parent == self.folder:
                 self.prune(keep=making.path)
             making.finished.set()
+            give_back_memory()
 
     def total_bytes(self) -> int:
         """What the kept downloads take on the disk now."""

@@ -11,6 +11,7 @@ import cv2
 
 from ..base import BaseCamera
 from ..errors import SourceError
+from ..limits import MAX_PICTURE_PIXELS, MIN_PICTURE_PIXELS, checked
 from ..redact import redact_url
 from ..suggest import did_you_mean
 from .files import VideoFileCamera
@@ -30,21 +31,31 @@ SOURCE_KINDS = ("auto", "pattern")
 
 
 def create_camera(name: str, source: str = "auto", *, audio: bool = True, hwaccel: str = NONE,
-                  **options) -> BaseCamera:
+                  max_picture_pixels: int | None = None, **options) -> BaseCamera:
     """Build the camera for ``source``; ``options`` go to :class:`BaseCamera`; ``audio`` says whether a
     source read as packets passes its AAC audio through with its video, ``hwaccel`` which device decodes its
-    pictures (see camera/sources/hardware.py).
+    pictures (see camera/sources/hardware.py), ``max_picture_pixels`` the biggest picture such a source may
+    claim before it is refused (``--max-picture-pixels``; camera.limits.MAX_PIXELS when None).
 
     Raises :class:`SourceError` for a source that can never work, such as a
     missing file or an unknown URL scheme. A device or URL that is merely
     unreachable right now is accepted: it fails (and says why) when watched.
     """
+    camera = _create(name, source, audio=audio, hwaccel=hwaccel, **options)
+    if max_picture_pixels is not None and isinstance(camera, PacketCamera):
+        # Read when the stream is opened and at each new SPS, never before: set here, after construction.
+        camera.max_pixels = checked("max_picture_pixels", max_picture_pixels, int, MIN_PICTURE_PIXELS,
+                                    MAX_PICTURE_PIXELS)
+    return camera
+
+
+def _create(name: str, source: str, *, audio: bool, hwaccel: str, **options) -> BaseCamera:
     source = source.strip()
     if not source:
         raise SourceError("empty source")
     lowered = source.lower()
     if lowered == "auto":
-        return create_camera(name, _auto_source(), audio=audio, hwaccel=hwaccel, **options)
+        return _create(name, _auto_source(), audio=audio, hwaccel=hwaccel, **options)
     if lowered == "pattern":
         return PatternCamera(name, source="pattern", **options)
     if source.isdigit() or source.startswith("/dev/video"):
@@ -60,7 +71,7 @@ def create_camera(name: str, source: str = "auto", *, audio: bool = True, hwacce
     if scheme in PACKET_SCHEMES:
         return PacketCamera(name, source, audio=audio, hwaccel=hwaccel, **options)
     if scheme == "file":
-        return create_camera(name, unquote(urlsplit(source).path), audio=audio, hwaccel=hwaccel, **options)
+        return _create(name, unquote(urlsplit(source).path), audio=audio, hwaccel=hwaccel, **options)
     if scheme:
         schemes = ["rtsp", "http", "https", "file", *sorted(PACKET_SCHEMES - {"rtsp"})]
         raise SourceError(f"unknown source scheme {scheme!r} in {redact_url(source)}{did_you_mean(scheme, schemes)}")

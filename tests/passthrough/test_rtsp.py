@@ -575,13 +575,13 @@ def test_the_page_shows_an_rtsp_camera_that_is_down_as_mjpeg_with_its_reason(ser
     page = browser.new_page()
     try:
         page.goto(site + "/")
-        assert page.eval_on_selector("camstream-view[camera=gate]", "view => view.dataset.mode") == "video"
-        # No stream comes: the view gives up on MSE (after 10 s; here a view of its own that waits 1 s) and shows
+        assert page.eval_on_selector("camstream-view[camera=gate]", "view => view.paths[0]") == "video"
+        # No stream comes: the view gives up on MSE (here a view of its own that waits 1 s) and shows
         # the camera's MJPEG, "no signal" frames that say why.
         page.evaluate("() => { const view = document.createElement('camstream-view'); view.id = 'quick';"
                       " view.setAttribute('camera', 'gate'); view.setAttribute('video', '');"
                       " view.setAttribute('video-timeout', '1'); document.body.appendChild(view); }")
-        assert page.eval_on_selector("#quick", "view => view.dataset.mode") == "video"
+        assert page.eval_on_selector("#quick", "view => view.paths[0]") == "video"
         page.wait_for_function("() => { const view = document.querySelector('#quick');"
                                " const img = view.querySelector('img');"
                                " return view.dataset.mode !== 'video' && img && img.naturalWidth > 0; }",

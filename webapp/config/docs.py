@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 # Absolute: MkDocs loads this file by its path, with camstream installed beside it (the docs extra).
-from webapp.config.table import BOOL, CHOICE, ENTRIES, NAMES, SETTINGS, Setting
+from webapp.config.table import BOOL, CHOICE, ENTRIES, INT, NAMES, SETTINGS, Setting
 
 MARKER = "<!-- settings-table -->"
 END = "<!-- /settings-table -->"
@@ -52,6 +52,12 @@ def markdown_table() -> str:
     return "\n".join(rows)
 
 
+
+def _number(value: float, kind: str) -> str:
+    """A bound as a reader writes it: ``65535``, ``0.5``, ``200,000,000`` (not ``2e+08``)."""
+    return f"{int(value):,}" if kind == INT and abs(value) >= 1_000_000 else f"{value:g}"
+
+
 def _row(setting: Setting) -> str:
     names = []
     if setting.flag:
@@ -63,8 +69,9 @@ def _row(setting: Setting) -> str:
     meaning = setting.help
     if setting.kind == BOOL and setting.flag:
         meaning = f"`{setting.flag}`: {meaning}"
-    if setting.numeric and f"{setting.low:g}-{setting.high:g}" not in meaning:
-        meaning += f"; {setting.low:g}-{setting.high:g}"
+    span = f"{_number(setting.low, setting.kind)}-{_number(setting.high, setting.kind)}"
+    if setting.numeric and f"{setting.low:g}-{setting.high:g}" not in meaning and span not in meaning:
+        meaning += f"; {span}"
     if setting.kind == CHOICE:
         meaning += "; one of " + ", ".join(f"`{choice}`" for choice in setting.choices)
     if setting.kind in (NAMES, ENTRIES) and not setting.more:
