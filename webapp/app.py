@@ -18,6 +18,7 @@ from .config.layers import gather, max_viewers
 from .config.plan import make_plan
 from .integrations import metrics
 from .integrations.mqtt import MqttPublisher, parse_broker
+from .runtime import mdns
 from .runtime.lineup import start_lineup
 from .runtime.recording import Recording
 from .runtime.registry import EXTENSION, Lineup, Runtime, runtime_of
@@ -64,7 +65,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if mqtt is not None:
         mqtt.start()
     app.register_blueprint(auth.bp)
-    for area in (page, streams, status, compat, detection, push, media, events, recordings, metrics, webrtc, zone_editor):
+    for area in (page, streams, status, compat, detection, push, media, events, recordings, metrics, webrtc, zone_editor,
+                 mdns):
         app.register_blueprint(area.bp)
     errors.register(app)
     return app
@@ -86,6 +88,7 @@ class StrictJSON(DefaultJSONProvider):
 def shutdown(app: Flask, timeout: float = 3.0) -> None:
     """End every stream and release every camera of ``app``, waiting ``timeout`` seconds at most in all."""
     webrtc.shutdown(app)
+    mdns.stop(app)  # its goodbye: the other boxes drop this one
     runtime = runtime_of(app)
     if runtime.peers is not None:
         runtime.peers.stop()

@@ -18,6 +18,7 @@ from ..auth.state import is_loopback
 from ..config.layers import Settings, gather, max_viewers
 from ..config.table import DEFAULTS, LOG_LEVELS, RESERVED_THREADS
 from ..config.values import ConfigError, command
+from ..runtime import mdns
 from ..runtime.lineup import reload_logged
 from ..runtime.registry import runtime_of
 from ..serve.server import listen, make_server, raise_open_file_limit, streaming_settings
@@ -84,6 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     viewers = max_viewers(app.config)
     raise_open_file_limit(viewers + int(streaming_settings(threads, viewers)["connection_limit"]) + 256)
     server = make_server(app, host, port, threads, sock=sock)
+    mdns.start(app, host, int(server.effective_port))
 
     cameras = runtime_of(app).cameras
     shown = "localhost" if host in ("127.0.0.1", "::1", "localhost") else host

@@ -21,7 +21,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from camera.base import MAX_IDLE_TIMEOUT
-from camera.limits import MAX_FPS, MAX_SIDE, MIN_FPS, checked
+from camera.limits import (
+    MAX_FPS,
+    MAX_PICTURE_PIXELS,
+    MAX_PIXELS,
+    MAX_SIDE,
+    MIN_FPS,
+    MIN_PICTURE_PIXELS,
+    checked,
+)
 from camera.sources.hardware import KINDS as HWACCEL_KINDS
 
 from .values import ConfigError
@@ -159,6 +167,11 @@ SETTINGS: tuple[Setting, ...] = (
           "that works", kind=CHOICE, choices=HWACCEL_KINDS, camera=True,
           more="only pictures are decoded (MJPEG viewers, detection); a device that does not work here means "
           "software, said once in the log and in the camera's status (`video.decoding`)"),
+    _number("MAX_PICTURE_PIXELS", INT, MIN_PICTURE_PIXELS, MAX_PICTURE_PIXELS, MAX_PIXELS,
+            "the biggest picture a camera's stream may claim, in pixels (8K, 7680x4320, is 33177600)",
+            camera=True, shown_default=str(MAX_PIXELS),
+            more="a stream (RTSP, a network stream, a video file) whose pictures are bigger is refused before "
+            "anything is allocated for them: the camera stays down and its status says the size"),
     # Detection.
     Setting("DETECT", ENTRIES, None, "run a detector on a camera: motion, yolo:PATH.onnx or MODULE:ATTR; "
             "SPEC alone for a one-camera server; repeat for several", flag="--detect", metavar="NAME=SPEC",
@@ -202,7 +215,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PEERS", ENTRIES, None, "serve the cameras of another camstream as NAME.CAMERA, each relayed once "
             "whoever watches; URL http://[user:password@]host:port[?token=...]; repeat for several",
             flag="--peer", metavar="NAME=URL", repeat=True,
-            more="the credential is masked wherever the hub shows the URL (see [Scaling](scaling.md#several-boxes-a-hub))"),
+            more="in a config file also `[peers.NAME]` tables, each with `url` and a `token`, or a `user` and "
+            "`password`, of that box; the credential is masked wherever the hub shows the URL (see "
+            "[Scaling](scaling.md#several-boxes-a-hub))"),
+    Setting("MDNS", BOOL, True, "turn off mDNS: neither announce this box (_camstream._tcp) on the interfaces it "
+            "listens on nor list the boxes found for an admin to add", flag="--no-mdns", flag_value=False,
+            reload=False, more="see [Scaling](scaling.md#finding-boxes)"),
     # Recording.
     Setting("RECORD", ENTRIES, None, "record a camera: 'events' (clips of what the detector finds) or 'continuous' "
             "(everything, in segments); MODE alone for a one-camera server; repeat for several", flag="--record",

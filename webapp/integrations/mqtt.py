@@ -138,6 +138,11 @@ class MqttPublisher:
         if self._connected.is_set():
             self._put(lambda: current() and self._announce(self._client, name))
 
+    def publish_event(self, kind: str, event: dict[str, Any]) -> None:
+        """Publish an event no recorder of this box made (a peer's, camera ``PEER.CAMERA``, from
+        webapp/runtime/peers.py) as a recorder's would be: queued, never waited for."""
+        self._put(lambda: self._event(kind, event))
+
     def remove(self, name: str) -> None:
         """Forget a removed camera: offline, and its sensors gone from Home Assistant (empty retained configs)."""
         labels = self.labels.get(name, [])

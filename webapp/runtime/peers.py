@@ -23,6 +23,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from camera.events import EventLog
@@ -41,6 +42,8 @@ POLL_TIMEOUT = 3.0
 # A peer's /api/cameras is a few KB per camera; more than this is not a camstream's answer.
 MAX_CAMERAS_JSON = 1024 * 1024
 MAX_PEER_CAMERAS = 256
+# A peer's events that go to the hub's MQTT too, as a local recorder's do (detections do not: no sensors of its own).
+MQTT_KINDS = ("event_start", "event_end")
 
 
 @dataclass(frozen=True)
@@ -205,6 +208,12 @@ class PeerLink:
         return {camera["name"]: camera for camera in cameras}
 
 
+class EventPublisher(Protocol):
+    """What a peer's events are handed to besides the event log (webapp/integrations/mqtt.py's publisher)."""
+
+    def publish_event(self, kind: str, event: dict) -> None: ...
+
+
 class PeerError(Exception):
     """Why a peer could not be asked; the message names no secret."""
 
@@ -221,6 +230,8 @@ class Peers:
         self.links: dict[str, PeerLink] = {}
         # The hub's event log, which the peers' events are pushed into; set before the first update.
         self.events: EventLog | None = None
+        # The hub's MQTT publisher, which a peer's event_start and event_end go to as well (set with events).
+        self.mqtt: EventPublisher | None = None
 
     def update(self, specs: Mapping[str, PeerSpec], options: Mapping[str, object]) -> None:
         """Stop the peers no longer given (or given anew), removing their cameras, and start the new ones.
@@ -235,10 +246,18 @@ class Peers:
             log.info("peer %s removed", name)
         for name, spec in specs.items():
             if name not in self.links:
-                publish = self.events.publish if self.events is not None else None
+                publish = self._publish if self.events is not None or self.mqtt is not None else None
                 link = self.links[name] = PeerLink(spec, self._lock, self._add, self._remove, options, publish)
                 log.info("peer %s: %s", name, spec.shown)
                 link.start()
+
+    def _publish(self, kind: str, camera: str, data: dict) -> None:
+        """A peer's event (renamed, webapp/runtime/peer_events.py) told as the hub's own: in its event log
+        (``/events``, ``/ws``) and, for an event's start and end, on its MQTT like a recorder's."""
+        if self.events is not None:
+            self.events.publish(kind, camera, data)
+        if self.mqtt is not None and kind in MQTT_KINDS:
+            self.mqtt.publish_event(kind, data)
 
     def accesses(self) -> list[PeerAccess]:
         """How to ask each peer (its events, their files)."""
