@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Self
 
 import pytest
@@ -21,7 +23,22 @@ SLOW_FIXTURES = {"running", "rtsp", "browser"}
 SLOW_FOLDERS = {"detect", "record"}
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+# Where the test workers list the modules whose tests share a module-scoped fixture, for the scheduler below.
+GROUPS_VARIABLE = "TESTS_MODULE_GROUPS_FILE"
+
+
+def uses_a_module_fixture(item: pytest.Item) -> bool:
+    """Whether ``item`` uses a module-scoped fixture of the suite's own (a browser, servers, a broker)."""
+    info = getattr(item, "_fixtureinfo", None)
+    for name in getattr(item, "fixturenames", ()):
+        definitions = info.name2fixturedefs.get(name) if info else None
+        if definitions and definitions[-1].scope in ("module", "package") and definitions[-1].baseid:
+            return True
+    return False
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """A test that uses the browser is a browser test; one that starts processes or browsers is slow."""
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
@@ -29,6 +46,55 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.browser)
         if fixtures & SLOW_FIXTURES or item.path.parent.name in SLOW_FOLDERS:
             item.add_marker(pytest.mark.slow)
+    # Slow tests first, quick ones last, to fill the workers' gaps at the end (the same order on every
+    # worker, as xdist requires; a module's tests keep their own order).
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    groups = os.environ.get(GROUPS_VARIABLE)
+    if groups and hasattr(config, "workerinput"):
+        modules = sorted({item.nodeid.split("::")[0] for item in items if uses_a_module_fixture(item)})
+        mine = f"{groups}.{config.workerinput['workerid']}"
+        Path(mine).write_text("".join(f"{module}\n" for module in modules))
+        os.replace(mine, groups)
+
+
+class ModuleGroups:
+    """``--dist loadgroup`` (setup.cfg), done here: the tests of a module that share a module-scoped fixture
+    (a browser, the hub's three servers, a broker, a signed-in site) go to one worker together, so it starts
+    once, not once on every worker that runs one of them (and again whenever that worker's next test is from
+    another module). The other tests are handed out one by one, as ``--dist load`` does. xdist's own
+    xdist_group marks cannot do it under pytest 9.2, which no longer reads a test's id from ``_nodeid``.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: object) -> object:
+        if config.getoption("dist") != "loadgroup":
+            return None
+        from xdist.scheduler import LoadScopeScheduling
+
+        path = self.path
+
+        class Scheduling(LoadScopeScheduling):
+            grouped: set[str] | None = None
+
+            def _split_scope(self, nodeid: str) -> str:
+                if self.grouped is None:  # the workers wrote it while collecting, before this is asked
+                    self.grouped = set(Path(path).read_text().split()) if Path(path).exists() else set()
+                module = nodeid.split("::")[0]
+                return module if module in self.grouped else nodeid
+
+        return Scheduling(config, log)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if hasattr(config, "workerinput") or not config.pluginmanager.hasplugin("xdist"):
+        return
+    folder = tempfile.mkdtemp(prefix="camstream-groups-")
+    os.environ[GROUPS_VARIABLE] = str(Path(folder) / "modules")  # the workers inherit it
+    config.pluginmanager.register(ModuleGroups(os.environ[GROUPS_VARIABLE]), "camstream-module-groups")
+    config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
 
 
 @pytest.fixture(scope="module")

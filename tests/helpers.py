@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import atexit
 import base64
 import http.client
 import json
+import os
+import select
+import shutil
+import signal
 import socket
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -342,3 +350,118 @@ def h264_square(path: Path, size: tuple[int, int], square: tuple[int, int, int, 
     output.mux(stream.encode())
     output.close()
     return path
+
+
+# A fork server for ``python -m webapp``: one Python per test worker imports camstream once (its imports are
+# most of a command's second and a half of CPU), then forks a child for each command. The child runs exactly
+# what ``python -m webapp ARGS`` runs (runpy, as -m does) in the given directory and environment, with its
+# own stdin, stdout and stderr, and exits through the interpreter's own exit: status, tracebacks, atexit and
+# threads as in a fresh process. Only the interpreter's start and the imports are shared.
+_FORK_SERVER = r"""
+import io, json, os, sys, threading
+started_with = dict(os.environ)
+import webapp, webapp.cli  # what python -m webapp imports before it reads a flag
+set_by_imports = {k: v for k, v in os.environ.items() if started_with.get(k) != v}
+sys.stdout.write("ready\n" if threading.active_count() == 1 else "threads\n")
+sys.stdout.flush()
+while True:
+    line = sys.stdin.readline()
+    if not line:
+        sys.exit(0)
+    request = json.loads(line)
+    pid = os.fork()
+    if pid == 0:
+        break
+    sys.stdout.write(f"{pid}\n")
+    sys.stdout.flush()
+    _, status = os.waitpid(pid, 0)
+    sys.stdout.write(f"{os.waitstatus_to_exitcode(status)}\n")
+    sys.stdout.flush()
+os.chdir(request["cwd"])
+os.environ.clear()
+os.environ.update(request["env"])
+for key, value in set_by_imports.items():
+    os.environ.setdefault(key, value)
+os.dup2(os.open(request["stdin"] or os.devnull, os.O_RDONLY), 0)
+os.dup2(os.open(request["stdout"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC), 1)
+os.dup2(os.open(request["stderr"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC), 2)
+sys.stdin = sys.__stdin__ = io.TextIOWrapper(io.open(0, "rb", closefd=False))
+sys.argv = ["-m", *request["argv"]]
+sys.path[0] = request["cwd"]
+del io, json, os, sys, threading, started_with, set_by_imports, line, pid, request
+import runpy
+runpy._run_module_as_main("webapp")
+"""
+
+
+class CliForks:
+    """Runs ``python -m webapp ARGS`` as a child forked from one Python that imported camstream already.
+
+    :meth:`run` answers as ``subprocess.run(..., capture_output=True, text=True)`` would. Where forking
+    would not be faithful (threads running after the imports) it runs a fresh Python instead.
+    """
+
+    _instance: CliForks | None = None
+    _lock = threading.Lock()
+
+    def __init__(self, environment: dict[str, str]) -> None:
+        self.folder = tempfile.mkdtemp(prefix="camstream-cli-")
+        self.server = subprocess.Popen([sys.executable, "-c", _FORK_SERVER], stdin=subprocess.PIPE,
+                                       stdout=subprocess.PIPE, env=environment)
+        self.pending = b""
+        self.usable = self._line(120) == "ready"
+
+    @classmethod
+    def shared(cls, environment: dict[str, str]) -> CliForks:
+        """This test worker's fork server, started on first use."""
+        with cls._lock:
+            if cls._instance is None or cls._instance.server.poll() is not None:
+                cls._instance = cls(environment)
+                atexit.register(cls._instance.close)
+            return cls._instance
+
+    def _line(self, timeout: float) -> str | None:
+        """The server's next line, or None if none came within ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.pending:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self.server.stdout], [], [], left)[0]:
+                return None
+            chunk = os.read(self.server.stdout.fileno(), 4096)
+            if not chunk:
+                return None
+            self.pending += chunk
+        line, self.pending = self.pending.split(b"\n", 1)
+        return line.decode()
+
+    def run(self, argv: Sequence[str], environment: dict[str, str], timeout: float,
+            stdin: str | None = None) -> subprocess.CompletedProcess:
+        """Run the command with ``stdin`` as its input (else /dev/null); its status, stdout and stderr."""
+        command = [sys.executable, "-m", "webapp", *argv]
+        if not self.usable:
+            return subprocess.run(command, check=False, capture_output=True, text=True, timeout=timeout,
+                                  env=environment, input=stdin if stdin is not None else "")
+        with self._lock:
+            out, err, given = (Path(self.folder, name) for name in ("stdout", "stderr", "stdin"))
+            if stdin is not None:
+                given.write_text(stdin)
+            request = {"argv": list(argv), "env": environment, "cwd": os.getcwd(), "stdout": str(out),
+                       "stderr": str(err), "stdin": str(given) if stdin is not None else None}
+            self.server.stdin.write(json.dumps(request).encode() + b"\n")
+            self.server.stdin.flush()
+            pid = int(self._line(30))
+            returncode = self._line(timeout)
+            if returncode is None:
+                os.kill(pid, signal.SIGKILL)
+                self._line(30)
+                raise subprocess.TimeoutExpired(command, timeout)
+            return subprocess.CompletedProcess(command, int(returncode), out.read_text(), err.read_text())
+
+    def close(self) -> None:
+        if self.server.poll() is None:
+            self.server.stdin.close()
+            try:
+                self.server.wait(10)
+            except subprocess.TimeoutExpired:
+                self.server.kill()
+        shutil.rmtree(self.folder, ignore_errors=True)

@@ -44,9 +44,9 @@ def test_the_load_tool_only_targets_loopback():
 def test_the_runner_writes_a_table(tmp_path):
     out = tmp_path / "benchmarks.md"
     subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "run.py"), "--viewers", "2", "--seconds", "2",
-         "--slow-seconds", "3", "--slow-fast-viewers", "2", "--paths", "sender", "--threads", "16",
-         "--idle-seconds", "1", "--out", str(out)],
+        [sys.executable, str(ROOT / "bench" / "run.py"), "--viewers", "2", "--seconds", "1.5",
+         "--slow-seconds", "1.5", "--slow-fast-viewers", "2", "--paths", "sender", "--threads", "16",
+         "--idle-seconds", "0.5", "--out", str(out)],
         capture_output=True, text=True, timeout=180, env=UNPINNED, check=True, cwd=ROOT,
     )
     text = out.read_text()
@@ -57,22 +57,22 @@ def test_the_runner_writes_a_table(tmp_path):
 
 def test_the_connection_run_compares_both_servers():
     result = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "connections.py"), "--idle", "20", "--slow", "5", "--requests", "2",
-         "--hold", "1", "--burst", "10", "--out", "-"],
+        [sys.executable, str(ROOT / "bench" / "connections.py"), "--idle", "10", "--slow", "2", "--requests", "2",
+         "--hold", "0.5", "--burst", "5", "--out", "-"],
         capture_output=True, text=True, timeout=120, env=UNPINNED, check=True,
     )
     rows = [line for line in result.stdout.splitlines() if line.startswith(("| camstream", "| waitress-serve"))]
     assert len(rows) == 4, result.stdout
-    # Small numbers: both servers answer every page load, and all ten requests get a stream.
+    # Small numbers: both servers answer every page load, and all five requests get a stream.
     assert all("no answer" not in row for row in rows[:2])
-    assert rows[2].split("|")[2].strip() == "10" and rows[3].split("|")[2].strip() == "10"
+    assert rows[2].split("|")[2].strip() == "5" and rows[3].split("|")[2].strip() == "5"
 
 
 def test_the_detection_bench_writes_its_section_and_keeps_the_others(tmp_path):
     out = tmp_path / "benchmarks.md"
     out.write_text("# Benchmarks\n\n<!-- begin run -->\nthe streaming table\n<!-- end run -->\n")
     subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "detect.py"), "--viewers", "2", "--seconds", "2", "--rounds", "1",
+        [sys.executable, str(ROOT / "bench" / "detect.py"), "--viewers", "2", "--seconds", "1", "--rounds", "1",
          "--out", str(out)],
         capture_output=True, text=True, timeout=180, env=UNPINNED, check=True, cwd=ROOT,
     )
@@ -82,7 +82,7 @@ def test_the_detection_bench_writes_its_section_and_keeps_the_others(tmp_path):
     assert rows["none"].startswith("| 1 | none | 2/2 |")
     assert rows["motion"].startswith("| 1 | motion | 2/2 |")
     # The burner ran: it reported results (the bench waits for the first), and they took at least its 150 ms
-    # each. How many came in the two seconds measured depends on how busy the machine is.
+    # each. How many came in the second measured depends on how busy the machine is.
     cells = rows["burn 150 ms"].split(" | ")
     assert cells[2] == "2/2" and float(cells[9]) >= 0 and float(cells[10].split(" / ")[0]) >= 150
     assert "Medians over the rounds" in text
@@ -91,7 +91,7 @@ def test_the_detection_bench_writes_its_section_and_keeps_the_others(tmp_path):
 def test_the_live_bench_runs_every_kind_of_viewer_at_once(tmp_path):
     out = tmp_path / "benchmarks.md"
     subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "live.py"), "--scale", "0.02", "--seconds", "2", "--out", str(out)],
+        [sys.executable, str(ROOT / "bench" / "live.py"), "--scale", "0.02", "--seconds", "1.5", "--out", str(out)],
         capture_output=True, text=True, timeout=180, env=UNPINNED, check=True, cwd=ROOT,
     )
     rows = {line.split(" | ")[0].lstrip("| "): line.split(" | ") for line in out.read_text().splitlines()
@@ -107,7 +107,7 @@ def test_the_live_bench_runs_every_kind_of_viewer_at_once(tmp_path):
 
 def test_the_auth_bench_compares_every_way_of_signing_in(tmp_path):
     out = tmp_path / "benchmarks.md"
-    subprocess.run([sys.executable, str(ROOT / "bench" / "auth.py"), "--requests", "20", "--out", str(out)],
+    subprocess.run([sys.executable, str(ROOT / "bench" / "auth.py"), "--requests", "5", "--out", str(out)],
                    capture_output=True, text=True, timeout=180, env=UNPINNED, check=True, cwd=ROOT)
     rows = [line.split(" | ")[0].lstrip("| ") for line in out.read_text().splitlines()
             if line.startswith("| ") and "snapshots per second" not in line and "---" not in line]

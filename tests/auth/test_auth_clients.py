@@ -11,7 +11,6 @@ import os
 import pty
 import select
 import shutil
-import subprocess
 import sys
 import threading
 import time
@@ -78,14 +77,12 @@ def test_a_client_that_answers_the_challenge(site):
 
 
 def test_hash_password_reads_stdin_and_makes_a_werkzeug_hash():
-    result = subprocess.run([sys.executable, "-m", "webapp", "hash-password"], input="correct horse\n", text=True,
-                            capture_output=True, env=env(), timeout=30, check=False)
+    result = run_cli("hash-password", stdin="correct horse\n")
     assert result.returncode == 0, result.stderr
     made = result.stdout.strip()
     assert made.startswith("scrypt:") and check_password_hash(made, "correct horse")
     assert "correct horse" not in result.stdout + result.stderr
-    short = subprocess.run([sys.executable, "-m", "webapp", "hash-password"], input="short\n", text=True,
-                           capture_output=True, env=env(), timeout=30, check=False)
+    short = run_cli("hash-password", stdin="short\n")
     assert short.returncode == 2 and short.stderr == "camstream: error: a password needs at least 8 characters\n"
 
 

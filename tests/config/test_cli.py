@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import MjpegReader, decode, free_port, wait_until
+from tests.helpers import CliForks, MjpegReader, decode, free_port, wait_until
 from webapp.cli.parser import build_parser, config_from_args
 from webapp.config.values import NAME_RULE, command
 
@@ -28,9 +28,10 @@ def env(**extra: str) -> dict[str, str]:
     return environment
 
 
-def run_cli(*args: str, **extra_env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "webapp", *args], check=False, capture_output=True, text=True,
-                          timeout=60, env=env(**extra_env))
+def run_cli(*args: str, stdin: str | None = None, **extra_env: str) -> subprocess.CompletedProcess:
+    """``python -m webapp ARGS`` in a process of its own, forked from one that imported camstream once
+    (tests.helpers.CliForks); ``stdin`` is its input, else it reads /dev/null."""
+    return CliForks.shared(env()).run(args, env(**extra_env), timeout=60, stdin=stdin)
 
 
 class Running:
