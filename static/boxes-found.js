@@ -24,7 +24,8 @@
     }
     section.appendChild(element("h2", "Boxes found on the network, not added yet"));
     section.appendChild(element("p", "Add one with --peer NAME=URL, or a [peers.NAME] table in the config file " +
-      "(then reload with SIGHUP), giving the hub a user of that box (user and password; a viewer is enough)."));
+      "(then reload with SIGHUP), giving the hub a user of that box (user and password; a viewer is enough) " +
+      "or a peer token made on that box (camstream token create --peer)."));
     var list = element("ul");
     boxes.forEach(function (box) {
       var item = element("li");

@@ -33,6 +33,11 @@ from .appender import Appender
 from .h264 import as_os_error
 from .safeopen import open_nofollow
 
+# How far a camera's clock may run ahead of the wall clock within a segment before its times are bounded by
+# the wall clock: more than a frame's jitter (the first frame of a stream comes late by its opening), far less
+# than what a clock that runs fast gains.
+CLOCK_SLACK = 0.5
+
 SUFFIX = ".copy.mp4"
 
 
@@ -73,7 +78,8 @@ class CopyWriter(Appender):
         if stream_time is None or self._origin is None:
             self.last = timestamp
         else:
-            self.last = min(timestamp, self.first + max(0.0, stream_time - self._origin))
+            by_stream = self.first + max(0.0, stream_time - self._origin)
+            self.last = by_stream if by_stream <= timestamp + CLOCK_SLACK else timestamp
 
 
 class Timeline:
@@ -406,7 +412,7 @@ def scan(path: Path, start: float) -> list[float]:
         written = os.stat(path).st_mtime
     except OSError:
         return times
-    if times and times[-1] > written > start:
+    if times and times[-1] > written + CLOCK_SLACK and written > start:
         scale = (written - start) / (times[-1] - start)
         times = [start + (timestamp - start) * scale for timestamp in times]
     return times

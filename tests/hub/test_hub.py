@@ -338,7 +338,7 @@ def peer_tables(boxes: Boxes, b: str) -> str:
 @pytest.mark.slow
 def test_peer_tables_are_reloaded_on_sighup_and_their_credentials_show_nowhere(boxes: Boxes, tmp_path: Path) -> None:
     config = tmp_path / "camstream.toml"
-    # Peer b is given a token, which opens one camera's video there, not its camera list: b is down, saying why.
+    # Peer b is given a token it never made: b is down, saying why.
     config.write_text(peer_tables(boxes, f'token = "{TOKEN}"'))
     hub = boxes.start([sys.executable, "-m", "webapp", "--config", str(config)], env())
     seen: list[str] = []

@@ -2,10 +2,12 @@
 
 In order: the ``Host`` is one camstream answers to (DNS rebinding); a CORS
 preflight from an allowed origin is answered; the requester is found (a
-session cookie, HTTP Basic, or a ``?token=``); the endpoint is one that
-requester may use; a request that changes something comes from camstream's
-own page. Cameras a requester may not see are filtered out where cameras
-are listed (:func:`webapp.api.common.all_cameras`).
+session cookie, HTTP Basic, or a token as ``?token=`` or ``Authorization:
+Bearer``); the endpoint is one that requester may use (a camera's token:
+its live video; a peer token, which a hub holds: every camera, read only);
+a request that changes something comes from camstream's own page.
+Cameras a requester may not see are filtered out where cameras are listed
+(:func:`webapp.api.common.all_cameras`).
 """
 
 from __future__ import annotations
@@ -22,11 +24,12 @@ from flask import Flask, Response, current_app, g, redirect, request, session, u
 from ..api.errors import json_error
 from .lockout import Locked
 from .state import Auth, auth_of
-from .users import ADMIN, USER_PATTERN, User
+from .tokens import Token
+from .users import ADMIN, USER_PATTERN, VIEWER, User
 
 log = logging.getLogger("camstream.auth")
 
-OPEN, SESSION, BASIC, TOKEN, NOBODY = "open", "session", "basic", "token", "nobody"
+OPEN, SESSION, BASIC, TOKEN, PEER, NOBODY = "open", "session", "basic", "token", "peer token", "nobody"
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 # The name token guesses are counted under (no user name can look like it).
 TOKEN_TRIES = "(token)"
@@ -45,6 +48,12 @@ PAGES = {"page.index", "compat.octopi_page", "events.page"}
 # Only an admin: what changes or deletes, and the server-wide numbers.
 ADMIN_ONLY = {"metrics.metrics", "events.delete", "auth.tokens", "auth.create_token", "auth.revoke_token",
               "zones.zones", "zones.save_zones"}
+# What a peer token (a hub's credential) reads besides live video: the camera list and status, the events and
+# their files, recordings; all of it GET or HEAD. Never a page (it signs no browser in), nor what is an admin's.
+PEER_READS = {"status.cameras_status", "status.camera_status", "events.events", "events.event", "events.snapshot",
+              "events.clip", "events.peer_event_file", "recordings.recordings", "recordings.download",
+              "detection.detections", "webrtc.webrtc_status", "compat.state", "auth.me"}
+PEER_METHODS = ("GET", "HEAD")
 CORS_METHODS = "GET, HEAD"
 CORS_HEADERS = "Authorization, Last-Event-ID, Cache-Control"
 
@@ -178,7 +187,8 @@ def identify() -> Principal | Response:
             return unauthorized("wrong user name or password")
         auth.lockout.succeeded(address, name)
         return Principal(user.name, user.role, user.cameras, BASIC, fingerprint(user))
-    token = request.args.get("token")
+    token = credentials.token if credentials is not None and credentials.type == "bearer" else None
+    token = token or request.args.get("token")
     if token:
         address = request.remote_addr or "?"
         waiting = auth.lockout.retry_after(address, TOKEN_TRIES)
@@ -189,14 +199,21 @@ def identify() -> Principal | Response:
             log.warning("a token that is not one (or was revoked) was tried from %s", address)
             log_lock(auth.lockout.failed(address, TOKEN_TRIES))
             return unauthorized("this token is not valid (revoked, or never made)")
-        return Principal(f"token {found.id}", TOKEN, frozenset({found.camera}), TOKEN, found.id)
+        return token_principal(found)
     return ANONYMOUS
+
+
+def token_principal(token: Token) -> Principal:
+    """A camera's token sees that camera; a peer token is a viewer of every camera (what it may ask: :func:`authorize`)."""
+    if token.peer:
+        return Principal(f"peer token {token.id}", VIEWER, None, PEER, token.id)
+    return Principal(f"token {token.id}", TOKEN, frozenset({token.camera}), TOKEN, token.id)
 
 
 def still_allowed(who: Principal) -> Callable[[], bool] | None:
     """A check that what let ``who`` in still holds, for a stream to run on; None where nothing can end it."""
     auth = auth_of_app()
-    if who.via == TOKEN:
+    if who.via in (TOKEN, PEER):
         return lambda: auth.tokens.alive(who.proof)
     if who.via not in (SESSION, BASIC):
         return None
@@ -242,6 +259,9 @@ def authorize(who: Principal) -> Response | None:
         return unauthorized("sign in first: a session, HTTP Basic, or a token for this camera")
     if who.via == TOKEN and not live:
         return json_error(403, "a token opens only its camera's streams and snapshots")
+    if who.via == PEER and (request.method not in PEER_METHODS or endpoint in ADMIN_ONLY
+                            or not (live or endpoint in PEER_READS)):
+        return json_error(403, "a peer token only reads this box's cameras, streams and events")
     if endpoint in ADMIN_ONLY and not who.admin:
         return json_error(403, "only an admin may do this")
     return None

@@ -1,4 +1,9 @@
-"""Read-only tokens for embedding one camera's stream or snapshot in another page (``?token=``).
+"""Read-only tokens for embedding one camera's stream or snapshot in another page (``?token=``), and peer
+tokens, which let a hub (webapp/runtime/peers.py) read every camera of this box.
+
+A peer token's camera is :data:`PEER_CAMERA`, which no camera can be named
+(a camera's name starts with a letter or digit), so an old camstream that
+reads the file sees a token for no camera, never one for all of them.
 
 A token is shown once, when it is made; the file keeps its SHA-256 (a
 token is 192 random bits, so a fast hash is enough), its camera, a label
@@ -36,6 +41,8 @@ MAX_LABEL = 100
 MAX_FILE_BYTES = 2 * 1024 * 1024
 FIELDS = frozenset(("id", "camera", "label", "created", "digest"))
 _DIGEST = re.compile(r"[0-9a-f]{64}")
+# The camera of a peer token: every camera, read-only (webapp/auth/guard.py says which routes).
+PEER_CAMERA = "*"
 
 
 @dataclass(frozen=True)
@@ -46,8 +53,13 @@ class Token:
     created: float
     digest: str
 
+    @property
+    def peer(self) -> bool:
+        """A peer token: read-only, every camera (a hub's credential), not one camera's."""
+        return self.camera == PEER_CAMERA
+
     def as_json(self) -> dict[str, object]:
-        """What anyone may see of a token: everything but its digest."""
+        """What anyone may see of a token: everything but its digest (a peer token's camera is ``*``)."""
         return {"id": self.id, "camera": self.camera, "label": self.label, "created": round(self.created, 3)}
 
 
@@ -79,7 +91,8 @@ class TokenStore:
         return sorted(self._current().values(), key=lambda token: token.created)
 
     def create(self, camera: str, label: str = "") -> tuple[Token, str]:
-        """A new token for ``camera``: the record, and the token itself (shown once, kept nowhere)."""
+        """A new token for ``camera`` (:data:`PEER_CAMERA` for a peer token): the record, and the token itself
+        (shown once, kept nowhere)."""
         label = label.strip()[:MAX_LABEL]
         secret = PREFIX + secrets.token_urlsafe(24)
         token = Token(secrets.token_hex(6), camera, label, time.time(), digest_of(secret))

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ..auth.state import TOKENS_FILE
-from ..auth.tokens import TokenStore
+from ..auth.tokens import PEER_CAMERA, Token, TokenStore
 from ..auth.users import hash_password
 from ..config.layers import gather
 from ..config.plan import make_plan
@@ -45,10 +45,14 @@ def token_command(argv: Sequence[str]) -> int:
     server = Parser(add_help=False)
     server.add_argument("--config", metavar="FILE", help="the server's config file")
     server.add_argument("--storage", metavar="DIR", help="the server's data folder (default: its storage)")
-    parser = Parser(prog="camstream token", description="Read-only tokens for embedding one camera (?token=).")
+    parser = Parser(prog="camstream token", description="Read-only tokens: for embedding one camera (?token=), "
+                    "or, with --peer, for a hub that shows every camera of this box.")
     actions = parser.add_subparsers(dest="action", required=True, parser_class=Parser)
-    create = actions.add_parser("create", parents=[server], help="make a token for a camera; it is shown this once")
-    create.add_argument("camera")
+    create = actions.add_parser("create", parents=[server], help="make a token for a camera (or, with --peer, for a "
+                                "hub); it is shown this once")
+    create.add_argument("camera", nargs="?", help="the camera it opens (not with --peer)")
+    create.add_argument("--peer", action="store_true",
+                        help="a peer token: a hub's credential, reading every camera, its streams and events")
     create.add_argument("--label", default="", help="what it is for (a dashboard's name)")
     actions.add_parser("list", parents=[server], help="the tokens there are (never the tokens themselves)")
     revoke = actions.add_parser("revoke", parents=[server], help="revoke a token by its id")
@@ -60,21 +64,22 @@ def token_command(argv: Sequence[str]) -> int:
         plan = make_plan(gather(given))
         store = TokenStore(Path(plan.storage) / TOKENS_FILE)
         if args.action == "create":
-            if args.camera not in plan.cameras:
+            if args.peer == (args.camera is not None):
+                return fail("name a camera, or give --peer (a token for a hub), not both" if args.peer
+                            else "name the camera the token opens, or give --peer for a hub's token")
+            if not args.peer and args.camera not in plan.cameras:
                 return fail(f"no camera named {args.camera!r} (there are: {', '.join(plan.cameras)})")
-            token, secret = store.create(args.camera, args.label)
+            token, secret = store.create(PEER_CAMERA if args.peer else args.camera, args.label)
             if store.damaged_as is not None:
                 print(f"the tokens file was damaged: set aside as {store.damaged_as.name}", file=sys.stderr)
-            print(f"token {token.id} for camera {token.camera} (shown once, keep it):\n{secret}\n"
-                  f"stream:   /video_feed/{token.camera}?token={secret}\n"
-                  f"snapshot: /snapshot/{token.camera}.jpg?token={secret}")
+            print(made(token, secret))
         elif args.action == "list":
             tokens = store.all()
             if store.damaged_as is not None:
                 return fail(f"the tokens file {store.path.absolute()} was damaged: set aside as "
                             f"{store.damaged_as.name}; there are no tokens now (make new ones)")
             for token in tokens:
-                print(f"{token.id}  {token.camera}  {token.label}")
+                print(f"{token.id}  {token.camera}  {token.label}")  # a peer token's camera: *
             if not tokens:
                 # Say where: a --storage or --config other than the server's finds none, and must not look fine.
                 found = "no tokens in" if store.path.exists() else "no tokens file at"
@@ -87,6 +92,17 @@ def token_command(argv: Sequence[str]) -> int:
     except (ValueError, OSError) as exc:
         return fail(str(exc))
     return 0
+
+
+def made(token: Token, secret: str) -> str:
+    """What ``token create`` prints: the token, once, and where it goes."""
+    if token.peer:
+        return (f"peer token {token.id} (every camera, read only; shown once, keep it):\n{secret}\n"
+                f"on the hub: --peer NAME=http://THIS-BOX:PORT/?token={secret}\n"
+                f"   or:      [peers.NAME] url = \"http://THIS-BOX:PORT\" and token = \"{secret}\"")
+    return (f"token {token.id} for camera {token.camera} (shown once, keep it):\n{secret}\n"
+            f"stream:   /video_feed/{token.camera}?token={secret}\n"
+            f"snapshot: /snapshot/{token.camera}.jpg?token={secret}")
 
 
 def quiet_store_log() -> None:

@@ -9,7 +9,8 @@ interface. ``--no-mdns`` (``MDNS = false``) turns both off. An admin of a
 hub sees the boxes found that are not yet its peers (``/api/boxes/found``,
 listed on the page by static/boxes-found.js), with the ``--peer`` line and
 the ``[peers.NAME]`` table that would add each; the credential (a user of
-that box) is the admin's to fill in, never announced.
+that box, or a peer token made on that box: ``camstream token create
+--peer``) is the admin's to fill in, never announced.
 
 Nothing here runs without a served port (:func:`start`, called once the
 server listens): a test's ``create_app`` announces nothing. Resolving a
