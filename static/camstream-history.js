@@ -233,6 +233,31 @@
     source.addEventListener("event_start", refresh);
     source.addEventListener("event_end", refresh);
   }
+  // A hub's peer cameras are not among the page's recorders: added from /api/cameras, with a timeline for
+  // each that has recordings (the peer's, listed through the hub).
+  function addPeerCameras() {
+    fetch("api/cameras").then(function (response) { return response.json(); }).then(function (body) {
+      var peers = (body.cameras || []).filter(function (camera) {
+        return camera.peer && !cameraSelect.querySelector('option[value="' + CSS.escape(camera.name) + '"]');
+      });
+      peers.forEach(function (camera) { cameraSelect.appendChild(element("option", { value: camera.name }, camera.name)); });
+      if (main.dataset.camera && !cameraSelect.value) {
+        cameraSelect.value = main.dataset.camera;
+        if (cameraSelect.value) load();
+      }
+      peers.forEach(function (camera) {
+        fetch("api/recordings?" + new URLSearchParams({ camera: camera.name, limit: "1" }))
+          .then(function (response) { return response.json(); }).then(function (found) {
+            if (!(found.recordings || []).length || continuous.indexOf(camera.name) >= 0) return;
+            continuous.push(camera.name);
+            zoomSelect.closest("label").hidden = false;
+            showTimelines();
+          });
+      });
+    }).catch(function () {});
+  }
+
   load();
   showTimelines();
+  addPeerCameras();
 })();

@@ -7,6 +7,7 @@ that password must never show at the hub.
 from __future__ import annotations
 
 import base64
+import contextlib
 import inspect
 import io
 import json
@@ -244,6 +245,27 @@ def test_a_peer_answering_garbage_is_down_and_bounded(body: bytes, error: str) -
         server.server_close()
     assert link.health.as_dict()["up"] is False and link.health.as_dict()["error"] == error
     assert added == [] and link.cameras == {}
+
+
+def test_a_peer_answering_what_is_not_http_is_down_with_a_reason() -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def answer() -> None:
+        with contextlib.suppress(OSError):
+            connection, _ = listener.accept()
+            with connection:
+                connection.recv(65536)
+                connection.sendall(b"SSH-2.0-OpenSSH_9.2\r\n" + b"\x00" * 64)
+
+    threading.Thread(target=answer, daemon=True).start()
+    try:
+        link = PeerLink(PeerSpec("junk", f"http://127.0.0.1:{listener.getsockname()[1]}"), threading.Lock(),
+                        lambda _: None, lambda _: None, {})
+        link.poll()
+    finally:
+        listener.close()
+    assert link.health.as_dict()["up"] is False
+    assert link.health.as_dict()["error"].startswith("it answered garbage (")
 
 
 def read_mse(ws: websocket.WebSocket, fragments: int) -> tuple[dict, bytes, list[bytes]]:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, Response, abort, jsonify, request
+from flask import Blueprint, Response, abort, current_app, jsonify, request
 
 from camera import mjpeg
 from camera.record import MAX_EXPORT_SECONDS, playback
 from camera.record.playback import export
 
+from ..runtime.peer_recordings import merged, peer_recordings, peer_stream
+from ..runtime.registry import runtime_of
 from .common import NO_STORE, get_camera, visible_names
 from .stored import busy, made, playbacks, query_limit, query_time, storage
 
@@ -20,21 +22,32 @@ bp = Blueprint("recordings", __name__)
 def recordings() -> Response:
     """Stored segments, oldest first: ``?camera=&start=&end=&limit=``."""
     name = request.args.get("camera") or None
-    camera = get_camera(name).name if name else None
+    chosen = get_camera(name) if name else None
+    camera = chosen.name if chosen else None
     start, end = query_time("start"), query_time("end")
     _check_order(start, end)
-    found = storage().index.segments(camera, start, end, limit=query_limit(1000, 10000), cameras=visible_names())
-    return jsonify(recordings=[{**segment.as_json(),
-                                "playback": f"/playback/{segment.camera}?start={segment.start:.3f}"}
-                               for segment in found])
+    limit, runtime = query_limit(1000, 10000), runtime_of(current_app)
+    # A peer camera's, or every peer's too (webapp/runtime/peer_recordings.py); a hub may record nothing itself.
+    remote = peer_recordings(runtime.peers, chosen, start, end, limit, visible_names())
+    if remote is not None and (chosen is not None or runtime.recording.storage is None):
+        return jsonify(recordings=remote)
+    found = storage().index.segments(camera, start, end, limit=limit, cameras=visible_names())
+    return jsonify(recordings=merged([{**segment.as_json(),
+                                       "playback": f"/playback/{segment.camera}?start={segment.start:.3f}"}
+                                      for segment in found], remote or [], limit))
 
 
 @bp.get("/playback/<name>")
 def play(name: str) -> Response:
     """``name``'s recording from ``?start=T`` (the oldest kept by default) as MJPEG, paced as recorded."""
     camera = get_camera(name)
-    store = storage()
     start = query_time("start")
+    relayed = peer_stream(camera, runtime_of(current_app).peers, "/playback/{}",
+                          {"start": f"{start:.3f}"} if start is not None else {}, request.headers,
+                          f"nothing of camera {camera.name!r} is recorded")
+    if relayed is not None:
+        return relayed
+    store = storage()
     if start is None:
         oldest = store.index.segments(camera.name, limit=1)
         if not oldest:
@@ -62,6 +75,12 @@ def download(name: str) -> Response:
     assert start is not None and end is not None
     if end - start > MAX_EXPORT_SECONDS:
         abort(400, description=f"one download covers at most {MAX_EXPORT_SECONDS:g} s; ask for several")
+    nothing = f"nothing of camera {camera.name!r} is recorded between {start:.3f} and {end:.3f}"
+    relayed = peer_stream(camera, runtime_of(current_app).peers, "/api/recordings/{}.mp4",
+                          {"start": f"{start:.3f}", "end": f"{end:.3f}"}, request.headers, nothing,
+                          f"{camera.name}-{int(start)}-{int(end)}.mp4")
+    if relayed is not None:
+        return relayed  # the peer's file, read from it as it comes, ranges passed through
     store = storage()
     segments = store.index.segments(camera.name, start, end)
 
@@ -71,7 +90,7 @@ def download(name: str) -> Response:
     # Made once and kept a while: a player's range requests (each seek) read the same file.
     return made(store.exports.folder / store.exports.name(camera.name, start, end, segments), make,
                 f"{camera.name}-{int(start)}-{int(end)}.mp4",
-                f"nothing of camera {camera.name!r} is recorded between {start:.3f} and {end:.3f}")
+                nothing)
 
 
 def _check_order(start: float | None, end: float | None) -> None:

@@ -18,6 +18,7 @@ A peer that is down or slow is left out of a list, never stalls it.
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import threading
@@ -84,6 +85,8 @@ class PeerAccess:
         except urllib.error.HTTPError as exc:
             exc.close()
             raise PeerRequestError(f"peer {self.name} answered HTTP {exc.code}", exc.code) from None
+        except http.client.HTTPException as exc:  # what urllib does not wrap: an answer that is not HTTP
+            raise PeerRequestError(f"peer {self.name} answered garbage ({type(exc).__name__})") from None
         except (urllib.error.URLError, OSError, ValueError) as exc:
             reason = self.redactor.redact(str(getattr(exc, "reason", exc)))
             raise PeerRequestError(f"could not reach peer {self.name}: {reason}") from None
@@ -235,7 +238,7 @@ def _events_of(access: PeerAccess, params: Mapping[str, str]) -> list[dict[str, 
     response = access.open("/api/events", {key: value for key, value in params.items() if value})
     try:
         body = response.read(MAX_LIST_JSON + 1)
-    except OSError as exc:
+    except (OSError, http.client.HTTPException) as exc:
         raise PeerRequestError(f"peer {access.name}: {access.redactor.redact(str(exc))}") from None
     finally:
         response.close()
@@ -272,7 +275,7 @@ def fetch_file(access: PeerAccess, event_id: int, file: str, params: Mapping[str
     response = access.open(f"/api/events/{event_id}")
     try:
         event = json.loads(response.read(MAX_EVENT + 1))
-    except ValueError:
+    except (ValueError, OSError, http.client.HTTPException):
         raise PeerRequestError(f"peer {access.name}'s event is not a camstream's JSON") from None
     finally:
         response.close()
@@ -288,7 +291,7 @@ def fetch_file(access: PeerAccess, event_id: int, file: str, params: Mapping[str
         try:
             while chunk := response.read(CHUNK):
                 yield chunk
-        except OSError:
+        except (OSError, http.client.HTTPException):
             return  # the peer went away mid-file: the client sees a short file, as from any upstream
         finally:
             response.close()

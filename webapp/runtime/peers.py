@@ -16,6 +16,7 @@ unless a peer is given.
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import threading
@@ -188,6 +189,8 @@ class PeerLink:
         except urllib.error.HTTPError as exc:
             exc.close()
             raise PeerError(f"it answered HTTP {exc.code} {exc.reason}") from None
+        except http.client.HTTPException as exc:  # not HTTP at all (urllib does not wrap it)
+            raise PeerError(f"it answered garbage ({type(exc).__name__})") from None
         except (urllib.error.URLError, OSError, ValueError) as exc:
             reason = getattr(exc, "reason", exc)
             raise PeerError(f"could not reach it: {self._redactor.redact(str(reason))}") from None
