@@ -612,13 +612,18 @@ def test_an_rtsp_cameras_transport_is_taken_off_its_url(rtsp):
         shutdown(app)
 
 
-def test_camstreams_own_reader_takes_rtsp_over_tcp_and_ffmpegs_takes_it_over_udp(rtsp, serve_app):
-    site = serve_app({"CAMERAS": {"tcp": rtsp.url("av"), "udp": rtsp.url("av?transport=udp")}, "IDLE_TIMEOUT": 30})
-    for name, reader in (("tcp", "camstream"), ("udp", "ffmpeg")):
-        ws = mse(site, name)
-        try:
-            header, init, fragments = receive_stream(ws, 10)
-            assert "mp4a.40.2" in header["codecs"] and init[4:8] == b"ftyp" and len(fragments) == 10
-            assert status_of(site, name)["video"]["reader"] == reader
-        finally:
-            ws.close()
+def test_camstreams_own_reader_takes_rtsp_over_tcp_and_ffmpegs_takes_it_over_udp(serve_app):
+    server = RtspServer()  # a camera of its own: the module's has served twenty tests' clients before this one
+    try:
+        site = serve_app({"CAMERAS": {"tcp": server.url("av"), "udp": server.url("av?transport=udp")},
+                          "IDLE_TIMEOUT": 30})
+        for name, reader in (("tcp", "camstream"), ("udp", "ffmpeg")):
+            ws = mse(site, name)
+            try:
+                header, init, fragments = receive_stream(ws, 10)
+                assert "mp4a.40.2" in header["codecs"] and init[4:8] == b"ftyp" and len(fragments) == 10
+                assert status_of(site, name)["video"]["reader"] == reader
+            finally:
+                ws.close()
+    finally:
+        server.stop()
