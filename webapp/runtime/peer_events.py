@@ -235,7 +235,15 @@ def listed(accesses: Collection[PeerAccess], params: Mapping[str, str], limit: i
 
 
 def _events_of(access: PeerAccess, params: Mapping[str, str]) -> list[dict[str, Any]]:
-    response = access.open("/api/events", {key: value for key, value in params.items() if value})
+    events = list_of(access, "/api/events", params, "events")
+    found = [renamed(access.name, "event", event) for event in events]
+    return [event for event in found if event is not None and isinstance(event.get("start"), int | float)]
+
+
+def list_of(access: PeerAccess, path: str, params: Mapping[str, str], key: str) -> list[dict[str, Any]]:
+    """The objects of the list ``key`` of a peer's JSON at ``path`` (``/api/events``: ``events``), read
+    within MAX_LIST_JSON bytes; a PeerRequestError, naming no credential, for anything else."""
+    response = access.open(path, {name: value for name, value in params.items() if value})
     try:
         body = response.read(MAX_LIST_JSON + 1)
     except (OSError, http.client.HTTPException) as exc:
@@ -243,15 +251,14 @@ def _events_of(access: PeerAccess, params: Mapping[str, str]) -> list[dict[str, 
     finally:
         response.close()
     if len(body) > MAX_LIST_JSON:
-        raise PeerRequestError(f"peer {access.name}'s events are over {MAX_LIST_JSON} bytes")
+        raise PeerRequestError(f"peer {access.name}'s {key} are over {MAX_LIST_JSON} bytes")
     try:
-        events = json.loads(body)["events"]
+        found = json.loads(body)[key]
+        if not isinstance(found, list):
+            raise TypeError
     except (ValueError, KeyError, TypeError):
-        raise PeerRequestError(f"peer {access.name}'s events are not a camstream's JSON") from None
-    if not isinstance(events, list):
-        return []
-    found = [renamed(access.name, "event", event) for event in events if isinstance(event, dict)]
-    return [event for event in found if event is not None and isinstance(event.get("start"), int | float)]
+        raise PeerRequestError(f"peer {access.name}'s {key} are not a camstream's JSON") from None
+    return [item for item in found if isinstance(item, dict)]
 
 
 def merged(local: list[dict[str, Any]], remote: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:

@@ -18,7 +18,6 @@ never a 500 and never with the hub's credential.
 from __future__ import annotations
 
 import http.client
-import json
 import logging
 from collections.abc import Collection, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -31,7 +30,7 @@ from camera import BaseCamera
 from camera.sources.peer import PeerCamera
 
 from ..config.values import NAME_PATTERN
-from .peer_events import CHUNK, MAX_LIST_JSON, PeerAccess, PeerRequestError, Peers
+from .peer_events import CHUNK, PeerAccess, PeerRequestError, Peers, list_of
 
 log = logging.getLogger("camstream.peers")
 
@@ -61,22 +60,7 @@ def _renamed(peer: str, segment: Mapping[str, Any]) -> dict[str, Any] | None:
 
 
 def _recordings_of(access: PeerAccess, params: Mapping[str, str]) -> list[dict[str, Any]]:
-    response = access.open("/api/recordings", {key: value for key, value in params.items() if value})
-    try:
-        body = response.read(MAX_LIST_JSON + 1)
-    except (OSError, http.client.HTTPException) as exc:
-        raise PeerRequestError(f"peer {access.name}: {access.redactor.redact(str(exc))}") from None
-    finally:
-        response.close()
-    if len(body) > MAX_LIST_JSON:
-        raise PeerRequestError(f"peer {access.name}'s recordings are over {MAX_LIST_JSON} bytes")
-    try:
-        segments = json.loads(body)["recordings"]
-        if not isinstance(segments, list):
-            raise TypeError
-    except (ValueError, KeyError, TypeError):
-        raise PeerRequestError(f"peer {access.name}'s recordings are not a camstream's JSON") from None
-    found = [_renamed(access.name, segment) for segment in segments if isinstance(segment, dict)]
+    found = [_renamed(access.name, segment) for segment in list_of(access, "/api/recordings", params, "recordings")]
     return [segment for segment in found if segment is not None]
 
 
