@@ -160,8 +160,10 @@ class EventHub:
     def _state_changed(self, camera: BaseCamera, state: str) -> None:
         if self.cameras.get(camera.name) is not camera:
             return
-        self.log.publish("state", camera.name, {"camera": camera.name, "state": state,
-                                                "time": round(time.time(), 3), "last_error": camera.status()["last_error"]})
+        status = camera.status()
+        self.log.publish("state", camera.name, {"camera": camera.name, "state": state, "time": round(time.time(), 3),
+                                                "last_error": status["last_error"],
+                                                "reached": status["frames_captured"] > 0})
 
     def _result(self, camera: BaseCamera, result: Any) -> None:
         if self.cameras.get(camera.name) is not camera:

@@ -119,9 +119,9 @@
       if (kind !== "state" && kind !== "status") return;
       var camera = kind === "state" ? data.camera : data.name;
       var key = stateKey(server, camera), known = states.get(key) || {};
-      // Reached: it streamed since the server started (status's frames_captured); unknown from a state alone.
-      var reached = data.state === "streaming" || known.reached === true ||
-        (typeof data.frames_captured === "number" ? data.frames_captured > 0 : known.reached);
+      // Reached: it streamed since the server started (a state's `reached`, a status's frames_captured).
+      var reached = data.state === "streaming" || known.reached === true || (typeof data.reached === "boolean" ?
+        data.reached : typeof data.frames_captured === "number" ? data.frames_captured > 0 : known.reached);
       var now = { state: data.state, reason: data.last_error || "", reached: reached };
       states.set(key, now);
       waitingViews.get(server).forEach(function (view) { if (view.camera === camera) view.cameraState(now); });
