@@ -36,9 +36,23 @@ def children(pid: int) -> list[int]:
     """The processes ``pid`` started (its detector worker)."""
     found = []
     for task in os.listdir(f"/proc/{pid}/task"):
-        text = Path(f"/proc/{pid}/task/{task}/children").read_text()
+        try:
+            text = Path(f"/proc/{pid}/task/{task}/children").read_text()
+        except FileNotFoundError:  # a thread that ended since the listing
+            continue
         found += [int(child) for child in text.split()]
     return found
+
+
+def cpu_of(pids: list[int]) -> float:
+    """The CPU seconds of those of ``pids`` still running (a worker the server replaced is gone)."""
+    total = 0.0
+    for pid in pids:
+        try:
+            total += cpu_seconds(pid)
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
 
 
 class ResultPoller:
@@ -81,9 +95,9 @@ def run_variant(name: str, spec: str | None, upstream_port: str, args: argparse.
     server = Process(pinned(0, command), r"open http://localhost:(\d+)/", stream="stderr")
     base = f"http://127.0.0.1:{server.match.group(1)}"
     try:
-        urllib.request.urlopen(f"{base}/snapshot/cam.jpg", timeout=10).read()
+        urllib.request.urlopen(f"{base}/snapshot/cam.jpg", timeout=60).read()
         workers = children(server.pid)
-        worker_cpu = sum(cpu_seconds(pid) for pid in workers)
+        worker_cpu = cpu_of(workers)
         poller = ResultPoller(f"{base}/api/cameras/cam/detections") if spec else None
         if poller is not None:
             # The detector's first result: from here on it runs as it will (a busy machine starts it late).
@@ -95,7 +109,7 @@ def run_variant(name: str, spec: str | None, upstream_port: str, args: argparse.
         result = scenario(server, f"{base}/video_feed/cam", name, args.viewers, args.seconds)
         wall = time.monotonic() - started
         results = poller.stop() if poller else []
-        worker_cpu = sum(cpu_seconds(pid) for pid in workers) - worker_cpu
+        worker_cpu = cpu_of(workers) - worker_cpu
     finally:
         server.stop()
     measured = [r for r in results if r["seq"] not in warm]
@@ -124,8 +138,8 @@ def table(rounds: list[list[dict]], command: str, meta: str) -> str:
     def fmt(value: object) -> str:
         return "–" if value is None else str(value)
 
-    def signed(value: float) -> str:
-        return f"+{value}" if value > 0 else str(value)
+    def signed(value: float | None) -> str:
+        return fmt(value) if value is None or value <= 0 else f"+{value}"
 
     lines = [
         "## Detection beside 200 viewers",
@@ -142,10 +156,11 @@ def table(rounds: list[list[dict]], command: str, meta: str) -> str:
         baseline = results[0]["fast"]["age_ms_p99"]
         for result in results:
             fast = result["fast"]
-            result["delta"] = round(fast["age_ms_p99"] - baseline, 1)
+            ages = (fast["age_ms_p99"], baseline)
+            result["delta"] = None if None in ages else round(ages[0] - ages[1], 1)
             lines.append(
                 f"| {number} | {result['detector']} | {fast['served']}/{fast['viewers']} | {fast['fps_median']} "
-                f"| {fast['fps_p5']} | {fmt(fast['age_ms_p50'])} / {fmt(fast['age_ms_p99'])} | {signed(result['delta'])} "
+                f"| {fmt(fast['fps_p5'])} | {fmt(fast['age_ms_p50'])} / {fmt(fast['age_ms_p99'])} | {signed(result['delta'])} "
                 f"| {result['server_cpu_percent']} | {fmt(result['detector_cpu_percent'])} "
                 f"| {fmt(result['results_per_second'])} | {fmt(result['inference_ms_p50'])} / "
                 f"{fmt(result['inference_ms_p99'])} | {fmt(result['result_age_ms_p50'])} / {fmt(result['result_age_ms_p99'])} |")

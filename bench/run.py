@@ -82,7 +82,7 @@ class Process:
                     found.set()
 
         threading.Thread(target=scan, daemon=True).start()
-        if not found.wait(30):
+        if not found.wait(60):
             self.stop()
             raise RuntimeError(f"{shlex.join(command)} never printed {pattern!r}")
 
