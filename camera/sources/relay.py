@@ -45,13 +45,18 @@ class HttpCamera(PacketCamera):
             yield from super().frames()
             return
         self.media.refuse("an MJPEG stream is relayed as it came")
-        yield from relayed_parts(response, content_type, self.source)
+        yield from relayed_parts(response, content_type, self.source, self._read_timeout)
+
+    @property
+    def _read_timeout(self) -> float:
+        """A camera allowed longer than HTTP_TIMEOUT between pictures (``--stall-timeout``) is read that long."""
+        return max(HTTP_TIMEOUT, self.stall_timeout)
 
     def _request(self) -> HTTPResponse:
         url, headers = split_credentials(self.url)
         headers["User-Agent"] = "camstream"
         try:
-            return opener.open(urllib.request.Request(url, headers=headers), timeout=HTTP_TIMEOUT)
+            return opener.open(urllib.request.Request(url, headers=headers), timeout=self._read_timeout)
         except urllib.error.HTTPError as exc:
             exc.close()
             raise SourceError(f"{self.source} answered HTTP {exc.code} {exc.reason}") from None
@@ -98,15 +103,17 @@ def split_credentials(url: str) -> tuple[str, dict[str, str]]:
     return bare, {"Authorization": f"Basic {token}"}
 
 
-def relayed_parts(response: HTTPResponse, content_type: str, source: str) -> Iterator[bytes]:
+def relayed_parts(response: HTTPResponse, content_type: str, source: str,
+                  timeout: float = HTTP_TIMEOUT) -> Iterator[bytes]:
     """The JPEGs of an MJPEG response, byte for byte, as they come; what goes wrong a SourceError naming
-    ``source``; the response closed when they end or are no longer taken."""
+    ``source`` (``timeout``: the response's read timeout, for the message); the response closed when they end or
+    are no longer taken."""
     try:
         yield from mjpeg.read_parts(response, mjpeg.boundary_from_content_type(content_type))
     except mjpeg.MjpegError as exc:
         raise SourceError(f"{source}: {exc}") from None
     except TimeoutError:
-        raise SourceError(f"{source} sent nothing for {HTTP_TIMEOUT:g} s") from None
+        raise SourceError(f"{source} sent nothing for {timeout:g} s") from None
     except OSError as exc:
         raise SourceError(f"lost the connection to {source}: {exc.strerror or exc}") from None
     finally:

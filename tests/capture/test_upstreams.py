@@ -144,6 +144,26 @@ def test_a_source_is_back_only_with_a_picture():
     assert frame is not None and frame.jpeg == JPEG
 
 
+def test_a_camera_slower_than_its_stall_timeout_is_reopened_and_one_given_longer_is_read_on(monkeypatch):
+    # A time-lapse camera: one picture a second, with the HTTP read timeout (4 s) made 0.5 s to keep this short.
+    monkeypatch.setattr("camera.sources.relay.HTTP_TIMEOUT", 0.5)
+    with UpstreamServer([JPEG], fps=1) as hasty_upstream, UpstreamServer([JPEG], fps=1) as patient_upstream:
+        hasty = create_camera("hasty", hasty_upstream.url, stall_timeout=0.5)
+        patient = create_camera("patient", patient_upstream.url, stall_timeout=2.5)
+        try:
+            with hasty.subscribe(), patient.subscribe() as viewer:
+                pictures = [viewer.next_frame(5) for _ in range(4)]
+                assert wait_until(lambda: hasty_upstream.requests >= 2, 10)
+                status, hasty_error = patient.status(), hasty.status()["last_error"]
+        finally:
+            hasty.stop()
+            patient.stop()
+    assert all(picture is not None for picture in pictures)
+    assert patient_upstream.requests == 1 and status["reconnect_attempts"] == 0, status
+    # The watchdog's "no picture ... for 0.5 s" or the read's "sent nothing for 0.5 s", whichever came first.
+    assert "for 0.5 s" in hasty_error, hasty_error
+
+
 def test_a_picture_too_large_to_decode_is_dropped_unread():
     huge = claiming_size(JPEG, 20000, 20000)
     with UpstreamServer([huge], fps=10) as upstream:

@@ -38,6 +38,14 @@ def test_the_config_argument_overrides_the_environment(monkeypatch):
     assert isinstance(cameras["default"], PatternCamera) and cameras["default"].idle_timeout == 2
 
 
+def test_the_stall_timeout_reaches_every_camera_and_a_cameras_table_beats_it(tmp_path):
+    path = tmp_path / "camstream.toml"
+    path.write_text('stall_timeout = 20\n[cameras.door]\nsource = "pattern"\n'
+                    '[cameras.lapse]\nsource = "pattern"\nstall_timeout = 90\n')
+    cameras = runtime_of(create_app({"CONFIG": str(path)})).cameras
+    assert (cameras["door"].stall_timeout, cameras["lapse"].stall_timeout) == (20, 90)
+
+
 @pytest.mark.parametrize(
     "config, error, message",
     [

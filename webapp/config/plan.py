@@ -26,7 +26,8 @@ from .values import ConfigError, camera_entries, check_name, command, names_list
 from .zones import rules_for
 
 # The options every camera built from a source string takes (see camera.create_camera).
-FRAME_OPTIONS = ("FPS", "QUALITY", "WIDTH", "HEIGHT", "IDLE_TIMEOUT", "AUDIO", "HWACCEL", "MAX_PICTURE_PIXELS")
+FRAME_OPTIONS = ("FPS", "QUALITY", "WIDTH", "HEIGHT", "IDLE_TIMEOUT", "STALL_TIMEOUT", "AUDIO", "HWACCEL",
+                 "MAX_PICTURE_PIXELS")
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
-from camera.base import MAX_IDLE_TIMEOUT
+from camera.base import MAX_IDLE_TIMEOUT, STALL_TIMEOUT
 from camera.limits import (
     MAX_FPS,
     MAX_PICTURE_PIXELS,
@@ -160,6 +160,10 @@ SETTINGS: tuple[Setting, ...] = (
     _number("HEIGHT", INT, 1, MAX_SIDE, None, f"resize frames to this height, 1-{MAX_SIDE}", camera=True),
     _number("IDLE_TIMEOUT", FLOAT, 0, MAX_IDLE_TIMEOUT, 10.0, "seconds without viewers before a camera is released",
             camera=True),
+    _number("STALL_TIMEOUT", FLOAT, 0.1, MAX_IDLE_TIMEOUT, STALL_TIMEOUT,
+            "seconds without a picture before a camera's source is reopened", camera=True,
+            more="raise it for a camera that sends a picture less often (a time-lapse camera); the camera's "
+            "status says `no picture from the source for N s` when it happens"),
     Setting("AUDIO", BOOL, True, "turn off audio: leave a camera's AAC audio out of its passed-through H.264 or "
             "H.265 video (by default it goes along)", flag="--no-audio",
             flag_value=False, camera=True, more="other audio codecs are left out, and the camera's status says so"),
