@@ -84,12 +84,13 @@ class Boxes:
         """``NAME=URL`` of a peer as the hub is given it, with the peer's password."""
         return f"{name}=http://hub:{PASSWORD}@127.0.0.1:{self.ports[name]}"
 
-    def start_peer(self, name: str) -> None:
+    def start_peer(self, name: str, wait: bool = True) -> None:
         # Peer a has an H.264 camera too (a looping file with AAC, passed through like an IP camera's).
         clip = ["--camera", f"clip={self.clip}"] if name == "a" else []
         server = self.start([sys.executable, "-m", "webapp", "--camera", "pattern=pattern", *clip,
                              "--port", str(self.ports[name]), "--user", HUB_USER, "--idle-timeout", "1"], env())
-        server.wait_for_line(r"open http://localhost:\d+/")
+        if wait:
+            server.wait_for_line(r"open http://localhost:\d+/")
         self.peers[name] = server
 
     def hub_lines(self) -> str:
@@ -110,12 +111,15 @@ def boxes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Boxes]:
 
     found = Boxes(start, {"a": free_port(), "b": free_port()}, clip=h264_aac_clip(folder / "clip.mp4", 15, 4))
     try:
+        # The peers and the hub start together: the hub finds its peers down until they answer, as it would.
         for name in found.ports:
-            found.start_peer(name)
+            found.start_peer(name, wait=False)
         peers = [f"--peer={found.peer_entry(name)}" for name in found.ports]
         found.hub = start([sys.executable, "-m", "webapp", "--source", "pattern", "--port", "0", "--idle-timeout", "1",
                            *peers], env())
         port = found.hub.wait_for_line(r"open http://localhost:(\d+)/", seen=found.hub_log).group(1)
+        for name in found.ports:
+            found.peers[name].wait_for_line(r"open http://localhost:\d+/")
         found.hub_url = f"http://127.0.0.1:{port}"
         assert wait_until(lambda: {"a.pattern", "b.pattern"} <= set(cameras(found.hub_url)), timeout=30)
         yield found

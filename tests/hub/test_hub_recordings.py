@@ -102,7 +102,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             started.append(Running([sys.executable, "-m", "webapp", "--camera", f"{camera}=pattern", "--fps", "10",
                                     *(record if name == "g" else []), "--port", str(ports[name]),
                                     "--user", HUB_USER], env(), cwd=folder))
-            started[-1].wait_for_line(r"open http://localhost:\d+/")
             found.peers[name] = started[-1]
         users = [f"--user=ada:{generate_password_hash('ada-pw')}:viewer:d.pattern",
                  f"--user=root:{generate_password_hash('root-pw')}:admin"]
@@ -111,6 +110,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         started.append(Running([sys.executable, "-m", "webapp", "--source", "pattern", "--port", "0", *users, *peers],
                                env(), cwd=folder))
         found.hub_url = "http://127.0.0.1:" + started[-1].wait_for_line(r"open http://localhost:(\d+)/").group(1)
+        for peer in found.peers.values():  # started with the hub, which finds them down until they answer
+            peer.wait_for_line(r"open http://localhost:\d+/")
         assert wait_until(lambda: {"g.pond", "d.pattern", "f.cam"} <= set(cameras(found.hub_url, ROOT)), timeout=30)
         yield found
     finally:

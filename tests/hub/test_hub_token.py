@@ -27,11 +27,17 @@ from tests.helpers import MjpegReader, decode, free_port, h264_aac_clip, wait_un
 from tests.hub.test_hub import AUTH, HUB_USER, cameras, decoded_frames, get, read_mse, sse_records
 
 
-def peer_token(storage: Path) -> str:
-    """A peer token made on the peer's storage by the command line, as its admin would."""
-    made = subprocess.run([sys.executable, "-m", "webapp", "token", "create", "--peer", "--label", "hub", "--storage",
-                           str(storage)], capture_output=True, text=True, timeout=60, env=env(), check=True)
-    return made.stdout.splitlines()[1]
+def peer_tokens(storage: dict[str, Path]) -> dict[str, str]:
+    """A peer token made on each peer's storage by the command line, as its admin would (all at once)."""
+    making = {name: subprocess.Popen([sys.executable, "-m", "webapp", "token", "create", "--peer", "--label", "hub",
+                                      "--storage", str(folder)], stdout=subprocess.PIPE, text=True, env=env())
+              for name, folder in storage.items()}
+    tokens = {}
+    for name, process in making.items():
+        out, _ = process.communicate(timeout=60)
+        assert process.returncode == 0, out
+        tokens[name] = out.splitlines()[1]
+    return tokens
 
 
 @dataclass
@@ -55,16 +61,16 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TokenHub]:
     started: list[Running] = []
     ports = {"a": free_port(), "b": free_port()}
     storage = {name: folder / name for name in ports}
-    tokens = {name: peer_token(storage[name]) for name in ports}
+    tokens = peer_tokens(storage)
     clip = h264_aac_clip(folder / "clip.mp4", 15, 4)
     own = {"a": ["--camera", "yard=pattern", "--camera", f"clip={clip}", "--detect", "yard=motion", "--record",
                  "yard=events", "--fps", "5", "--event-max-length", "2", "--pre-capture", "0", "--post-capture", "0"],
            "b": ["--camera", "pattern=pattern"]}
     try:
+        # The peers and the hub start together: the hub finds its peers down until they answer, as it would.
         for name, port in ports.items():
             started.append(Running([sys.executable, "-m", "webapp", *own[name], "--storage", str(storage[name]),
                                     "--port", str(port), "--user", HUB_USER, "--idle-timeout", "1"], env(), cwd=folder))
-            started[-1].wait_for_line(r"open http://localhost:\d+/")
         config = folder / "hub.toml"
         config.write_text(f'port = 0\nsource = "pattern"\nidle_timeout = 1\nstorage = "{folder / "h"}"\n\n'
                           f'[peers.a]\nurl = "http://127.0.0.1:{ports["a"]}"\ntoken = "{tokens["a"]}"\n\n'
@@ -72,6 +78,8 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TokenHub]:
         started.append(Running([sys.executable, "-m", "webapp", "--config", str(config)], env(), cwd=folder))
         seen: list[str] = []
         port = started[-1].wait_for_line(r"open http://localhost:(\d+)/", seen=seen).group(1)
+        for peer in started[:-1]:
+            peer.wait_for_line(r"open http://localhost:\d+/")
         found = TokenHub(f"http://127.0.0.1:{port}", started[-1], tokens, storage, ports, seen)
         assert wait_until(lambda: {"a.yard", "a.clip", "b.pattern"} <= set(cameras(found.url)), timeout=30)
         yield found
