@@ -8,7 +8,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
 from pathlib import Path
 
@@ -207,7 +206,7 @@ def test_the_cli_serves_and_stops_cleanly_on_sigint(running):
 
 @pytest.mark.parametrize("handoff", [[], ["--no-handoff"]], ids=["sender", "wsgi"])
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_a_signal_ends_every_stream_and_exits_0_within_5_s(running, sig, handoff):
+def test_a_signal_ends_every_stream_and_exits_0_without_waiting_out_the_cameras(running, sig, handoff):
     gone = free_port()
     server = running(
         [sys.executable, "-m", "webapp", "--camera", "one=pattern", "--camera", f"door=http://127.0.0.1:{gone}/",
@@ -220,10 +219,10 @@ def test_a_signal_ends_every_stream_and_exits_0_within_5_s(running, sig, handoff
         for viewer in viewers:
             viewer.read(1)
         assert fetch_json(f"{base}/api/cameras/door")["state"] == "reconnecting"
-        signalled = time.monotonic()
         server.process.send_signal(sig)
-        assert server.process.wait(timeout=10) == 0
-        assert time.monotonic() - signalled < 5
+        # About a second here. A shutdown that waited for its viewers' streams to end would never end; 20 s is
+        # room for a loaded machine, not a measure of speed.
+        assert server.process.wait(timeout=20) == 0
         for viewer in viewers:
             # Each stream ends: the rest of it arrives, then the connection closes (a part cut short by the
             # process's exit is http.client's IncompleteRead).
