@@ -3,8 +3,13 @@
     /usr/bin/python3 tests/rtsp_server.py PORT /path=PIPELINE [/other=PIPELINE ...]
 
 Each path serves its GStreamer pipeline (its payloaders named pay0, pay1,
-...), shared by every client as one camera's stream is. Prints
-``ready PORT`` once it listens (PORT 0 picks a free one).
+...) twice: at ``/path`` each client gets a pipeline of its own, and at
+``/shared/path`` every client shares one, as one camera's stream is shared
+(for a test that compares what camstream passed on with what a client of its
+own read). A pipeline of its own cannot be stalled or broken for one client by
+what another did, or by a moment's starvation on a loaded machine: a client
+that reconnects gets a fresh one. Prints ``ready PORT`` once it listens
+(PORT 0 picks a free one).
 """
 
 import sys
@@ -24,10 +29,11 @@ def main(argv: list[str]) -> None:
     mounts = server.get_mount_points()
     for spec in argv[2:]:
         path, pipeline = spec.split("=", 1)
-        factory = GstRtspServer.RTSPMediaFactory()
-        factory.set_launch(f"( {pipeline} )")
-        factory.set_shared(True)
-        mounts.add_factory(path, factory)
+        for mount, shared in ((path, False), ("/shared" + path, True)):
+            factory = GstRtspServer.RTSPMediaFactory()
+            factory.set_launch(f"( {pipeline} )")
+            factory.set_shared(shared)
+            mounts.add_factory(mount, factory)
     server.attach(None)
     print("ready", server.get_bound_port(), flush=True)
     GLib.MainLoop().run()

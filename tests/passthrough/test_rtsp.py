@@ -156,9 +156,11 @@ def test_an_mse_viewer_gets_the_codecs_the_init_segment_and_fragments_from_a_key
     assert sum(info.keyframe for info in infos) >= 2, "a keyframe every 15 frames"
 
 
-def test_the_bytes_are_the_cameras_own(site, rtsp):
+def test_the_bytes_are_the_cameras_own(rtsp, serve_app):
     """Every coded slice a viewer gets is byte for byte one the camera sent: nothing is re-encoded."""
-    direct = av.open(rtsp.url("live"), options={"rtsp_transport": "tcp"}, timeout=10)
+    # One stream for both clients (the server's shared path), as an IP camera's is.
+    site = serve_app({"CAMERAS": {"door": rtsp.url("shared/live")}, "IDLE_TIMEOUT": 2})
+    direct = av.open(rtsp.url("shared/live"), options={"rtsp_transport": "tcp"}, timeout=10)
     sent: set[bytes] = set()
     stop = threading.Event()
 
@@ -210,7 +212,7 @@ def test_a_camera_watched_only_over_mse_decodes_nothing_and_mjpeg_viewers_still_
 
 
 def test_an_h264_camera_is_recorded_by_copy_its_own_slices_with_nothing_decoded(rtsp, serve_app, tmp_path):
-    direct = av.open(rtsp.url("live"), options={"rtsp_transport": "tcp"}, timeout=10)
+    direct = av.open(rtsp.url("shared/live"), options={"rtsp_transport": "tcp"}, timeout=10)
     sent: set[bytes] = set()
     stop = threading.Event()
 
@@ -223,7 +225,7 @@ def test_an_h264_camera_is_recorded_by_copy_its_own_slices_with_nothing_decoded(
     reader = threading.Thread(target=read_direct, daemon=True)
     reader.start()
     store = tmp_path / "store"
-    site = serve_app({"CAMERAS": {"door": rtsp.url("live")}, "RECORD": {"door": "continuous"}, "SEGMENT_SECONDS": 1,
+    site = serve_app({"CAMERAS": {"door": rtsp.url("shared/live")}, "RECORD": {"door": "continuous"}, "SEGMENT_SECONDS": 1,
                       "STORAGE": str(store), "MIN_FREE": 0})
     recordings = lambda: get_json(f"{site}/api/recordings?camera=door")[1]["recordings"]
     try:
