@@ -336,7 +336,7 @@ def run(args: argparse.Namespace) -> str:
     width, height = (int(n) for n in args.size.split("x"))
     sys.setswitchinterval(0.0002)  # a reader thread that wakes must not wait 5 ms for the GIL
     camera = rtsp_server(width, height, args.bitrate // 1000)
-    url = f"rtsp://127.0.0.1:{camera.match.group(1)}/cam"
+    url = f"rtsp://127.0.0.1:{camera.match.group(1)}/shared/cam"
     servers: dict[str, Process] = {}
     mse: dict[str, MseClient] = {}
     with tempfile.TemporaryDirectory() as folder:

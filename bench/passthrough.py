@@ -220,7 +220,7 @@ def run(args: argparse.Namespace) -> str:
     source = Path(args.source_dir) / f"camstream-bench-{WIDTH}x{HEIGHT}-{args.bitrate}.h264"
     make_source(source, 10, args.bitrate)
     camera = rtsp_server(source)
-    url = f"rtsp://127.0.0.1:{camera.match.group(1)}/cam"
+    url = f"rtsp://127.0.0.1:{camera.match.group(1)}/shared/cam"
     server = Process(pinned(0, [sys.executable, "-m", "webapp", "--port", "0", "--camera", f"cam={url}",
                                 "--idle-timeout", "2", "--max-viewers", str(args.viewers + 10)]),
                      r"open http://localhost:(\d+)/", stream="stderr")

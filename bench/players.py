@@ -299,7 +299,7 @@ def run(args: argparse.Namespace) -> str:
     if not HLS_JS.exists():
         raise SystemExit("hls.js is not installed: run `npm ci --prefix tests/js`")
     camera = rtsp_server(args.bitrate // 1000)
-    rtsp = f"rtsp://127.0.0.1:{camera.match.group(1)}"
+    rtsp = f"rtsp://127.0.0.1:{camera.match.group(1)}/shared"  # one stream for every client, as a camera has
     players: list[dict] = []
     with hls_pages() as pages, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=shutil.which("chromium") or shutil.which("chromium-browser"),

@@ -204,7 +204,7 @@ def run(args: argparse.Namespace) -> str:
     make_source(main_source, 10, 4_000_000)
     make_sub_source(sub_source, 10)
     camera = rtsp_server(main_source, sub_source)
-    url = f"rtsp://127.0.0.1:{camera.match.group(1)}"
+    url = f"rtsp://127.0.0.1:{camera.match.group(1)}/shared"  # one stream a path for every client
     detect = [arg for index in range(CAMERAS) for arg in
               ("--detect", f"cam{index}=motion", "--detect-source", f"cam{index}={url}/sub{index}")]
     rows = []

@@ -105,7 +105,7 @@ def webrtc_status(base: str, name: str) -> dict:
 
 def run(args: argparse.Namespace) -> str:
     camera = rtsp_server(*args.size, args.bitrate // 1000)
-    url = f"rtsp://127.0.0.1:{camera.match.group(1)}/cam"
+    url = f"rtsp://127.0.0.1:{camera.match.group(1)}/shared/cam"
     counts = [int(count) for count in args.counts.split(",")]
     server = Process(pinned(0, [sys.executable, "-m", "webapp", "--port", "0", "--camera", f"cam={url}",
                                 "--idle-timeout", "2", "--max-viewers", str(max(counts) + 10)]),

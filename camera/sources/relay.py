@@ -13,6 +13,7 @@ from urllib.parse import unquote, urlsplit
 import numpy as np
 
 from .. import mjpeg
+from ..base import STALL_TIMEOUT
 from ..errors import SourceError
 from ..redact import split_userinfo
 from .packets import PacketCamera
@@ -49,8 +50,9 @@ class HttpCamera(PacketCamera):
 
     @property
     def _read_timeout(self) -> float:
-        """A camera allowed longer than HTTP_TIMEOUT between pictures (``--stall-timeout``) is read that long."""
-        return max(HTTP_TIMEOUT, self.stall_timeout)
+        """HTTP_TIMEOUT, or the stall timeout of a camera given a longer one than the default (``--stall-timeout``,
+        a time-lapse camera): it is read that long."""
+        return self.stall_timeout if self.stall_timeout > STALL_TIMEOUT else HTTP_TIMEOUT
 
     def _request(self) -> HTTPResponse:
         url, headers = split_credentials(self.url)

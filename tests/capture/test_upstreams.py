@@ -145,8 +145,10 @@ def test_a_source_is_back_only_with_a_picture():
 
 
 def test_a_camera_slower_than_its_stall_timeout_is_reopened_and_one_given_longer_is_read_on(monkeypatch):
-    # A time-lapse camera: one picture a second, with the HTTP read timeout (4 s) made 0.5 s to keep this short.
+    # A time-lapse camera: one picture a second, with the HTTP read timeout (4 s) and the default stall timeout
+    # (5 s) made 0.5 s to keep this short.
     monkeypatch.setattr("camera.sources.relay.HTTP_TIMEOUT", 0.5)
+    monkeypatch.setattr("camera.sources.relay.STALL_TIMEOUT", 0.5)
     with UpstreamServer([JPEG], fps=1) as hasty_upstream, UpstreamServer([JPEG], fps=1) as patient_upstream:
         hasty = create_camera("hasty", hasty_upstream.url, stall_timeout=0.5)
         patient = create_camera("patient", patient_upstream.url, stall_timeout=2.5)
