@@ -4,13 +4,11 @@ revoked token (by the API or the CLI), a removed user, a new password, a reload 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
 from tests.auth_helpers import HASHES, PASSWORDS, USERS, Client, Recorder, basic
-from tests.config.test_cli import env
+from tests.config.test_cli import run_cli
 from tests.config.test_config_reload import Watching
 from tests.conftest import Servers
 from tests.helpers import wait_until
@@ -74,8 +72,7 @@ def test_a_revoked_token_cuts_its_streams_whether_by_the_api_or_by_the_cli(site)
     assert admin.request("DELETE", f"/api/tokens/{made[0]['id']}").status == 200
     assert streams[0].ended.wait(20)
     assert not streams[1].ended.is_set()
-    revoked = subprocess.run([sys.executable, "-m", "webapp", "token", "revoke", made[1]["id"], "--storage",
-                              str(storage)], capture_output=True, text=True, timeout=60, env=env(), check=False)
+    revoked = run_cli("token", "revoke", made[1]["id"], "--storage", str(storage))
     assert revoked.returncode == 0, revoked.stderr
     assert streams[1].ended.wait(20), "a token revoked by the CLI (another process) cuts the stream too"
     assert Client(base, Recorder()).get(f"/snapshot.jpg?token={made[1]['token']}").status == 401

@@ -12,7 +12,6 @@ from __future__ import annotations
 import http.client
 import json
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +20,7 @@ import pytest
 import websocket
 
 from tests.auth_helpers import PASSWORDS, USERS, Client, Recorder, basic
-from tests.config.test_cli import env
+from tests.config.test_cli import run_cli
 from tests.config.test_config_reload import Watching
 from tests.conftest import Servers
 from tests.helpers import decode, h264_aac_clip, wait_until
@@ -31,8 +30,7 @@ from webapp.auth.tokens import PEER_CAMERA, TokenStore
 
 
 def camstream_token(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "webapp", "token", *args], capture_output=True, text=True,
-                          timeout=60, env=env(), check=False)
+    return run_cli("token", *args)
 
 
 @pytest.fixture(scope="module")

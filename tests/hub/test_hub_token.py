@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import websocket
 
-from tests.config.test_cli import Running, env
+from tests.config.test_cli import Running, env, run_cli
 from tests.helpers import MjpegReader, decode, free_port, h264_aac_clip, wait_until
 from tests.hub.test_hub import AUTH, HUB_USER, cameras, decoded_frames, get, read_mse, sse_records
 
@@ -133,11 +133,10 @@ def test_a_peer_token_revoked_on_its_peer_makes_that_peer_down_at_the_hub(hub: T
     viewer = MjpegReader(f"{hub.url}/video_feed/b.pattern", timeout=30)
     try:
         assert viewer.status == 200 and len(viewer.read(2)) == 2
-        listed = subprocess.run([sys.executable, "-m", "webapp", "token", "list", "--storage", str(hub.storage["b"])],
-                                capture_output=True, text=True, timeout=60, env=env(), check=True)
-        token_id = listed.stdout.split()[0]
-        subprocess.run([sys.executable, "-m", "webapp", "token", "revoke", token_id, "--storage",
-                        str(hub.storage["b"])], capture_output=True, text=True, timeout=60, env=env(), check=True)
+        listed = run_cli("token", "list", "--storage", str(hub.storage["b"]))
+        assert listed.returncode == 0, listed.stderr
+        revoked = run_cli("token", "revoke", listed.stdout.split()[0], "--storage", str(hub.storage["b"]))
+        assert revoked.returncode == 0, revoked.stderr
         assert wait_until(lambda: cameras(hub.url)["b.pattern"]["peer"]["up"] is False, timeout=20)
         down = cameras(hub.url)["b.pattern"]
         assert "answered HTTP 401" in down["peer"]["error"] and hub.tokens["b"] not in json.dumps(down)

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 import camera.remote.detection as remote_detection
-from tests.config.test_cli import env, running  # noqa: F401 - a fixture
+from tests.config.test_cli import env, run_cli, running  # noqa: F401 - a fixture
 from tests.helpers import MjpegReader, free_port, get, get_json, wait_until
 from tests.sources import SceneCamera
 
@@ -335,8 +335,7 @@ def test_tls_to_a_broker_whose_certificate_the_machine_trusts(workers, running, 
     (["worker", "--group", "g", "--detect", "motoin", "--broker", "nats://127.0.0.1:1"], "did you mean"),
 ])
 def test_wrong_remote_settings_exit_2_with_one_line(argv, says):
-    done = subprocess.run([sys.executable, "-m", "webapp", *argv], cwd=ROOT, capture_output=True, text=True,
-                          timeout=60, env=env(), check=False)
+    done = run_cli(*argv)
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and says in lines[0], lines
