@@ -46,12 +46,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.browser)
         if fixtures & SLOW_FIXTURES or item.path.parent.name in SLOW_FOLDERS:
             item.add_marker(pytest.mark.slow)
-    # Slow tests first, quick ones last, to fill the workers' gaps at the end (the same order on every
-    # worker, as xdist requires; a module's tests keep their own order).
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    # Slow tests first, and among them the modules that go to one worker whole (the scheduler below), since
+    # one of those handed out last would be the run's tail; quick ones last, to fill the workers' gaps at the
+    # end. The same order on every worker, as xdist requires; a module's tests keep their own order.
+    grouped = {item.nodeid.split("::")[0] for item in items if uses_a_module_fixture(item)}
+    items.sort(key=lambda item: (item.get_closest_marker("slow") is None, item.nodeid.split("::")[0] not in grouped))
     groups = os.environ.get(GROUPS_VARIABLE)
     if groups and hasattr(config, "workerinput"):
-        modules = sorted({item.nodeid.split("::")[0] for item in items if uses_a_module_fixture(item)})
+        modules = sorted(grouped)
         mine = f"{groups}.{config.workerinput['workerid']}"
         Path(mine).write_text("".join(f"{module}\n" for module in modules))
         os.replace(mine, groups)
